@@ -1,0 +1,31 @@
+# Two commands from a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Isaac Sim's extensions bundle protobuf 5.26.0: the committed schemas are
+# proven to load on it (tests/test_schemas.py) from this side folder.
+PB_FLOOR := $(VENV)/protobuf-floor
+
+.PHONY: run test bench clean setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps --target $(PB_FLOOR) 'protobuf==5.26.0'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/hil run scenarios/reach.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(VENV)/bin/hil bench all
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,131 @@
+"""Publisher and subscriber wrappers that speak the three-frame envelope."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import zmq
+from google.protobuf.message import Message
+
+from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Envelope, Reject, decode
+from bus.sockets import make_socket
+from bus.topics import QueuePolicy, TOPICS, expected_type
+
+RejectHandler = Callable[[Reject], None]
+
+# A PUB keeps this many messages per subscriber before dropping for it: deep
+# enough that a recorder rides out a hiccup, bounded so a stuck one cannot
+# grow a node's memory without end.
+PUB_HWM = 10_000
+# Subscribers that only want the newest message keep a short queue and drain
+# it, as IsaacSimZMQ does with HWM=1 (ZMQ_CONFLATE does not work with
+# multipart messages).
+LATEST_HWM = 4
+
+
+class Publisher:
+    def __init__(
+        self, ctx: zmq.Context, endpoint: str, src: str, *, bind: bool = True, hwm: int = PUB_HWM
+    ) -> None:
+        self.encoder = Encoder(src)
+        self.socket = make_socket(ctx, zmq.PUB, endpoint, bind=bind, options={zmq.SNDHWM: hwm})
+
+    def publish(self, topic: str, message: Message, sent_ns: int | None = None) -> None:
+        self.socket.send_multipart(self.encoder.encode(topic, message, sent_ns), copy=False)
+
+    def send_frames(self, frames: list[bytes]) -> None:
+        """Send frames made elsewhere (replay of recorded envelopes)."""
+        self.socket.send_multipart(frames, copy=False)
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+
+class Subscriber:
+    """Receives, checks and decodes envelopes from one or more publishers.
+
+    Bad input never raises out of here: each rejected message is handed to
+    ``on_reject`` (which counts and reports it) and dropped.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoints: Iterable[str],
+        topics: Iterable[str] = (),
+        *,
+        policy: QueuePolicy | None = None,
+        on_reject: RejectHandler | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+        parse: bool = True,
+    ) -> None:
+        self.topics = frozenset(topics)
+        if policy is None:
+            policies = {TOPICS[t][1] for t in self.topics if t in TOPICS}
+            policy = QueuePolicy.LATEST if policies == {QueuePolicy.LATEST} else QueuePolicy.QUEUE
+        self.policy = policy
+        hwm = LATEST_HWM if policy is QueuePolicy.LATEST else 100_000
+        self.socket = make_socket(ctx, zmq.SUB, list(endpoints), bind=False, max_frame=max_frame,
+                                  options={zmq.RCVHWM: hwm})
+        for topic in self.topics or {""}:
+            self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self.on_reject = on_reject
+        self.max_frame = max_frame
+        self.parse = parse
+        self.superseded = 0
+
+    def connect(self, endpoint: str) -> None:
+        self.socket.connect(endpoint)
+
+    def recv(self, timeout_ms: int = 0) -> Envelope | None:
+        """The next good envelope within ``timeout_ms`` (-1 waits forever), or None."""
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
+        while True:
+            if timeout_ms != -1:
+                wait = 0 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+                if not self.socket.poll(wait):
+                    return None
+            frames = self.socket.recv_multipart()
+            envelope = self._check(frames)
+            if envelope is not None:
+                return envelope
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    def drain(self) -> list[Envelope]:
+        """Everything waiting now; under the LATEST policy, the newest per topic."""
+        out: list[Envelope] = []
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            envelope = self._check(frames)
+            if envelope is not None:
+                out.append(envelope)
+        if self.policy is QueuePolicy.LATEST and len(out) > 1:
+            newest: dict[str, Envelope] = {}
+            for envelope in out:
+                newest[envelope.topic] = envelope
+            self.superseded += len(out) - len(newest)
+            out = list(newest.values())
+        return out
+
+    def _check(self, frames: list[bytes]) -> Envelope | None:
+        try:
+            envelope = decode(frames, self.max_frame, self.parse)
+            if self.topics and envelope.topic not in self.topics:
+                return None  # a longer topic that matched our prefix: not ours
+            want = expected_type(envelope.topic)
+            if want is not None and envelope.type != want:
+                raise Reject("wrong_type", f"{envelope.topic} carries {want}, got {envelope.type}")
+        except Reject as reject:
+            if self.on_reject is not None:
+                self.on_reject(reject)
+            return None
+        envelope.recv_ns = time.monotonic_ns()
+        return envelope
+
+    def close(self) -> None:
+        self.socket.close(0)

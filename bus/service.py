@@ -1,0 +1,186 @@
+"""Request/reply services: a REP server and a "lazy pirate" REQ client.
+
+The client never hangs on a dead server: each attempt waits a bounded time,
+and on a timeout the REQ socket (now stuck in its send/recv state machine) is
+closed and a fresh one made before the next attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import zmq
+from google.protobuf.message import Message
+
+from bus import registry
+from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Reject, decode, parse_payload
+from bus.sockets import make_socket
+from schemas import services_pb2
+
+Handler = Callable[[Message], Message]
+
+
+class ServiceError(RuntimeError):
+    """The server answered, with an error."""
+
+    def __init__(self, method: str, code: str, text: str) -> None:
+        super().__init__(f"{method}: {code}: {text}")
+        self.method = method
+        self.code = code
+        self.text = text
+
+
+class ServiceUnavailable(TimeoutError):
+    """No answer after every attempt: the server is dead, busy or elsewhere."""
+
+
+@dataclass(frozen=True)
+class _Method:
+    request: registry.MessageClass
+    handler: Handler
+
+
+class ServiceServer:
+    """A REP socket that dispatches requests by method name.
+
+    Every request gets exactly one reply (REP requires it): a malformed one is
+    answered with an Error and reported through ``on_reject``.
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        src: str,
+        *,
+        on_reject: Callable[[Reject], None] | None = None,
+        max_frame: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        self.socket = make_socket(ctx, zmq.REP, endpoint, bind=True, max_frame=max_frame)
+        self.encoder = Encoder(src)
+        self.methods: dict[str, _Method] = {}
+        self.on_reject = on_reject
+        self.max_frame = max_frame
+
+    def add(self, method: str, request: registry.MessageClass, handler: Handler) -> None:
+        self.methods[method] = _Method(request, handler)
+
+    def serve_pending(self) -> int:
+        """Answer every request already waiting; never blocks. Returns how many."""
+        served = 0
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return served
+            method, reply = self._dispatch(frames)
+            self.socket.send_multipart(self.encoder.encode(method, reply), copy=False)
+            served += 1
+
+    def _dispatch(self, frames: list[bytes]) -> tuple[str, Message]:
+        try:
+            envelope = decode(frames, self.max_frame, parse=False)
+            entry = self.methods.get(envelope.topic)
+            if entry is None:
+                raise Reject("unknown_method", f"no method {envelope.topic!r} (have {sorted(self.methods)})")
+            if envelope.type != entry.request.DESCRIPTOR.full_name:
+                raise Reject("wrong_type", f"{envelope.topic} takes {entry.request.DESCRIPTOR.full_name}")
+            request = parse_payload(entry.request, envelope.payload)
+        except Reject as reject:
+            if self.on_reject is not None:
+                self.on_reject(reject)
+            method = frames[0].decode(errors="replace")[:64] if frames else "?"
+            return method, services_pb2.Error(code=reject.reason, text=reject.detail)
+        try:
+            return envelope.topic, entry.handler(request)
+        except ServiceError as exc:
+            return envelope.topic, services_pb2.Error(code=exc.code, text=exc.text)
+        except Exception as exc:  # noqa: BLE001 - a handler's bug must not kill the node
+            return envelope.topic, services_pb2.Error(code="failed", text=f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+
+class ServiceClient:
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        src: str = "client",
+        *,
+        timeout_s: float = 1.0,
+        retries: int = 3,
+    ) -> None:
+        self.ctx = ctx
+        self.endpoint = endpoint
+        self.encoder = Encoder(src)
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.socket: zmq.Socket | None = None
+
+    def _fresh_socket(self) -> zmq.Socket:
+        if self.socket is not None:
+            self.socket.close(0)
+        self.socket = make_socket(self.ctx, zmq.REQ, self.endpoint, bind=False)
+        return self.socket
+
+    def call(
+        self,
+        method: str,
+        request: Message,
+        *,
+        timeout_s: float | None = None,
+        retries: int | None = None,
+    ) -> Message:
+        """Send ``request`` and return the decoded reply.
+
+        Raises ServiceError when the server answers with an Error, and
+        ServiceUnavailable after ``retries`` attempts without an answer. Only
+        retry methods that are safe to run twice.
+        """
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        attempts = max(1, self.retries if retries is None else retries)
+        frames = self.encoder.encode(method, request)
+        for _ in range(attempts):
+            sock = self.socket or self._fresh_socket()
+            sock.send_multipart(frames)
+            if sock.poll(int(timeout * 1000)):
+                return self._reply(method, sock.recv_multipart())
+            self._fresh_socket()  # the REQ state machine is stuck; start over
+        raise ServiceUnavailable(
+            f"no reply to {method!r} from {self.endpoint} after {attempts} attempt(s) of {timeout:.2f} s: "
+            "is the node running? (hil bus ping ROLE)"
+        )
+
+    def _reply(self, method: str, frames: list[bytes]) -> Message:
+        try:
+            envelope = decode(frames)
+        except Reject as reject:
+            raise ServiceError(method, reject.reason, reject.detail) from None
+        assert envelope.message is not None
+        if isinstance(envelope.message, services_pb2.Error):
+            raise ServiceError(method, envelope.message.code, envelope.message.text)
+        return envelope.message
+
+    def close(self) -> None:
+        if self.socket is not None:
+            self.socket.close(0)
+            self.socket = None
+
+
+def wait_for(client: ServiceClient, timeout_s: float, period_s: float = 0.1) -> services_pb2.PingReply:
+    """Ping until the server answers or ``timeout_s`` passes (start-up races)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            reply = client.call("ping", services_pb2.PingRequest(), timeout_s=max(0.05, min(period_s, remaining)),
+                                retries=1)
+            assert isinstance(reply, services_pb2.PingReply)
+            return reply
+        except ServiceUnavailable:
+            if time.monotonic() >= deadline:
+                raise

@@ -1,0 +1,49 @@
+"""One place that creates and configures ZMQ sockets for the bus.
+
+Every socket of the bus is made here so options that matter everywhere
+(linger, maximum message size, ipc folders) are set once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import zmq
+
+from bus.envelope import DEFAULT_MAX_FRAME
+
+
+def make_socket(
+    ctx: zmq.Context,
+    kind: int,
+    endpoints: str | list[str],
+    *,
+    bind: bool,
+    max_frame: int = DEFAULT_MAX_FRAME,
+    options: dict[int, int] | None = None,
+) -> zmq.Socket:
+    """A socket bound to or connected to ``endpoints``.
+
+    ZMQ's own MAXMSGSIZE is set well above ``max_frame`` so that a hostile peer
+    cannot make a node allocate gigabytes, while frames between the two are
+    still received and counted as "oversize" by the envelope check.
+    """
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, max(16 * max_frame, 16 << 20))
+    for opt, value in (options or {}).items():
+        sock.setsockopt(opt, value)
+    for endpoint in [endpoints] if isinstance(endpoints, str) else endpoints:
+        if bind:
+            if endpoint.startswith("ipc://"):
+                Path(endpoint[6:]).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                sock.bind(endpoint)
+            except zmq.ZMQError as exc:
+                sock.close(0)
+                raise zmq.ZMQError(
+                    exc.errno, f"cannot bind {endpoint}: {exc.strerror} (is another node of this role running?)"
+                ) from None
+        else:
+            sock.connect(endpoint)
+    return sock

@@ -1,0 +1,2 @@
+"""What the project knows about the Waveshare RoArm-M3 itself: joints, limits,
+named poses and kinematics (see ../shared/ROARM_M3.md). Numpy only."""

@@ -1,0 +1,22 @@
+"""``hil``: the roarm-hil command line (click, nested groups)."""
+
+from __future__ import annotations
+
+import click
+
+from tools.bus_cli import bus
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="roarm-hil", prog_name="hil")
+def main() -> None:
+    """Run control policies against a simulated or real Waveshare RoArm-M3.
+
+    \b
+    Examples:
+      hil bus ping robot          is the robot node up?
+      hil bus echo robot/joint_state --json
+    """
+
+
+main.add_command(bus)
