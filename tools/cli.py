@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from tools.bench_cli import bench
 from tools.bus_cli import bus
+from tools.node_cli import node
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,3 +22,5 @@ def main() -> None:
 
 
 main.add_command(bus)
+main.add_command(node)
+main.add_command(bench)

@@ -1,0 +1,88 @@
+"""Shared fixtures: short run folders and real node processes that are always reaped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zmq
+
+from bus.endpoints import Endpoints
+from bus.service import ServiceClient, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+HIL = str(Path(sys.executable).with_name("hil"))
+
+
+@pytest.fixture
+def run_dir() -> Iterator[Path]:
+    """A short folder for ipc sockets (paths must stay under 107 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="hil-", dir="/tmp") as path:
+        yield Path(path)
+
+
+@pytest.fixture
+def endpoints(run_dir: Path) -> Endpoints:
+    return Endpoints.for_run(run_dir)
+
+
+@pytest.fixture
+def zctx() -> Iterator[zmq.Context]:
+    ctx = zmq.Context()
+    yield ctx
+    ctx.destroy(linger=0)
+
+
+class Procs:
+    """Starts processes in their own process groups and kills what is left."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **kwargs.pop("env", {})}  # type: ignore[dict-item]
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        proc = subprocess.Popen(list(args), env=env, cwd=ROOT, start_new_session=True, **kwargs)  # type: ignore[call-overload]
+        self.procs.append(proc)
+        return proc
+
+    def hil(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+        return self.start(HIL, *args, **kwargs)
+
+    def python(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+        return self.start(sys.executable, *args, **kwargs)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+@pytest.fixture
+def procs() -> Iterator[Procs]:
+    p = Procs()
+    yield p
+    p.close()
+
+
+def wait_ready(ctx: zmq.Context, endpoints: Endpoints, role: str, timeout_s: float = 20.0) -> ServiceClient:
+    """A client for ``role`` once its node answers ping."""
+    client = ServiceClient(ctx, endpoints[role].rep, "test", timeout_s=2.0, retries=2)
+    wait_for(client, timeout_s)
+    return client

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``hil bench``: one module per area."""
