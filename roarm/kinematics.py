@@ -1,0 +1,167 @@
+"""Forward and inverse kinematics of the RoArm-M3 position chain (numpy only).
+
+The chain is Waveshare's URDF (roarm_description, see ROARM_M3.md), written
+as fixed joint origins (xyz + rpy) each followed by a rotation about local z.
+Every robot target reports its TCP by this one function, so a Cartesian goal
+is judged the same way in mock, MuJoCo, Isaac Sim and on the real arm.
+
+Only the first five joints move the tool centre point (the gripper jaw does
+not), and the roll axis passes through the TCP, so the position depends on
+base, shoulder, elbow and wrist: a 4-DOF chain for a 3-D target, redundant by
+one (the wrist pitch), which the damped least-squares IK resolves smoothly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from roarm.joints import LOWER, UPPER
+
+# (xyz, rpy) of the fixed part of each URDF joint, parent -> child.
+WORLD_TO_BASE = ((0.0, 0.0, 0.0701), (0.0, 0.0, 0.0))
+JOINT_ORIGINS: tuple[tuple[tuple[float, float, float], tuple[float, float, float]], ...] = (
+    ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)),  # base_link_to_link1 (base yaw)
+    ((0.0, 0.0, 0.051959), (-1.5708, -1.5708, 0.0)),  # link1_to_link2 (shoulder)
+    ((0.236815, 0.030002, 0.0), (0.0, 0.0, 1.5708)),  # link2_to_link3 (elbow)
+    ((0.0, -0.144586, 0.0), (0.0, 0.0, 0.0)),  # link3_to_link4 (wrist)
+    ((0.015147, -0.053653, 0.0), (1.5708, 1.5708, 0.0)),  # link4_to_link5 (roll)
+)
+LINK5_TO_TCP = ((0.0, 0.0, 0.115428), (1.5708, -1.5708, 0.0))
+FRAME_NAMES = ("base_link", "link1", "link2", "link3", "link4", "link5", "hand_tcp")
+
+# Joint ranges that real reaching tasks use: in front of the robot, elbow bent
+# forward, wrist not folded back. Goals sampled here are reachable without
+# passing through the base and without touching the joint limits.
+TASK_LOWER = np.array([-1.3, -0.4, 0.6, -1.0, 0.0, 0.0])
+TASK_UPPER = np.array([1.3, 1.0, 2.3, 1.0, 0.0, 0.0])
+MIN_GOAL_HEIGHT = 0.06  # m above the world origin (the table)
+MIN_GOAL_RADIUS = 0.15  # m from the base yaw axis
+
+
+def _transform(xyz: tuple[float, float, float], rpy: tuple[float, float, float]) -> np.ndarray:
+    """URDF origin: translate, then rotate Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
+    r, p, y = rpy
+    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
+    t = np.eye(4)
+    t[:3, :3] = [
+        [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+        [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+        [-sp, cp * sr, cp * cr],
+    ]
+    t[:3, 3] = xyz
+    return t
+
+
+def _rot_z(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    t = np.eye(4)
+    t[0, 0], t[0, 1], t[1, 0], t[1, 1] = c, -s, s, c
+    return t
+
+
+_BASE = _transform(*WORLD_TO_BASE)
+_ORIGINS = tuple(_transform(*origin) for origin in JOINT_ORIGINS)
+_TCP = _transform(*LINK5_TO_TCP)
+
+
+def fk_frames(q: np.ndarray) -> list[np.ndarray]:
+    """World poses (4x4) of base_link, link1..link5 and hand_tcp (FRAME_NAMES).
+
+    Joint i rotates about the local z axis of frame i + 1 (link1..link5).
+    """
+    q = np.asarray(q, dtype=float)
+    frames = [_BASE]
+    current = _BASE
+    for origin, angle in zip(_ORIGINS, q[:5]):
+        current = current @ origin @ _rot_z(float(angle))
+        frames.append(current)
+    frames.append(current @ _TCP)
+    return frames
+
+
+def fk(q: np.ndarray) -> np.ndarray:
+    """TCP position (m, world frame) for a bus-order joint vector (gripper ignored)."""
+    return fk_frames(q)[-1][:3, 3].copy()
+
+
+def jacobian(q: np.ndarray) -> np.ndarray:
+    """Positional Jacobian (3x5) of the TCP w.r.t. base..roll, analytic.
+
+    For a revolute joint with world axis z_i through p_i the column is
+    z_i x (p_tcp - p_i); exact, and cheaper than finite differences.
+    """
+    frames = fk_frames(q)
+    tcp = frames[-1][:3, 3]
+    columns = [np.cross(frame[:3, 2], tcp - frame[:3, 3]) for frame in frames[1:6]]
+    return np.stack(columns, axis=1)
+
+
+def ik_step(
+    q: np.ndarray,
+    target_xyz: np.ndarray,
+    damping: float = 0.05,
+    max_step: float = 0.2,
+) -> np.ndarray:
+    """One damped least-squares step toward ``target_xyz``; a new 6-vector.
+
+    Damping keeps the step bounded near singularities (arm stretched out or
+    folded); ``max_step`` (rad, largest joint change) keeps a policy that
+    calls this once per control period from commanding jumps. The result is
+    clamped to the joint limits; the gripper is left unchanged.
+    """
+    q = np.asarray(q, dtype=float)
+    error = np.asarray(target_xyz, dtype=float) - fk(q)
+    j = jacobian(q)
+    dq = j.T @ np.linalg.solve(j @ j.T + damping**2 * np.eye(3), error)
+    largest = float(np.max(np.abs(dq)))
+    if largest > max_step:
+        dq *= max_step / largest
+    out = q.copy()
+    out[:5] = np.clip(q[:5] + dq, LOWER[:5], UPPER[:5])
+    return out
+
+
+def solve_ik(
+    target_xyz: np.ndarray,
+    q0: np.ndarray,
+    tol: float = 1e-4,
+    iters: int = 200,
+) -> tuple[np.ndarray, float]:
+    """Iterate ``ik_step`` from ``q0``; returns (solution, residual in m).
+
+    The damping shrinks as the error does, so the last steps converge fast
+    (Levenberg-Marquardt style) while far steps stay well behaved. The best
+    iterate is returned even if ``tol`` is not reached: check the residual.
+    """
+    target = np.asarray(target_xyz, dtype=float)
+    q = np.asarray(q0, dtype=float).copy()
+    best_q, best_err = q.copy(), float(np.linalg.norm(target - fk(q)))
+    for _ in range(iters):
+        if best_err <= tol:
+            break
+        damping = min(0.05, max(1e-3, 0.5 * best_err))
+        q = ik_step(q, target, damping=damping, max_step=0.3)
+        err = float(np.linalg.norm(target - fk(q)))
+        if err < best_err:
+            best_q, best_err = q.copy(), err
+    return best_q, best_err
+
+
+def sample_task_pose(rng: np.random.Generator) -> np.ndarray:
+    """Joint vector within TASK_LOWER..TASK_UPPER whose TCP is a sensible goal."""
+    while True:
+        q = rng.uniform(TASK_LOWER, TASK_UPPER)
+        tcp = fk(q)
+        if tcp[2] >= MIN_GOAL_HEIGHT and math.hypot(tcp[0], tcp[1]) >= MIN_GOAL_RADIUS and tcp[0] > 0.0:
+            return q
+
+
+def sample_reachable_goal(rng: np.random.Generator) -> np.ndarray:
+    """A TCP goal (m) that the arm can reach: FK of a pose from sample_task_pose.
+
+    In front of the robot (x > 0), above the table, away from the base, so a
+    reach policy is trained and tested on goals a real task would use.
+    """
+    return fk(sample_task_pose(rng))
