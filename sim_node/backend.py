@@ -1,0 +1,157 @@
+"""The robot-backend interface every simulator implements, and its factory.
+
+In the spirit of LeRobot's ``Robot``: a handful of methods, nothing about the
+bus. The node (sim_node/node.py) and in-process users (training-data
+generation) drive a backend the same way:
+
+    backend = make_backend("mujoco", dt=0.01)
+    backend.connect()
+    backend.reset(pose("home"), seed=3, randomization=Randomization())
+    for _ in range(100):
+        backend.apply_command(target)
+        backend.step()
+        state = backend.read_state()
+    backend.close()
+
+The parts every simulator shares (command latency, observation noise, the
+TCP by forward kinematics) live in ``SimBackend`` so a backend only writes its
+physics.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from roarm.joints import LOWER, UPPER
+from roarm.kinematics import fk
+from schemas.services_pb2 import Randomization
+
+# name -> "module:Class", imported only when asked for (MuJoCo, Isaac Sim are heavy).
+BACKENDS: dict[str, str] = {
+    "mock": "sim_node.mock:MockBackend",
+    "mujoco": "sim_node.mujoco_backend:MujocoBackend",
+    "isaac": "sim_node.isaac_backend:IsaacBackend",
+}
+
+
+@dataclass
+class RobotState:
+    """One measurement, bus joint order, SI units and radians."""
+
+    position: np.ndarray
+    velocity: np.ndarray
+    effort: np.ndarray
+    tcp: np.ndarray
+
+
+def nominal() -> Randomization:
+    """The randomization that changes nothing (every scale 1, no noise, no latency)."""
+    return Randomization(mass_scale=1.0, damping_scale=1.0, friction_scale=1.0, actuator_gain_scale=1.0)
+
+
+class SimBackend(ABC):
+    """Base of the simulated backends.
+
+    Subclasses implement the physics (``_reset_physics``, ``_advance``,
+    ``_measure``); this class applies what is the same everywhere: the
+    command delay line (latency in control periods), Gaussian observation
+    noise on positions drawn once per step from the reset's seed (so a
+    state read twice is the same state), and the TCP by ``roarm.kinematics``
+    of the measured joints (the bus contract).
+    """
+
+    name: str = "sim"
+
+    def __init__(self, dt: float = 0.01) -> None:
+        if not dt > 0:
+            raise ValueError(f"control period dt must be > 0, got {dt}")
+        self.dt = float(dt)
+        self.model_hash = ""
+        self.randomization = nominal()
+        self._rng = np.random.default_rng(0)
+        self._commanded = np.zeros(6)
+        self._delay: deque[np.ndarray] = deque()
+        self._noise = np.zeros(6)
+
+    # -- the interface ----------------------------------------------------------
+    @abstractmethod
+    def connect(self) -> None:
+        """Load the model / start the simulator. Call once before reset."""
+
+    def reset(self, position: np.ndarray, seed: int, randomization: Randomization | None = None) -> None:
+        """Put the arm at rest at ``position`` with the given physics variation.
+
+        ``seed`` drives everything random after the reset (observation noise),
+        so the same (position, seed, randomization) replays bit for bit.
+        """
+        position = np.clip(np.asarray(position, dtype=float), LOWER, UPPER)
+        self.randomization = randomization if randomization is not None else nominal()
+        self._rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
+        self._commanded = position.copy()
+        self._delay = deque(position.copy() for _ in range(int(self.randomization.latency_steps)))
+        self._reset_physics(position, self.randomization)
+        self._draw_noise()
+
+    def apply_command(self, target: np.ndarray) -> None:
+        """Set the position target (already checked by roarm.safety); held until replaced."""
+        self._commanded = np.asarray(target, dtype=float).copy()
+
+    def step(self) -> None:
+        """Advance one control period toward the (possibly delayed) target."""
+        self._delay.append(self._commanded)
+        effective = self._delay.popleft()
+        self._advance(effective)
+        self._draw_noise()
+
+    def read_state(self) -> RobotState:
+        position, velocity, effort = self._measure()
+        measured = position + self._noise
+        return RobotState(measured, velocity.copy(), effort.copy(), fk(measured))
+
+    def close(self) -> None:
+        """Release the simulator. Safe to call twice."""
+
+    @property
+    def physics_info(self) -> dict[str, str]:
+        """Facts for NodeInfo.extra (physics dt, solver, ...)."""
+        return {}
+
+    # -- what a simulator writes -----------------------------------------------
+    @abstractmethod
+    def _reset_physics(self, position: np.ndarray, randomization: Randomization) -> None: ...
+
+    @abstractmethod
+    def _advance(self, target: np.ndarray) -> None:
+        """Run one control period of physics driving toward ``target``."""
+
+    @abstractmethod
+    def _measure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """True (position, velocity, effort), bus order."""
+
+    def _draw_noise(self) -> None:
+        std = float(self.randomization.obs_noise_std)
+        self._noise = self._rng.normal(0.0, std, 6) if std > 0 else np.zeros(6)
+
+    def __enter__(self) -> SimBackend:
+        self.connect()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def make_backend(name: str, **config: Any) -> SimBackend:
+    """A backend by name (mock, mujoco, isaac), imported only now."""
+    try:
+        target = BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown sim backend {name!r}; known: {', '.join(BACKENDS)}") from None
+    module_name, class_name = target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(**config)
