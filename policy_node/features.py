@@ -1,0 +1,62 @@
+"""Observation -> model input vector, model output -> joint targets, per a PolicySpec.
+
+Shared by the ONNX policy at run time and the training script, so the model
+is trained on exactly the vector it is later fed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from policy_node.policy import Observation, cartesian_goal
+from policy_node.spec import TERMS, PolicySpec
+
+
+class MissingInput(ValueError):
+    """The observation lacks something the spec needs (e.g. a Cartesian goal)."""
+
+
+def measured_tcp(obs: Observation) -> np.ndarray:
+    """The TCP the robot sent, or forward kinematics of the measured joints."""
+    if obs.tcp is not None:
+        return obs.tcp
+    from roarm.kinematics import fk
+
+    return np.asarray(fk(obs.position), dtype=float)
+
+
+def fill(spec: PolicySpec, obs: Observation, out: np.ndarray) -> np.ndarray:
+    """Write the observation vector into ``out`` (preallocated, float32) and return it."""
+    i = 0
+    goal = None
+    tcp = None
+    for term in spec.observation:
+        size = TERMS[term]
+        if term == "position":
+            value = obs.position
+        elif term == "velocity":
+            value = obs.velocity
+        elif term == "sin_position":
+            value = np.sin(obs.position)
+        elif term == "cos_position":
+            value = np.cos(obs.position)
+        else:
+            tcp = measured_tcp(obs) if tcp is None else tcp
+            if term == "tcp":
+                value = tcp
+            else:
+                goal = cartesian_goal(obs.goal) if goal is None else goal
+                if goal is None:
+                    raise MissingInput(f"observation term {term!r} needs a Cartesian goal on task/goal")
+                value = goal if term == "goal_tcp" else goal - tcp
+        out[i : i + size] = value
+        i += size
+    return out
+
+
+def to_targets(spec: PolicySpec, output: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Absolute targets from a model output: scale, add to the position if delta, clip."""
+    action = np.asarray(output, dtype=float).reshape(-1) * np.asarray(spec.action_scale)
+    if spec.action_kind == "delta":
+        action = position + action
+    return np.clip(action, spec.lower, spec.upper)

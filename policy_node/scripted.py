@@ -1,0 +1,149 @@
+"""Scripted policies behind the same interface as a model: hold, waypoints, ik.
+
+They need no training and behave the same on every robot, which makes them
+the reference for the harness itself (a failing scenario with ``scripted:ik``
+is a harness or robot problem, not a policy one) and the expert the reach
+model learns from. All are deterministic functions of what they observed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from policy_node.policy import Observation, cartesian_goal, joint_goal
+from policy_node.spec import DEFAULT_DT, PolicySpec
+from roarm.joints import MAX_VELOCITY, ROARM_M3, pose
+
+# Scripted policies move at this fraction of the servo's top speed: fast
+# enough to be useful, with headroom so the robot's own speed clamp never
+# has to cut in.
+SPEED_FRACTION = 0.5
+
+
+def step_toward(current: np.ndarray, target: np.ndarray, max_step: np.ndarray) -> np.ndarray:
+    """``current`` moved toward ``target`` by at most ``max_step`` per joint."""
+    return current + np.clip(target - current, -max_step, max_step)
+
+
+class _Scripted:
+    """Common part: spec, limits and the position to hold when idle."""
+
+    def __init__(self, name: str, dt: float, observation: tuple[str, ...]) -> None:
+        if not (math.isfinite(dt) and dt > 0):
+            raise ValueError(f"scripted:{name}: control period dt must be > 0 s, got {dt!r}")
+        self.name = f"scripted:{name}"
+        self.model_hash = ""
+        self.dt = dt
+        self.spec = PolicySpec(observation=observation, action_kind="absolute", dt=0.0)
+        self.max_step = MAX_VELOCITY * SPEED_FRACTION * dt
+        self._held: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._held = None
+
+    def held(self, obs: Observation) -> np.ndarray:
+        """The first measured position since the last reset, clamped to the limits."""
+        if self._held is None:
+            self._held = ROARM_M3.clamp(obs.position)
+        return self._held.copy()
+
+
+class Hold(_Scripted):
+    """Stay where the arm was at the first observation (the watchdog's friend)."""
+
+    def __init__(self, dt: float = DEFAULT_DT) -> None:
+        super().__init__("hold", dt, ("position",))
+
+    def act(self, obs: Observation) -> np.ndarray:
+        return self.held(obs)
+
+
+class Waypoints(_Scripted):
+    """Joint-space trajectory through named poses or joint vectors, speed limited.
+
+    A joint goal on task/goal replaces the list with that one waypoint
+    (joints it leaves out keep their current target); without one it cycles
+    through ``waypoints``. The commanded target moves by at most
+    SPEED_FRACTION of the servo speed per period, so the robot's clamp never
+    distorts the path.
+    """
+
+    def __init__(
+        self, dt: float = DEFAULT_DT, waypoints: Sequence[np.ndarray] | None = None, tolerance: float = 0.02
+    ) -> None:
+        super().__init__("waypoints", dt, ("position",))
+        self.waypoints = [np.asarray(w, dtype=float) for w in (waypoints or (pose("ready"), pose("home")))]
+        self.tolerance = tolerance
+        self._target: np.ndarray | None = None
+        self._index = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self._target = None
+        self._index = 0
+
+    def act(self, obs: Observation) -> np.ndarray:
+        if self._target is None:
+            self._target = ROARM_M3.clamp(obs.position)
+        goal = joint_goal(obs.goal, ROARM_M3.names)
+        if goal is not None:
+            waypoint = np.where(np.isnan(goal), self._target, goal)
+        else:
+            waypoint = self.waypoints[self._index % len(self.waypoints)]
+            if np.max(np.abs(self._target - waypoint)) <= 1e-9 and np.max(np.abs(obs.position - waypoint)) <= self.tolerance:
+                self._index += 1
+                waypoint = self.waypoints[self._index % len(self.waypoints)]
+        self._target = step_toward(self._target, ROARM_M3.clamp(waypoint), self.max_step)
+        return self._target.copy()
+
+
+@dataclass(frozen=True)
+class IkGains:
+    """Damped least squares: damping (m) bounds steps near singular poses."""
+
+    damping: float = 0.05
+
+
+class Ik(_Scripted):
+    """Reach a Cartesian TCP goal by one damped least-squares step per period.
+
+    The step is taken from the *measured* joints, so the output is a function
+    of the observation alone: the property a learned imitation needs. A joint
+    goal is followed in joint space (speed limited), no goal means hold.
+    """
+
+    def __init__(self, dt: float = DEFAULT_DT, gains: IkGains = IkGains()) -> None:
+        super().__init__("ik", dt, ("position", "tcp", "goal_tcp"))
+        self.gains = gains
+
+    def act(self, obs: Observation) -> np.ndarray:
+        from roarm.kinematics import ik_step
+
+        xyz = cartesian_goal(obs.goal)
+        if xyz is not None:
+            position = ROARM_M3.clamp(obs.position)
+            target = ik_step(position, xyz, damping=self.gains.damping, max_step=float(np.min(self.max_step)))
+            target[4:] = self.held(obs)[4:]  # roll and gripper do not move the TCP
+            gripper = obs.goal.tcp.gripper if obs.goal is not None else math.nan
+            if math.isfinite(gripper):
+                target[5] = gripper
+            self._held = ROARM_M3.clamp(target)
+            return self._held.copy()
+        goal = joint_goal(obs.goal, ROARM_M3.names)
+        current = self.held(obs)
+        if goal is None:
+            return current
+        self._held = step_toward(current, ROARM_M3.clamp(np.where(np.isnan(goal), current, goal)), self.max_step)
+        return self._held.copy()
+
+
+def make(name: str, dt: float = DEFAULT_DT) -> Hold | Waypoints | Ik:
+    """A scripted policy by name, with a clear error listing the known ones."""
+    kinds = {"hold": Hold, "waypoints": Waypoints, "ik": Ik}
+    if name not in kinds:
+        raise ValueError(f"unknown scripted policy {name!r}; known: {', '.join(kinds)}")
+    return kinds[name](dt)
