@@ -1,0 +1,120 @@
+"""The MuJoCo backend (the default sim): sim_node/models/roarm_m3.xml at 2 ms.
+
+MuJoCo is imported when the backend is built, not when this package is, so
+``hil --help`` and the Isaac Sim interpreter never pay for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roarm.joints import LOWER, MAX_VELOCITY, NAMES, UPPER
+from schemas.services_pb2 import Randomization
+from sim_node.backend import SimBackend
+
+MODEL_PATH = Path(__file__).with_name("models") / "roarm_m3.xml"
+PHYSICS_DT = 0.002
+
+
+class MujocoBackend(SimBackend):
+    """Position servos with stall-torque limits; the backend adds the speed limit.
+
+    Each physics step the actuator target moves toward the commanded target
+    by at most ``MAX_VELOCITY * physics_dt``: a servo that cannot turn faster
+    than 4.7 rad/s, however far the command jumps. Randomization scales the
+    nominal model values kept at connect: body masses and inertias, joint
+    damping, joint dry friction, actuator gain (kp).
+    """
+
+    name = "mujoco"
+
+    def __init__(self, dt: float = 0.01, model_path: str | Path = MODEL_PATH, physics_dt: float = PHYSICS_DT) -> None:
+        super().__init__(dt)
+        substeps = dt / physics_dt
+        if abs(substeps - round(substeps)) > 1e-6 or round(substeps) < 1:
+            raise ValueError(f"control period {dt} s must be a whole number of physics steps of {physics_dt} s")
+        self.substeps = int(round(substeps))
+        self.physics_dt = float(physics_dt)
+        self.model_path = Path(model_path)
+        self.model: Any = None
+        self.data: Any = None
+        self._ctrl = np.zeros(6)
+
+    def connect(self) -> None:
+        import mujoco
+
+        self._mujoco = mujoco
+        xml = self.model_path.read_text()
+        self.model_hash = hashlib.sha256(xml.encode()).hexdigest()
+        self.model = mujoco.MjModel.from_xml_string(xml)
+        self.model.opt.timestep = self.physics_dt
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        joint_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name) for name in NAMES]
+        actuator_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, name) for name in NAMES]
+        if min(joint_ids) < 0 or min(actuator_ids) < 0:
+            raise ValueError(f"{self.model_path} must name its joints and actuators {list(NAMES)}")
+        self._qpos = np.array([m.jnt_qposadr[j] for j in joint_ids])
+        self._qvel = np.array([m.jnt_dofadr[j] for j in joint_ids])
+        self._act = np.array(actuator_ids)
+        self._tcp_site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "tcp")
+        self._nominal = {
+            "body_mass": m.body_mass.copy(),
+            "body_inertia": m.body_inertia.copy(),
+            "dof_damping": m.dof_damping.copy(),
+            "dof_frictionloss": m.dof_frictionloss.copy(),
+            "gain": m.actuator_gainprm[:, 0].copy(),
+            "bias": m.actuator_biasprm[:, 1].copy(),
+        }
+
+    def _reset_physics(self, position: np.ndarray, randomization: Randomization) -> None:
+        if self.model is None:
+            raise RuntimeError("MujocoBackend.reset before connect()")
+        m, d, nom, r = self.model, self.data, self._nominal, randomization
+        m.body_mass[:] = nom["body_mass"] * r.mass_scale
+        m.body_inertia[:] = nom["body_inertia"] * r.mass_scale
+        m.dof_damping[:] = nom["dof_damping"] * r.damping_scale
+        m.dof_frictionloss[:] = nom["dof_frictionloss"] * r.friction_scale
+        m.actuator_gainprm[:, 0] = nom["gain"] * r.actuator_gain_scale
+        m.actuator_biasprm[:, 1] = nom["bias"] * r.actuator_gain_scale
+        self._mujoco.mj_resetData(m, d)
+        d.qpos[self._qpos] = position
+        d.qvel[:] = 0.0
+        self._ctrl = position.copy()
+        d.ctrl[self._act] = self._ctrl
+        self._mujoco.mj_forward(m, d)
+
+    def _advance(self, target: np.ndarray) -> None:
+        target = np.clip(target, LOWER, UPPER)
+        max_move = MAX_VELOCITY * self.physics_dt
+        mj_step, m, d = self._mujoco.mj_step, self.model, self.data
+        for _ in range(self.substeps):
+            self._ctrl = self._ctrl + np.clip(target - self._ctrl, -max_move, max_move)
+            d.ctrl[self._act] = self._ctrl
+            mj_step(m, d)
+
+    def _measure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = self.data
+        return d.qpos[self._qpos].copy(), d.qvel[self._qvel].copy(), d.actuator_force[self._act].copy()
+
+    def tcp_site(self) -> np.ndarray:
+        """The model's own TCP (site ``tcp``), world frame; for checking the MJCF."""
+        self._mujoco.mj_kinematics(self.model, self.data)
+        return self.data.site_xpos[self._tcp_site].copy()
+
+    def set_joint_positions(self, position: np.ndarray) -> None:
+        """Place the joints directly (no dynamics), e.g. to compare kinematics."""
+        self.data.qpos[self._qpos] = position
+        self._mujoco.mj_kinematics(self.model, self.data)
+
+    @property
+    def physics_info(self) -> dict[str, str]:
+        return {"physics_dt": f"{self.physics_dt}", "substeps": str(self.substeps), "model": self.model_path.name}
+
+    def close(self) -> None:
+        self.model = None
+        self.data = None
