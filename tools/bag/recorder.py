@@ -1,0 +1,97 @@
+"""The recorder node: subscribes to every role's PUB and writes what arrives into a bag.
+
+It is a bus node of role "recorder" (answers ping/info/shutdown, sends
+heartbeats) so the runner can start it, wait for it and stop it like any
+other node. The loop reads top to bottom: serve services, drain each role's
+subscriber into the bag, flush a chunk when due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bus.endpoints import ROLES, Endpoints
+from bus.node import Node, Severity
+from bus.pubsub import Subscriber
+from bus.topics import QueuePolicy
+from schemas import services_pb2
+from tools.bag.writer import BagWriteError, BagWriter, WriterConfig
+
+ROLE = "recorder"
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    output: Path
+    endpoints: Endpoints
+    provenance: dict[str, str]
+    # Empty: every topic.
+    topics: tuple[str, ...] = ()
+    name: str = "recorder"
+    writer: WriterConfig = field(default_factory=WriterConfig)
+    heartbeat_period_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    received: int
+    dropped: int
+    streams: dict[str, dict[str, int]]
+    stop_reason: str
+    error: str = ""
+
+
+def record(config: RecorderConfig) -> RecordResult:
+    """Record until shutdown, SIGINT/SIGTERM or a write error; the bag is always closed.
+
+    Raises BagWriteError before subscribing when the output cannot be written.
+    """
+    bag = BagWriter(config.output, config.provenance, config.writer)  # fails early, before any socket
+
+    def describe() -> services_pb2.NodeInfo:
+        info = services_pb2.NodeInfo(backend="mcap")
+        info.extra["output"] = str(config.output)
+        info.extra["topics"] = ",".join(config.topics) or "*"
+        info.metrics["received"] = float(bag.drops.received)
+        info.metrics["dropped"] = float(bag.drops.dropped)
+        return info
+
+    node = Node(ROLE, config.name, config.endpoints, info=describe, heartbeat_period_s=config.heartbeat_period_s)
+    subscribers: dict[str, Subscriber] = {
+        role: node.subscribe(role, config.topics, policy=QueuePolicy.QUEUE, parse=False)
+        for role in ROLES
+        if role != ROLE and role in config.endpoints.roles
+    }
+    node.install_signal_handlers()
+    error = ""
+    try:
+        while node.running:
+            node.spin(timeout_ms=50)
+            _drain_into(bag, subscribers, node)
+            bag.flush_if_due()
+        _drain_into(bag, subscribers, node)  # what arrived while stopping
+    except BagWriteError as exc:
+        error = str(exc)
+        node.event(Severity.ERROR, "record.write_failed", error)
+        node.stop(error)
+    finally:
+        try:
+            bag.close()
+        except BagWriteError as exc:
+            error = error or str(exc)
+        node.close()
+    streams = {f"{topic} from {src}": s.as_dict() for (topic, src), s in sorted(bag.drops.streams.items())}
+    return RecordResult(bag.drops.received, bag.drops.dropped, streams, node.detail, error)
+
+
+def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node) -> None:
+    for role, sub in subscribers.items():
+        for envelope in sub.drain():
+            gap = bag.write(role, envelope)
+            if gap:
+                node.counters["dropped"] += gap
+                node.event(Severity.WARNING, "record.dropped",
+                           f"{gap} message(s) of {envelope.topic} from {envelope.src} never arrived "
+                           f"(seq jumped to {envelope.seq})", envelope.seq)
+
