@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from tools.bag_cli import bag
 from tools.bench_cli import bench
 from tools.bus_cli import bus
+from tools.keys_cli import keys
 from tools.node_cli import node
 
 
@@ -24,3 +26,5 @@ def main() -> None:
 main.add_command(bus)
 main.add_command(node)
 main.add_command(bench)
+main.add_command(keys)
+main.add_command(bag)
