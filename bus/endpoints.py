@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+from bus.security import CLIENT_IDENTITY, Security, SecurityConfig, SecurityError
 
 ROLES = ("robot", "policy", "runner", "recorder")
 ENDPOINTS_FILE = "endpoints.json"
+SECURITY_KEY = "security"  # endpoints.json: {"security": {"keys": DIR, "insecure": false}, ROLE: {...}}
 # sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
 _IPC_PATH_MAX = 107
 
@@ -33,6 +36,8 @@ class RoleEndpoints:
 @dataclass(frozen=True)
 class Endpoints:
     roles: dict[str, RoleEndpoints]
+    # Who may reach the tcp:// endpoints (bus/security.py); nodes of a run share it.
+    security: SecurityConfig = field(default_factory=SecurityConfig)
 
     def __getitem__(self, role: str) -> RoleEndpoints:
         try:
@@ -68,8 +73,20 @@ class Endpoints:
                         "use a shorter --run-dir"
                     )
 
+    def with_security(self, security: SecurityConfig) -> Endpoints:
+        return replace(self, security=security)
+
+    def security_for(self, identity: str = CLIENT_IDENTITY) -> Security:
+        """The keys a process named ``identity`` (a role, or "client" for
+        command-line tools) uses on this run's sockets; pass it as
+        ``security=`` to Publisher, Subscriber, ServiceServer, ServiceClient."""
+        return Security.for_roles(self.security, identity, {r: (e.pub, e.rep) for r, e in self.roles.items()})
+
     def to_json(self) -> str:
-        return json.dumps({role: asdict(eps) for role, eps in self.roles.items()}, indent=2)
+        data: dict[str, object] = {role: asdict(eps) for role, eps in self.roles.items()}
+        if self.security.enabled:
+            data[SECURITY_KEY] = self.security.to_dict()
+        return json.dumps(data, indent=2)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,10 +98,11 @@ class Endpoints:
     def load(cls, path: Path) -> Endpoints:
         try:
             data = json.loads(Path(path).read_text())
+            security = SecurityConfig.from_dict(data.pop(SECURITY_KEY, {}), Path(path).resolve().parent)
             roles = {role: RoleEndpoints(str(v["pub"]), str(v["rep"])) for role, v in data.items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, SecurityError) as exc:
             raise EndpointError(f"cannot read endpoints from {path}: {exc}") from None
-        endpoints = cls(roles)
+        endpoints = cls(roles, security)
         endpoints.check()
         return endpoints
 

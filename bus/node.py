@@ -30,6 +30,7 @@ from bus.endpoints import Endpoints
 from bus.envelope import DEFAULT_MAX_FRAME, Reject
 from bus.events import EventLimiter
 from bus.pubsub import Publisher, Subscriber
+from bus.security import Security
 from bus.service import Handler, ServiceError, ServiceServer
 from bus.topics import EVENT, HEARTBEAT, QueuePolicy
 from schemas import SCHEMA_VERSION, messages_pb2, services_pb2
@@ -50,6 +51,7 @@ class Node:
         event_interval_s: float = 1.0,
         max_frame: int = DEFAULT_MAX_FRAME,
         log: Callable[[str], None] | None = None,
+        security: Security | None = None,
     ) -> None:
         self.role = role
         self.name = name
@@ -67,8 +69,17 @@ class Node:
         self.heartbeat_period_s = heartbeat_period_s
         self._next_heartbeat = 0.0
         own = endpoints[role]
-        self.publisher = Publisher(self.ctx, own.pub, name)
-        self.services = ServiceServer(self.ctx, own.rep, name, on_reject=self.reject, max_frame=max_frame)
+        # The node's own key pair is its role's; the run's description says
+        # whether tcp:// sockets speak CURVE (bus/security.py).
+        self._own_security = security is None
+        try:
+            self.security = security or endpoints.security_for(role)
+            self.publisher = Publisher(self.ctx, own.pub, name, security=self.security)
+            self.services = ServiceServer(self.ctx, own.rep, name, on_reject=self.reject, max_frame=max_frame,
+                                          security=self.security)
+        except (ValueError, zmq.ZMQError):
+            self._abandon()
+            raise
         self.events = EventLimiter(name, lambda ev: self.publisher.publish(EVENT, ev), event_interval_s)
         self.poller = zmq.Poller()
         self.poller.register(self.services.socket, zmq.POLLIN)
@@ -99,6 +110,7 @@ class Node:
             on_reject=self.reject,
             max_frame=self.max_frame,
             parse=parse,
+            security=self.security,
         )
         self.subscribers.append(sub)
         self.poller.register(sub.socket, zmq.POLLIN)
@@ -128,6 +140,7 @@ class Node:
             self.services.serve_pending()
             del ready[self.services.socket]
         self.heartbeat_if_due()
+        self.report_refusals()
         return bool(ready)
 
     def heartbeat_if_due(self) -> None:
@@ -144,6 +157,21 @@ class Node:
         """Publish a rate-limited event and log warnings and worse to stderr."""
         if self.events.emit(severity, code, text, correlation_seq) and severity >= Severity.WARNING:
             self._log(f"[{self.name}] {Severity.Name(severity)} {code}: {text}")
+
+    def report_refusals(self) -> None:
+        """Count peers the CURVE gate turned away and report each new peer
+        address once (a stranger retrying every 100 ms must not flood events)."""
+        if not self.security.gates:
+            return
+        self.counters["security.refused"] = self.security.refused
+        for refusal in self.security.take_refusals():
+            text = f"refused {refusal.address} (CURVE key {refusal.key} is not in the allowed keys)"
+            self.publisher.publish(
+                EVENT,
+                messages_pb2.Event(stamp_ns=time.monotonic_ns(), severity=Severity.WARNING,
+                                   code="security.refused", text=text, node=self.name),
+            )
+            self._log(f"[{self.name}] WARNING security.refused: {text}")
 
     def reject(self, reject: Reject) -> None:
         """Count and report input that was dropped; never raises."""
@@ -200,6 +228,15 @@ class Node:
         """An error to raise from a service handler that declines a request."""
         return ServiceError("", "refused", text)
 
+    def _abandon(self) -> None:
+        """Undo a half-made node (a bind was refused) so nothing is left running."""
+        if getattr(self, "publisher", None) is not None:
+            self.publisher.close()
+        if self._own_security and getattr(self, "security", None) is not None:
+            self.security.close()
+        if self._own_ctx:
+            self.ctx.destroy(linger=0)
+
     def close(self) -> None:
         """Publish a last heartbeat saying why, then close every socket."""
         try:
@@ -211,5 +248,7 @@ class Node:
             sub.close()
         self.services.close()
         self.publisher.close()
+        if self._own_security:
+            self.security.close()
         if self._own_ctx:
             self.ctx.term()

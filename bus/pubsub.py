@@ -9,6 +9,7 @@ import zmq
 from google.protobuf.message import Message
 
 from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Envelope, Reject, decode
+from bus.security import Security, no_security
 from bus.sockets import make_socket
 from bus.topics import QueuePolicy, TOPICS, expected_type
 
@@ -26,10 +27,17 @@ LATEST_HWM = 4
 
 class Publisher:
     def __init__(
-        self, ctx: zmq.Context, endpoint: str, src: str, *, bind: bool = True, hwm: int = PUB_HWM
+        self,
+        ctx: zmq.Context,
+        endpoint: str,
+        src: str,
+        *,
+        bind: bool = True,
+        hwm: int = PUB_HWM,
+        security: Security | None = None,
     ) -> None:
         self.encoder = Encoder(src)
-        self.socket = make_socket(ctx, zmq.PUB, endpoint, bind=bind, options={zmq.SNDHWM: hwm})
+        self.socket = make_socket(ctx, zmq.PUB, endpoint, bind=bind, options={zmq.SNDHWM: hwm}, security=security)
 
     def publish(self, topic: str, message: Message, sent_ns: int | None = None) -> None:
         self.socket.send_multipart(self.encoder.encode(topic, message, sent_ns), copy=False)
@@ -59,15 +67,18 @@ class Subscriber:
         on_reject: RejectHandler | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
         parse: bool = True,
+        security: Security | None = None,
     ) -> None:
         self.topics = frozenset(topics)
+        self.ctx = ctx
+        self.security = security or no_security()
         if policy is None:
             policies = {TOPICS[t][1] for t in self.topics if t in TOPICS}
             policy = QueuePolicy.LATEST if policies == {QueuePolicy.LATEST} else QueuePolicy.QUEUE
         self.policy = policy
         hwm = LATEST_HWM if policy is QueuePolicy.LATEST else 100_000
         self.socket = make_socket(ctx, zmq.SUB, list(endpoints), bind=False, max_frame=max_frame,
-                                  options={zmq.RCVHWM: hwm})
+                                  options={zmq.RCVHWM: hwm}, security=self.security)
         for topic in self.topics or {""}:
             self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self.on_reject = on_reject
@@ -76,6 +87,7 @@ class Subscriber:
         self.superseded = 0
 
     def connect(self, endpoint: str) -> None:
+        self.security.prepare(self.ctx, self.socket, endpoint, bind=False)
         self.socket.connect(endpoint)
 
     def recv(self, timeout_ms: int = 0) -> Envelope | None:

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from bus import registry
 from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Reject, decode, parse_payload
+from bus.security import Security
 from bus.sockets import make_socket
 from schemas import services_pb2
 
@@ -57,8 +58,9 @@ class ServiceServer:
         *,
         on_reject: Callable[[Reject], None] | None = None,
         max_frame: int = DEFAULT_MAX_FRAME,
+        security: Security | None = None,
     ) -> None:
-        self.socket = make_socket(ctx, zmq.REP, endpoint, bind=True, max_frame=max_frame)
+        self.socket = make_socket(ctx, zmq.REP, endpoint, bind=True, max_frame=max_frame, security=security)
         self.encoder = Encoder(src)
         self.methods: dict[str, _Method] = {}
         self.on_reject = on_reject
@@ -113,8 +115,10 @@ class ServiceClient:
         *,
         timeout_s: float = 1.0,
         retries: int = 3,
+        security: Security | None = None,
     ) -> None:
         self.ctx = ctx
+        self.security = security
         self.endpoint = endpoint
         self.encoder = Encoder(src)
         self.timeout_s = timeout_s
@@ -124,7 +128,7 @@ class ServiceClient:
     def _fresh_socket(self) -> zmq.Socket:
         if self.socket is not None:
             self.socket.close(0)
-        self.socket = make_socket(self.ctx, zmq.REQ, self.endpoint, bind=False)
+        self.socket = make_socket(self.ctx, zmq.REQ, self.endpoint, bind=False, security=self.security)
         return self.socket
 
     def call(

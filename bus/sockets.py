@@ -11,6 +11,7 @@ from pathlib import Path
 import zmq
 
 from bus.envelope import DEFAULT_MAX_FRAME
+from bus.security import Security, no_security
 
 
 def make_socket(
@@ -21,19 +22,32 @@ def make_socket(
     bind: bool,
     max_frame: int = DEFAULT_MAX_FRAME,
     options: dict[int, int] | None = None,
+    security: Security | None = None,
 ) -> zmq.Socket:
     """A socket bound to or connected to ``endpoints``.
 
     ZMQ's own MAXMSGSIZE is set well above ``max_frame`` so that a hostile peer
     cannot make a node allocate gigabytes, while frames between the two are
     still received and counted as "oversize" by the envelope check.
+
+    ``security`` decides who may reach the socket (see bus/security.py):
+    without one, binding a tcp:// address other than loopback is refused.
+    Plain endpoints are connected before tcp:// ones because CURVE options,
+    once set, apply to every later connect of the socket.
     """
+    security = security or no_security()
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, max(16 * max_frame, 16 << 20))
     for opt, value in (options or {}).items():
         sock.setsockopt(opt, value)
-    for endpoint in [endpoints] if isinstance(endpoints, str) else endpoints:
+    targets = [endpoints] if isinstance(endpoints, str) else sorted(endpoints, key=lambda e: e.startswith("tcp://"))
+    for endpoint in targets:
+        try:
+            security.prepare(ctx, sock, endpoint, bind=bind)
+        except (ValueError, zmq.ZMQError):
+            sock.close(0)
+            raise
         if bind:
             if endpoint.startswith("ipc://"):
                 Path(endpoint[6:]).parent.mkdir(parents=True, exist_ok=True)

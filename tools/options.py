@@ -9,12 +9,43 @@ from typing import Any
 import click
 
 from bus.endpoints import EndpointError, Endpoints, resolve
+from bus.security import SecurityConfig
+
+# click's ctx.meta keys for --keys / --insecure (not passed to the command:
+# load_endpoints applies them, so every command gets them without new arguments).
+_KEYS = "hil.security.keys"
+_INSECURE = "hil.security.insecure"
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        if value:
+            ctx.meta[key] = value
+        return value
+
+    return store
 
 F = Callable[..., Any]
 
 
 def endpoint_options(func: F) -> F:
-    """Add ``--run-dir`` and ``--endpoints`` to a command."""
+    """Add ``--run-dir``, ``--endpoints``, ``--keys`` and ``--insecure`` to a command."""
+    func = click.option(
+        "--insecure",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember(_INSECURE),
+        help="Allow binding tcp:// on a non-loopback address WITHOUT authentication (prints a warning).",
+    )(func)
+    func = click.option(
+        "--keys",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        envvar="HIL_KEYS",
+        expose_value=False,
+        callback=_remember(_KEYS),
+        help="CURVE key folder from `hil keys generate` [$HIL_KEYS]: tcp:// sockets then accept only its keys.",
+    )(func)
     func = click.option(
         "--endpoints",
         "endpoints_file",
@@ -34,8 +65,21 @@ def endpoint_options(func: F) -> F:
 
 
 def load_endpoints(run_dir: Path | None, endpoints_file: Path | None) -> Endpoints:
-    """The run's endpoints, or a usage error that says what is wrong."""
+    """The run's endpoints, or a usage error that says what is wrong.
+
+    ``--keys`` / ``--insecure`` given on the command line override the
+    description's "security" field.
+    """
     try:
-        return resolve(run_dir, endpoints_file)
+        endpoints = resolve(run_dir, endpoints_file)
     except EndpointError as exc:
         raise click.UsageError(str(exc)) from None
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    if _KEYS in meta or _INSECURE in meta:
+        keys = meta.get(_KEYS, endpoints.security.keys)
+        endpoints = endpoints.with_security(
+            SecurityConfig(keys=Path(keys).resolve() if keys else None,
+                           insecure=bool(meta.get(_INSECURE, endpoints.security.insecure)))
+        )
+    return endpoints

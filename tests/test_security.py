@@ -1,0 +1,266 @@
+"""Networked nodes let no one in: CURVE keys, the loopback-only default, and a
+stranger with its own keys that gets nothing through to a real node process.
+
+The stranger talks to this machine's own non-loopback address (eth0's, when
+there is one), so the node really listens where the network could reach it;
+no traffic leaves the host.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+from click.testing import CliRunner
+
+from bus.endpoints import ROLES, Endpoints
+from bus.envelope import Encoder
+from bus.node import Node
+from bus.pubsub import Publisher, Subscriber
+from bus.security import (
+    CLIENT_IDENTITY,
+    SecurityConfig,
+    SecurityError,
+    generate_keys,
+    is_loopback,
+    load_public_key,
+)
+from bus.service import ServiceClient, ServiceUnavailable, wait_for
+from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND
+from schemas import messages_pb2, services_pb2
+from tools.cli import main as hil_main
+
+
+def local_network_address() -> str | None:
+    """An address of this host that is not loopback (None when there is none)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # UDP connect sends nothing; it only picks a route
+        address = probe.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
+
+
+NET_ADDRESS = local_network_address()
+
+
+def free_base_port(host: str, count: int = 2 * len(ROLES)) -> int:
+    """A base port with ``count`` consecutive free ports on ``host``."""
+    for base in range(47000, 60000, 37):
+        socks = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    folder = tmp_path / "keys"
+    generate_keys(folder, [*ROLES, CLIENT_IDENTITY])
+    return folder
+
+
+def stranger_socket(ctx: zmq.Context, kind: int, server_key: bytes | None = None) -> zmq.Socket:
+    """A socket with its own fresh key pair: knows the public server key (it is
+    public), but its own key is in no allowed list."""
+    public, secret = zmq.curve_keypair()
+    sock = ctx.socket(kind)
+    sock.linger = 0
+    sock.curve_publickey, sock.curve_secretkey = public, secret
+    if server_key is None:
+        sock.curve_server = True
+    else:
+        sock.curve_serverkey = server_key
+    return sock
+
+
+def test_loopback_rules() -> None:
+    assert is_loopback("ipc:///tmp/x/robot.pub")
+    assert is_loopback("tcp://127.0.0.1:5550")
+    assert is_loopback("tcp://localhost:5550")
+    assert is_loopback("tcp://[::1]:5550")
+    assert not is_loopback("tcp://*:5550")
+    assert not is_loopback("tcp://0.0.0.0:5550")
+    assert not is_loopback("tcp://192.0.2.2:5550")
+    assert not is_loopback("tcp://eth0:5550")
+    assert not is_loopback("tcp://robot.local:5550")
+
+
+def test_endpoints_file_carries_security(tmp_path: Path) -> None:
+    path = tmp_path / "endpoints.json"
+    Endpoints.tcp("10.1.2.3", 5550).with_security(SecurityConfig(keys=tmp_path / "k")).save(path)
+    assert json.loads(path.read_text())["security"]["keys"] == str(tmp_path / "k")
+    loaded = Endpoints.load(path)
+    assert loaded.security.keys == tmp_path / "k"
+    assert loaded["robot"].pub == "tcp://10.1.2.3:5550"
+    # relative key folders are relative to the endpoints file
+    data = json.loads(path.read_text())
+    data["security"]["keys"] = "k"
+    path.write_text(json.dumps(data))
+    assert Endpoints.load(path).security.keys == tmp_path / "k"
+    # a description without the field is loopback-only as before
+    Endpoints.tcp().save(path)
+    assert "security" not in json.loads(path.read_text())
+    assert Endpoints.load(path).security == SecurityConfig()
+
+
+def test_keys_generate_cli(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(hil_main, ["keys", "generate", str(tmp_path / "k")])
+    assert result.exit_code == 0, result.output
+    for name in [*ROLES, CLIENT_IDENTITY]:
+        assert (tmp_path / "k" / "public" / f"{name}.key").is_file()
+        secret = tmp_path / "k" / "private" / f"{name}.key_secret"
+        assert secret.stat().st_mode & 0o077 == 0
+        assert "secret-key" in secret.read_text()
+        assert "secret-key" not in (tmp_path / "k" / "public" / f"{name}.key").read_text()
+    assert "copy" in result.output and "--keys" in result.output
+    before = (tmp_path / "k" / "public" / "robot.key").read_text()
+    again = runner.invoke(hil_main, ["keys", "generate", str(tmp_path / "k")])
+    assert again.exit_code != 0 and "--force" in again.output
+    assert (tmp_path / "k" / "public" / "robot.key").read_text() == before
+    extra = runner.invoke(hil_main, ["keys", "generate", str(tmp_path / "k"), "--name", "bench-pc"])
+    assert extra.exit_code == 0 and (tmp_path / "k" / "private" / "bench-pc.key_secret").is_file()
+
+
+def test_network_bind_without_keys_is_refused_and_insecure_warns(
+    zctx: zmq.Context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = NET_ADDRESS or "0.0.0.0"
+    endpoints = Endpoints.tcp(host, free_base_port(host))
+    with pytest.raises(SecurityError, match="hil keys generate"):
+        Node("robot", "r", endpoints, ctx=zctx)
+    with pytest.raises(SecurityError, match="--insecure"):
+        Publisher(zctx, endpoints["runner"].pub, "replay")
+    # loopback tcp needs no keys
+    Node("robot", "r", Endpoints.tcp("127.0.0.1", free_base_port("127.0.0.1")), ctx=zctx).close()
+    node = Node("robot", "r", endpoints.with_security(SecurityConfig(insecure=True)), ctx=zctx)
+    node.close()
+    assert "WARNING: --insecure" in capsys.readouterr().err
+
+
+def test_missing_secret_key_says_how_to_make_it(tmp_path: Path, zctx: zmq.Context) -> None:
+    generate_keys(tmp_path / "k", ["policy"])
+    endpoints = Endpoints.tcp("127.0.0.1", free_base_port("127.0.0.1")).with_security(
+        SecurityConfig(keys=tmp_path / "k"))
+    with pytest.raises(SecurityError, match=r"hil keys generate .* --name robot"):
+        Node("robot", "r", endpoints, ctx=zctx)
+
+
+def test_node_process_refuses_network_bind_without_keys(procs, run_dir: Path) -> None:
+    host = NET_ADDRESS or "0.0.0.0"
+    Endpoints.tcp(host, free_base_port(host)).save(run_dir / "endpoints.json")
+    proc = procs.python("tests/nodes/listener.py", str(run_dir))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert b"refusing to bind" in err and b"hil keys generate" in err
+
+
+def _wait(condition, timeout_s: float = 20.0, period_s: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(period_s)
+    return condition()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(NET_ADDRESS is None, reason="this host has no non-loopback IPv4 address")
+def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: zmq.Context) -> None:
+    """A real robot-role node listens on the network address with keys. A
+    stranger with its own keys cannot call its services, read its topics, or
+    feed it commands by standing in for a publisher it listens to; the same
+    attempts with an allowed key work. The refusal is reported once per peer."""
+    assert NET_ADDRESS is not None
+    endpoints = Endpoints.tcp(NET_ADDRESS, free_base_port(NET_ADDRESS)).with_security(SecurityConfig(keys=keys))
+    endpoints.save(run_dir / "endpoints.json")
+    node = procs.python("tests/nodes/listener.py", str(run_dir))  # role robot, listens to the runner's topics
+    client_security = endpoints.security_for(CLIENT_IDENTITY)
+    client = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2, security=client_security)
+    wait_for(client, 60.0)
+
+    # A legitimate subscriber (allowed key) sees heartbeats and, later, events.
+    watcher = Subscriber(zctx, [endpoints["robot"].pub], [HEARTBEAT, EVENT], security=client_security)
+    assert watcher.recv(20_000) is not None
+
+    robot_key = load_public_key(keys, "robot")
+    # 1. services: the stranger's shutdown gets no reply and changes nothing
+    req = stranger_socket(zctx, zmq.REQ, robot_key)
+    req.connect(endpoints["robot"].rep)
+    req.send_multipart(Encoder("stranger").encode("shutdown", services_pb2.ShutdownRequest(reason="pwned")))
+    assert not req.poll(2000)
+    # 2. topics: the stranger's subscriber receives nothing
+    sub = stranger_socket(zctx, zmq.SUB, robot_key)
+    sub.subscribe(b"")
+    sub.connect(endpoints["robot"].pub)
+    assert not sub.poll(2000)
+    # 3. commands: the stranger binds the address the node listens to and floods
+    #    JointCommands; the node checks the server key and takes none of them.
+    fake = stranger_socket(zctx, zmq.PUB)
+    fake.bind(endpoints["runner"].pub)
+    encoder = Encoder("stranger")
+    command = messages_pb2.JointCommand(position=[0.3] * 6)
+    for _ in range(40):
+        fake.send_multipart(encoder.encode(JOINT_COMMAND, command))
+        time.sleep(0.05)
+    info = client.call("info", services_pb2.InfoRequest())
+    assert node.poll() is None, "the stranger's shutdown must not stop the node"
+    assert info.metrics.get("received", 0) == 0
+    fake.close(0)
+
+    # Positive control: the runner's real key gets through on the same address.
+    runner_pub = Publisher(zctx, endpoints["runner"].pub, "runner", security=endpoints.security_for("runner"))
+
+    def received() -> float:
+        runner_pub.publish(JOINT_COMMAND, command)
+        return client.call("info", services_pb2.InfoRequest()).metrics.get("received", 0)
+
+    assert _wait(lambda: received() > 0, timeout_s=30, period_s=0.1)
+
+    # The refusals are counted, and reported once for this peer address.
+    refused_events = []
+
+    def collect() -> bool:
+        for env in watcher.drain():
+            if env.topic == EVENT and env.message.code == "security.refused":
+                refused_events.append(env.message)
+        return bool(refused_events)
+
+    assert _wait(collect, timeout_s=10)
+    assert client.call("info", services_pb2.InfoRequest()).metrics["security.refused"] >= 2
+    # more strangers from the same address: counted, not reported again
+    for _ in range(3):
+        again = stranger_socket(zctx, zmq.REQ, robot_key)
+        again.connect(endpoints["robot"].rep)
+        again.send(b"x")
+        assert not again.poll(500)
+        again.close(0)
+    time.sleep(1.0)
+    collect()
+    assert len(refused_events) == 1
+    assert NET_ADDRESS in refused_events[0].text
+    for sock in (req, sub):
+        sock.close(0)
+    runner_pub.close()
+    watcher.close()
+    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    assert node.wait(timeout=20) == 0
+    client.close()
+    client_security.close()
