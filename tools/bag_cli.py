@@ -100,3 +100,54 @@ def info(bag_file: Path, as_json: bool) -> None:
     except BagReadError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_info(report))
+
+
+@bag.command()
+@click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="PNG to write [default: the bag's name with .png].")
+@click.option("--title", default=None, help="Figure title [default: the bag's file name].")
+def plot(bag_file: Path, output: Path | None, title: str | None) -> None:
+    """Plot commanded vs measured joints, distance to goal and loop latency into a PNG.
+
+    \b
+    Example:
+      hil bag plot run.mcap -o run.png
+    """
+    from tools.bag.plot import PlotError, plot_bag
+    from tools.bag.reader import BagReadError
+
+    output = output or bag_file.with_suffix(".png")
+    try:
+        series = plot_bag(bag_file, output, title)
+    except (BagReadError, PlotError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {output}: {len(series.state_t)} states, {len(series.command_t)} commands, "
+               f"{len(series.goal_changes)} goals")
+
+
+@bag.command()
+@click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--csv", "csv_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder for the CSV files (created if missing), one per topic.")
+@click.option("--topics", multiple=True, help="Only these topics (repeat or comma-separate) [default: all].")
+def export(bag_file: Path, csv_dir: Path, topics: tuple[str, ...]) -> None:
+    """Export a bag as one CSV per topic, fields flattened (position.0, tcp.x, ...).
+
+    \b
+    Example:
+      hil bag export run.mcap --csv run_csv/
+    """
+    from tools.bag.export import export_csv
+    from tools.bag.reader import BagReadError
+
+    try:
+        written = export_csv(bag_file, csv_dir, _split_topics(topics))
+    except BagReadError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write CSV files into {csv_dir}: {exc.strerror or exc}") from None
+    if not written:
+        raise click.ClickException(f"no messages{' on ' + ', '.join(topics) if topics else ''} in {bag_file}")
+    for topic, (path, count) in written.items():
+        click.echo(f"{topic}: {count} rows -> {path}")
