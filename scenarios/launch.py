@@ -1,0 +1,79 @@
+"""The command line of each node of a run, from the scenario and the chosen target.
+
+Only the robot's command line depends on the target; the policy's is the
+same for mock, MuJoCo, Isaac Sim and the real arm (the point of the project).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from scenarios.schema import Scenario
+
+
+class LaunchError(ValueError):
+    """The run cannot be set up as asked (e.g. hw without a port)."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one run uses, after command-line overrides of the scenario."""
+
+    target: str
+    mode: str
+    seed: int
+    port: str | None
+    record: bool
+    run_dir: Path
+    out_dir: Path
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    name: str
+    role: str
+    argv: list[str]
+
+
+def hil_command() -> list[str]:
+    """``hil`` next to the running interpreter (the venv), else on PATH."""
+    beside = Path(sys.executable).with_name("hil")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("hil")
+    if found:
+        return [found]
+    raise LaunchError("cannot find the 'hil' command next to this Python or on PATH; install the project "
+                      "(pip install -e .)")
+
+
+def node_launches(scenario: Scenario, settings: RunSettings) -> list[NodeLaunch]:
+    """Recorder (if recording), robot, policy: the order they start in."""
+    hil = hil_command()
+    run = ["--run-dir", str(settings.run_dir)]
+    launches = []
+    if settings.record:
+        meta = [f"scenario={scenario.name}", f"target={settings.target}", f"seed={settings.seed}",
+                f"scenario_sha256={scenario.sha256}"]
+        argv = [*hil, "bag", "record", "-o", str(settings.out_dir / "run.mcap")]
+        for item in meta:
+            argv += ["--meta", item]
+        launches.append(NodeLaunch("recorder", "recorder", argv + run))
+    launches.append(NodeLaunch("robot", "robot", robot_argv(hil, scenario, settings) + run))
+    policy = scenario.policy
+    source = ["--model", str(policy.model)] if policy.model else ["--scripted", str(policy.scripted)]
+    launches.append(NodeLaunch("policy", "policy", [*hil, "node", "policy", *source, *policy.args, *run]))
+    return launches
+
+
+def robot_argv(hil: list[str], scenario: Scenario, settings: RunSettings) -> list[str]:
+    extra = list(scenario.robot.options.get(settings.target, ()))
+    if settings.target == "hw":
+        if not settings.port:
+            raise LaunchError("target hw needs a serial port: --port /dev/ttyUSB0 (or robot.port in the scenario)")
+        return [*hil, "node", "hw", "--port", settings.port, *extra]
+    return [*hil, "node", "sim", "--backend", settings.target, "--mode", settings.mode,
+            "--dt", repr(scenario.robot.dt), "--seed", str(settings.seed), *extra]

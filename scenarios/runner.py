@@ -1,0 +1,408 @@
+"""One run of one scenario: start the nodes, drive the goals, stop everything, judge.
+
+Read ``Run.execute`` top to bottom:
+
+1. start-up: each node (recorder, robot, policy) in its own process group,
+   all at once; wait until each answers ping; compare the robot's and the
+   policy's info (joint names, limits, period).
+2. the run: publish the first goal, reset the robot (seed, pose,
+   randomization), then loop: judge each new state against the active goal,
+   move to the next goal when it is reached or timed out, fire kill actions,
+   watch processes and heartbeats, until every goal is judged.
+3. stop: ask each node to shut down, then SIGTERM, then SIGKILL its group.
+4. judge: assertions over what was observed; report.json and junit.xml.
+
+Exit codes: 0 pass, 1 fail (an assertion, a crash, a timeout), 2 broken
+scenario or set-up, 130 interrupted (Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from google.protobuf import json_format
+
+from bus.endpoints import ENDPOINTS_FILE, Endpoints
+from bus.node import Node
+from bus.service import ServiceClient, ServiceError, ServiceUnavailable
+from bus.topics import GOAL
+from scenarios.assertions import NodeOutcome, Observed, judge
+from scenarios.compat import mismatches
+from scenarios.goals import GoalSequence, goal_message
+from scenarios.launch import LaunchError, RunSettings, node_launches
+from scenarios.monitor import Monitor
+from scenarios.progress import Status
+from scenarios.provenance import provenance
+from scenarios.report import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, Report
+from scenarios.schema import Scenario
+from scenarios.supervisor import NodeFailed, NodeProcess, Supervisor
+from schemas import messages_pb2, services_pb2
+
+# Goals are re-sent this often: a subscriber that joined late (ZMQ's slow
+# joiner) still gets the active goal, and the policy acts on the newest.
+GOAL_REPEAT_S = 0.25
+# Before the reset, the first goal is sent for this long so the policy holds
+# it before the first state arrives.
+GOAL_LEAD_S = 0.3
+
+
+class SetupFailed(RuntimeError):
+    """The run could not start as described (exit 2)."""
+
+
+class RunAborted(RuntimeError):
+    """The run started but could not finish: a node died or went silent, or it took too long (exit 1)."""
+
+
+class Interrupted(RuntimeError):
+    """Ctrl-C or SIGTERM (exit 130)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line overrides of the scenario; None keeps the scenario's value."""
+
+    target: str | None = None
+    port: str | None = None
+    seed: int | None = None
+    out: Path | None = None
+    record: bool | None = None
+    progress: bool = True
+
+
+def settings_for(scenario: Scenario, options: RunOptions, run_dir: Path) -> RunSettings:
+    target = options.target or scenario.robot.target
+    seed = scenario.seed if options.seed is None else options.seed
+    out = options.out or Path("runs") / f"{scenario.name}-{target}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return RunSettings(
+        target=target,
+        mode="realtime" if target == "hw" else scenario.robot.mode,
+        seed=seed,
+        port=options.port or scenario.robot.port,
+        record=scenario.record if options.record is None else options.record,
+        run_dir=run_dir,
+        out_dir=out.resolve(),
+    )
+
+
+def run_scenario(scenario: Scenario, options: RunOptions) -> Report:
+    """Run one scenario end to end; the report says how it went (never raises for a bad run)."""
+    run_dir = Path(tempfile.mkdtemp(prefix="hil-", dir="/tmp"))
+    try:
+        settings = settings_for(scenario, options, run_dir)
+        settings.out_dir.mkdir(parents=True, exist_ok=True)
+        return Run(scenario, settings, Status(options.progress)).execute()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+class Run:
+    def __init__(self, scenario: Scenario, settings: RunSettings, status: Status) -> None:
+        self.scenario = scenario
+        self.settings = settings
+        self.status = status
+        self.endpoints = Endpoints.ipc(settings.run_dir)
+        self.endpoints.save(settings.run_dir / ENDPOINTS_FILE)
+        self.report = Report(scenario.name, str(scenario.path), settings.target, settings.mode, settings.seed,
+                             str(settings.out_dir))
+        self.report.provenance = provenance(scenario.path, scenario.sha256, scenario.policy.model, settings.seed)
+        self.node = Node("runner", "runner", self.endpoints, info=self._describe)
+        self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
+        self.supervisor = Supervisor(settings.out_dir)
+        self.clients: dict[str, ServiceClient] = {}
+        self.goals = GoalSequence(scenario.goals)
+        self.infos: dict[str, services_pb2.NodeInfo] = {}
+        self.ready_at = 0.0
+        self.sim_time = 0.0
+
+    # -- the whole run -------------------------------------------------------------
+    def execute(self) -> Report:
+        self.node.install_signal_handlers()
+        t0 = time.monotonic()
+        timings = self.report.timings
+        verdict_code = EXIT_PASS
+        try:
+            self.start_nodes()
+            self.ready_at = time.monotonic()
+            timings["startup_s"] = self.ready_at - t0
+            self.drive()
+        except (SetupFailed, NodeFailed, LaunchError) as exc:
+            self.report.error, verdict_code = str(exc), EXIT_BROKEN
+        except RunAborted as exc:
+            self.report.error, verdict_code = str(exc), EXIT_FAIL
+        except Interrupted as exc:
+            self.report.error, verdict_code = str(exc), EXIT_INTERRUPTED
+        finally:
+            run_end = time.monotonic()
+            if self.ready_at:
+                timings["run_s"] = run_end - self.ready_at
+                timings["sim_time_s"] = self.sim_time
+                timings["realtime_factor"] = self.sim_time / timings["run_s"] if timings["run_s"] > 0 else 0.0
+            self.collect_infos()
+            self.stop_nodes()
+            timings["stop_s"] = time.monotonic() - run_end
+            timings["total_s"] = time.monotonic() - t0
+            self.node.close()
+        self.judge(verdict_code)
+        self.report.write(self.settings.out_dir)
+        return self.report
+
+    # -- 1. start-up ---------------------------------------------------------------
+    def start_nodes(self) -> None:
+        launches = node_launches(self.scenario, self.settings)
+        self.status.note(f"starting {', '.join(l.name for l in launches)} (logs in {self.settings.out_dir})")
+        for launch in launches:
+            self.supervisor.start(launch.name, launch.role, launch.argv)
+            self.clients[launch.role] = ServiceClient(self.node.ctx, self.endpoints[launch.role].rep, "runner",
+                                                      timeout_s=1.0, retries=1)
+        deadline = time.monotonic() + self.scenario.timeouts.startup_s
+        for node in self.supervisor.nodes.values():
+            client = self.clients[node.role]
+            self.supervisor.wait_ready(node, lambda wait, c=client: self._answers_ping(c, wait),
+                                       max(0.5, deadline - time.monotonic()), lambda: self.node.running)
+            self._check_interrupt()
+        for role in ("robot", "policy"):
+            self.infos[role] = self._info(role)
+        problems = mismatches(self.infos["robot"], self.infos["policy"],
+                              None if self.settings.target == "hw" else self.scenario.robot.dt)
+        if problems:
+            raise SetupFailed("the policy does not fit the robot: " + "; ".join(problems))
+        robot = self.infos["robot"]
+        self.monitor.lower = _limits(robot.lower, self.monitor.lower)
+        self.monitor.upper = _limits(robot.upper, self.monitor.upper)
+        self.report.provenance.update(robot_backend=robot.backend, robot_model_hash=robot.model_hash,
+                                      policy_backend=self.infos["policy"].backend,
+                                      policy_model_hash=self.infos["policy"].model_hash)
+        self.status.note(f"ready in {time.monotonic() - self.supervisor.nodes['robot'].started:.2f} s: "
+                         f"robot {robot.backend or self.settings.target} ({robot.mode or self.settings.mode}, "
+                         f"dt {robot.dt:g} s), policy {self.infos['policy'].backend}")
+
+    def _answers_ping(self, client: ServiceClient, wait_s: float) -> bool:
+        self.node.spin(0)
+        try:
+            client.call("ping", services_pb2.PingRequest(), timeout_s=wait_s, retries=1)
+        except ServiceUnavailable:
+            return False
+        except ServiceError:
+            return True  # it answered: alive, if unhappy
+        return True
+
+    def _info(self, role: str) -> services_pb2.NodeInfo:
+        try:
+            info = self.clients[role].call("info", services_pb2.InfoRequest(), timeout_s=2.0, retries=2)
+        except (ServiceUnavailable, ServiceError) as exc:
+            raise SetupFailed(f"{role} did not describe itself (info): {exc}") from None
+        assert isinstance(info, services_pb2.NodeInfo)
+        return info
+
+    # -- 2. the run ----------------------------------------------------------------
+    def drive(self) -> None:
+        scenario = self.scenario
+        self.monitor.discard_pending()
+        self._lead_first_goal()
+        reply = self._reset()
+        self.report.provenance["randomization_hash"] = reply.randomization_hash
+        self.report.figures["randomization"] = json_format.MessageToDict(reply.applied,
+                                                                         preserving_proto_field_name=True)
+        self.monitor.reset_stats()
+        self.goals.start(0.0)
+        actions = sorted(scenario.actions, key=lambda a: a.at_s)
+        wall_deadline = time.monotonic() + scenario.wall_timeout_s(self.settings.mode)
+        next_goal_send = time.monotonic() + GOAL_REPEAT_S
+        self.status.note(f"running {len(scenario.goals)} goal(s), seed {self.settings.seed}")
+        while True:
+            self.node.spin(10)
+            self._check_interrupt()
+            for state, position in self.monitor.poll():
+                self.sim_time = state.sim_time
+                if self.goals.observe(state, position):
+                    self._goal_finished()
+                    next_goal_send = 0.0
+                while actions and state.sim_time >= actions[0].at_s:
+                    self._kill(actions.pop(0).node, state.sim_time)
+            if self.goals.done and not actions and self.sim_time >= scenario.duration_s:
+                break
+            now = time.monotonic()
+            if now >= next_goal_send and self.goals.current is not None:
+                self.node.publish(GOAL, goal_message(self.goals.current, self.goals.index))
+                next_goal_send = now + GOAL_REPEAT_S
+            self._check_health(now, wall_deadline)
+            self._show_progress(now)
+        self.status.done()
+
+    def _lead_first_goal(self) -> None:
+        if self.goals.current is None:
+            return
+        until = time.monotonic() + GOAL_LEAD_S
+        while time.monotonic() < until:
+            self.node.publish(GOAL, goal_message(self.goals.current, 0))
+            self.node.spin(50)
+            self._check_interrupt()
+
+    def _reset(self) -> services_pb2.ResetReply:
+        ranges = {k: v for k, v in self.scenario.randomization.items() if k != "max_latency_steps"}
+        request = services_pb2.ResetRequest(
+            position=list(self.scenario.robot.initial_pose),
+            seed=self.settings.seed,
+            randomization=services_pb2.RandomizationRanges(
+                **ranges, max_latency_steps=int(self.scenario.randomization.get("max_latency_steps", 0))),
+        )
+        try:
+            reply = self.clients["robot"].call("reset", request, timeout_s=10.0, retries=1)
+        except (ServiceUnavailable, ServiceError) as exc:
+            raise SetupFailed(f"the robot refused the reset: {exc}") from None
+        assert isinstance(reply, services_pb2.ResetReply)
+        return reply
+
+    def _goal_finished(self) -> None:
+        result = self.goals.results[self.goals.index - 1]
+        verdict = f"reached in {result.time_s:.2f} s" if result.reached else "NOT reached"
+        self.status.note(f"goal {self.goals.index}/{len(self.goals.goals)} {result.id}: {verdict}")
+        if self.goals.current is not None:
+            self.node.publish(GOAL, goal_message(self.goals.current, self.goals.index))
+
+    def _kill(self, name: str, sim_time: float) -> None:
+        self.status.note(f"t={sim_time:.2f} s: killing {name} (SIGKILL), as the scenario asks")
+        self.supervisor.kill(name)
+        hold = self.scenario.assertions.hold_after_kill
+        self.monitor.watch_hold(sim_time, hold.settle_s if hold else 0.0)
+
+    def _check_health(self, now: float, wall_deadline: float) -> None:
+        for node in self.supervisor.crashed():
+            self.goals.abandon(f"{node.name} died")
+            raise RunAborted(f"{node.name} exited during the run with status {node.proc.returncode}; "
+                             f"end of {node.log_path}:\n{node.tail()}")
+        limit = self.scenario.timeouts.heartbeat_s
+        for node in self.supervisor.nodes.values():
+            if node.killed_on_purpose:
+                continue
+            health = self.monitor.health.get(node.role)
+            last = max(health.last_heartbeat if health else 0.0, self.ready_at)
+            if now - last > limit:
+                self.goals.abandon(f"{node.name} went silent")
+                raise RunAborted(f"no heartbeat from {node.name} for {now - last:.1f} s (limit {limit:g} s)")
+        if now - max(self.monitor.last_state_wall, self.ready_at) > limit:
+            self.goals.abandon("the robot stopped publishing states")
+            raise RunAborted(f"no joint state from the robot for {limit:g} s")
+        if now > wall_deadline:
+            self.goals.abandon("run timed out")
+            raise RunAborted(f"the run took longer than {self.scenario.wall_timeout_s(self.settings.mode):g} s "
+                             f"(wall clock) at simulated t={self.sim_time:.2f} s")
+
+    def _show_progress(self, now: float) -> None:
+        total = max(self.scenario.sim_time_s, 1e-9)
+        done = min(1.0, self.sim_time / total)
+        bar = "#" * int(done * 24)
+        goal = self.goals.current.id if self.goals.current else "-"
+        self.status.update(f"[{bar:<24}] goal {min(self.goals.index + 1, len(self.goals.goals))}/"
+                           f"{len(self.goals.goals)} {goal}  t={self.sim_time:6.2f} s  "
+                           f"{now - self.ready_at:5.1f} s wall")
+
+    def _check_interrupt(self) -> None:
+        if not self.node.running:
+            self.goals.abandon("interrupted")
+            raise Interrupted(f"interrupted ({self.node.detail})")
+
+    # -- 3. stop --------------------------------------------------------------------
+    def collect_infos(self) -> None:
+        """Final figures of each live node (latency, counters), before it stops."""
+        for node in self.supervisor.nodes.values():
+            if node.alive() and node.role in self.clients:
+                try:
+                    info = self.clients[node.role].call("info", services_pb2.InfoRequest(), timeout_s=1.0,
+                                                        retries=1)
+                except (ServiceUnavailable, ServiceError):
+                    continue
+                assert isinstance(info, services_pb2.NodeInfo)
+                self.infos[node.role] = info
+
+    def stop_nodes(self) -> None:
+        def ask(node: NodeProcess) -> None:
+            try:
+                self.clients[node.role].call("shutdown", services_pb2.ShutdownRequest(reason="run finished"),
+                                             timeout_s=1.0, retries=1)
+            except (ServiceUnavailable, ServiceError):
+                pass  # SIGTERM follows
+
+        self.supervisor.stop_all(ask)
+        for client in self.clients.values():
+            client.close()
+
+    # -- 4. judge --------------------------------------------------------------------
+    def judge(self, code: int) -> None:
+        monitor = self.monitor
+        seen = Observed(
+            goals=self.goals.results,
+            steps=monitor.states,
+            limit_excess=monitor.limit_excess,
+            limit_where=monitor.limit_where,
+            tracking_max=monitor.tracking_max,
+            tracking_mean=monitor.tracking_mean,
+            tracking_count=monitor.tracking_count,
+            tracking_where=monitor.tracking_where,
+            latency=monitor.latency.total(),
+            deadline_misses=self._robot_deadline_misses(),
+            hold=monitor.hold,
+            nodes=[self._outcome(n) for n in self.supervisor.nodes.values()],
+        )
+        if code != EXIT_BROKEN:
+            self.report.verdicts = judge(self.scenario.assertions, seen)
+        self.report.goals = [{**vars(g), "unit": g.unit} for g in self.goals.results]
+        self.report.figures.update(
+            states=monitor.states, commands=monitor.commands, hold_commands=monitor.hold_commands,
+            bad_states=monitor.bad_states, deadline_misses=seen.deadline_misses,
+            latency_ms=seen.latency.as_dict(unit="ms"), events=dict(monitor.event_counts))
+        self.report.events = [f"{e.node}: {messages_pb2.Severity.Name(e.severity)} {e.code}: {e.text}"
+                              for e in monitor.events]
+        self.report.nodes = {n.name: self._node_report(n) for n in self.supervisor.nodes.values()}
+        failed = any(not v.passed for v in self.report.verdicts)
+        self.report.exit_code = EXIT_FAIL if code == EXIT_PASS and failed else code
+
+    def _robot_deadline_misses(self) -> int | None:
+        info = self.infos.get("robot")
+        if info is not None and "deadline_miss" in info.metrics:
+            return int(info.metrics["deadline_miss"])
+        health = self.monitor.health.get("robot")
+        if health is not None:
+            return int(health.counters.get("deadline_miss", 0))
+        return None
+
+    def _outcome(self, node: NodeProcess) -> NodeOutcome:
+        health = self.monitor.health.get(node.role)
+        return NodeOutcome(node.name, node.role, node.proc.returncode, node.stop_how, node.killed_on_purpose,
+                           died_during_run=node.stop_how == "exited",
+                           faults=list(health.faults) if health else [])
+
+    def _node_report(self, node: NodeProcess) -> dict[str, Any]:
+        info = self.infos.get(node.role)
+        return {
+            "argv": node.argv,
+            "pid": node.pid,
+            "log": str(node.log_path),
+            "ready_s": node.ready_s,
+            "exit_code": node.proc.returncode,
+            "stopped_by": node.stop_how,
+            "info": json_format.MessageToDict(info, preserving_proto_field_name=True) if info else None,
+        }
+
+    def _describe(self) -> services_pb2.NodeInfo:
+        info = services_pb2.NodeInfo(backend="runner", mode=self.settings.mode)
+        info.extra.update(scenario=self.scenario.name, target=self.settings.target, seed=str(self.settings.seed))
+        return info
+
+
+def _lag(scenario: Scenario) -> int:
+    check = scenario.assertions.tracking_error
+    return check.lag_steps if check else 2
+
+
+def _limits(values: Any, default: np.ndarray) -> np.ndarray:
+    """The robot's own limits when it reports all six, else the RoArm-M3's."""
+    return np.asarray(values, dtype=float) if len(values) == 6 and all(map(math.isfinite, values)) else default

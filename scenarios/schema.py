@@ -1,0 +1,410 @@
+"""Scenario files: what they may contain, and their validated form (dataclasses).
+
+``load(path)`` reads a YAML scenario and returns a ``Scenario`` or raises
+``ScenarioError`` listing every problem as ``file:line: field: what is wrong``
+(for example ``scenarios/x.yaml:12: goals[2].timeout_s: expected a number > 0,
+got "soon"``). docs/scenarios.md is the reference of every field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from roarm.joints import LOWER, NAMES, POSES, UPPER
+from scenarios.checker import MISSING, Checker, ScenarioError
+from scenarios.yamlsource import Source, YamlError, child, parse
+
+TARGETS = ("mock", "mujoco", "isaac", "hw")
+SIM_TARGETS = ("mock", "mujoco", "isaac")
+MODES = ("lockstep", "realtime")
+SCRIPTED = ("hold", "waypoints", "ik")
+KILLABLE = ("policy",)
+RANDOMIZATION_FIELDS = ("mass_scale", "damping_scale", "friction_scale", "actuator_gain_scale", "obs_noise_std")
+
+__all__ = ["ScenarioError", "Scenario", "load", "loads", "TARGETS"]
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    target: str = "mujoco"
+    mode: str = "lockstep"
+    dt: float = 0.02
+    port: str | None = None
+    initial_pose: tuple[float, ...] = tuple(POSES["home"])
+    # Extra command-line options for the robot node, per target.
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    model: Path | None = None
+    scripted: str | None = None
+    args: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"onnx:{self.model.name}" if self.model else f"scripted:{self.scripted}"
+
+
+@dataclass(frozen=True)
+class GoalSpec:
+    id: str
+    kind: str  # "tcp" (metres, world frame) or "joints" (radians, canonical order)
+    target: tuple[float, ...]
+    tolerance: float  # metres for tcp, radians for joints
+    timeout_s: float  # simulated seconds from the goal's start
+    hold_s: float = 0.0  # must stay within tolerance this long to count
+    gripper: float | None = None
+    # For a joint goal: which joints are judged (all unless a mapping named some).
+    joints_judged: tuple[int, ...] = tuple(range(len(NAMES)))
+
+
+@dataclass(frozen=True)
+class KillAction:
+    at_s: float  # simulated seconds since the reset
+    node: str
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    margin_rad: float = 1e-3
+
+
+@dataclass(frozen=True)
+class TrackingCheck:
+    max_rad: float
+    lag_steps: int = 2
+
+
+@dataclass(frozen=True)
+class LatencyCheck:
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class DeadlineCheck:
+    max_rate: float | None = None
+    min_count: int | None = None
+
+
+@dataclass(frozen=True)
+class HoldCheck:
+    max_drift_rad: float = 0.02
+    settle_s: float = 0.2
+
+
+@dataclass(frozen=True)
+class Assertions:
+    goals: bool = True
+    joint_limits: LimitCheck | None = field(default_factory=LimitCheck)
+    tracking_error: TrackingCheck | None = None
+    loop_latency: LatencyCheck | None = None
+    deadline_misses: DeadlineCheck | None = None
+    no_crash: bool = True
+    hold_after_kill: HoldCheck | None = None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    startup_s: float = 30.0
+    # Bound on the whole run in wall seconds; 0 derives one from the goals.
+    wall_s: float = 0.0
+    heartbeat_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: Path
+    sha256: str
+    description: str = ""
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    policy: PolicyConfig = field(default_factory=lambda: PolicyConfig(scripted="hold"))
+    seed: int = 0
+    randomization: dict[str, float] = field(default_factory=dict)
+    goals: tuple[GoalSpec, ...] = ()
+    actions: tuple[KillAction, ...] = ()
+    assertions: Assertions = field(default_factory=Assertions)
+    record: bool = False
+    duration_s: float = 0.0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    @property
+    def sim_time_s(self) -> float:
+        """Simulated seconds the run lasts at most: every goal timing out in turn."""
+        return max(self.duration_s, sum(g.timeout_s for g in self.goals), max((a.at_s for a in self.actions), default=0))
+
+    def wall_timeout_s(self, mode: str) -> float:
+        if self.timeouts.wall_s > 0:
+            return self.timeouts.wall_s
+        # Realtime runs take their simulated time; lockstep ones usually far
+        # less, but a policy that misses deadlines slows them down.
+        return 30.0 + 3.0 * self.sim_time_s
+
+
+TOP_FIELDS = ("name", "description", "robot", "policy", "seed", "randomization", "goals", "actions",
+              "assertions", "record", "duration_s", "timeouts")
+
+
+def load(path: Path) -> Scenario:
+    """Read and validate a scenario file; ScenarioError lists every problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([f"{path}: cannot read scenario: {exc.strerror or exc}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([f"{path}: not UTF-8 text: {exc}"]) from None
+    return loads(text, path, hashlib.sha256(raw).hexdigest())
+
+
+def loads(text: str, path: Path, sha256: str | None = None) -> Scenario:
+    try:
+        source = parse(text, str(path))
+    except YamlError as exc:
+        raise ScenarioError([str(exc)]) from None
+    check = Checker(source)
+    scenario = _scenario(check, source, Path(path), sha256 or hashlib.sha256(text.encode()).hexdigest())
+    check.raise_if_any()
+    return scenario
+
+
+def _get(data: dict[str, Any], key: str) -> Any:
+    return data.get(key, MISSING)
+
+
+def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenario:
+    top = check.mapping("", source.data, TOP_FIELDS)
+    if source.data is None:
+        check.error("", "the file is empty")
+    name = check.string("name", _get(top, "name"), path.stem) or path.stem
+    actions = tuple(_action(check, child("actions", i), item)
+                    for i, item in enumerate(check.sequence("actions", _get(top, "actions"))))
+    return Scenario(
+        name=name,
+        path=path,
+        sha256=sha256,
+        description=check.string("description", _get(top, "description"), "") or "",
+        robot=_robot(check, _get(top, "robot")),
+        policy=_policy(check, _get(top, "policy"), path),
+        seed=check.integer("seed", _get(top, "seed"), 0),
+        randomization=_randomization(check, _get(top, "randomization")),
+        goals=tuple(_goal(check, child("goals", i), item)
+                    for i, item in enumerate(check.sequence("goals", _get(top, "goals")))),
+        actions=tuple(a for a in actions if a is not None),
+        assertions=_assertions(check, _get(top, "assertions"), actions),
+        record=check.boolean("record", _get(top, "record"), False),
+        duration_s=check.number("duration_s", _get(top, "duration_s"), 0.0, ge=0),
+        timeouts=_timeouts(check, _get(top, "timeouts")),
+    )
+
+
+def _robot(check: Checker, value: Any) -> RobotConfig:
+    data = check.mapping("robot", value, ("target", "mode", "dt", "port", "initial_pose", "options"))
+    options: dict[str, tuple[str, ...]] = {}
+    raw_options = check.mapping("robot.options", _get(data, "options"), TARGETS)
+    for target, args in raw_options.items():
+        if target in TARGETS:
+            options[target] = check.strings(child("robot.options", target), args)
+    return RobotConfig(
+        target=check.choice("robot.target", _get(data, "target"), TARGETS, "mujoco"),
+        mode=check.choice("robot.mode", _get(data, "mode"), MODES, "lockstep"),
+        dt=check.number("robot.dt", _get(data, "dt"), 0.02, gt=0, le=1.0),
+        port=check.string("robot.port", _get(data, "port"), None),
+        initial_pose=_pose(check, "robot.initial_pose", _get(data, "initial_pose")),
+        options=options,
+    )
+
+
+def _pose(check: Checker, path: str, value: Any) -> tuple[float, ...]:
+    if value is MISSING:
+        return tuple(POSES["home"])
+    if isinstance(value, str):
+        if value not in POSES:
+            check.error(path, f"unknown pose {value!r}; known: {', '.join(POSES)}")
+            return tuple(POSES["home"])
+        return tuple(POSES[value])
+    joints = _joint_values(check, path, value)
+    return tuple(joints[1]) if joints else tuple(POSES["home"])
+
+
+def _joint_values(check: Checker, path: str, value: Any) -> tuple[tuple[int, ...], list[float]] | None:
+    """Six joint values (a list) or some of them (a mapping name -> value), within limits.
+
+    Returns the judged joint indices and a full vector (unnamed joints 0).
+    """
+    if isinstance(value, dict):
+        index: list[int] = []
+        full = [0.0] * len(NAMES)
+        for name, item in check.mapping(path, value, NAMES).items():
+            if name not in NAMES:
+                continue
+            number = check.number(child(path, name), item, 0.0)
+            index.append(NAMES.index(name))
+            full[NAMES.index(name)] = number
+        if not index and isinstance(value, dict) and not value:
+            check.error(path, "name at least one joint")
+    else:
+        vector = check.vector(path, value, len(NAMES))
+        if vector is None:
+            return None
+        index, full = list(range(len(NAMES))), list(vector)
+    for i in index:
+        if not LOWER[i] <= full[i] <= UPPER[i]:
+            where = child(path, NAMES[i]) if isinstance(value, dict) else child(path, i)
+            check.error(where, f"{full[i]:g} rad is outside the {NAMES[i]} limits {LOWER[i]:.4g}..{UPPER[i]:.4g}")
+    return tuple(sorted(index)), full
+
+
+def _policy(check: Checker, value: Any, scenario_path: Path) -> PolicyConfig:
+    data = check.mapping("policy", value, ("model", "scripted", "args"))
+    model_text = check.string("policy.model", _get(data, "model"), None)
+    scripted = None
+    if "scripted" in data:
+        scripted = check.choice("policy.scripted", data["scripted"], SCRIPTED, "hold")
+    if model_text and scripted:
+        check.error("policy", "give either model or scripted, not both")
+    if not model_text and not scripted:
+        check.error("policy", "give a model (ONNX file) or scripted (hold, waypoints, ik)")
+    model = None
+    if model_text:
+        model = resolve_file(Path(model_text), scenario_path)
+        if model is None:
+            check.error("policy.model", f"no such file {model_text!r} (relative paths are looked up next to "
+                        "the scenario file, then in the current folder)")
+    return PolicyConfig(model=model, scripted=scripted, args=check.strings("policy.args", _get(data, "args")))
+
+
+def resolve_file(path: Path, scenario_path: Path) -> Path | None:
+    """A file named in a scenario: absolute, next to the scenario, or in the current folder."""
+    candidates = [path] if path.is_absolute() else [scenario_path.parent / path, Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _randomization(check: Checker, value: Any) -> dict[str, float]:
+    data = check.mapping("randomization", value, (*RANDOMIZATION_FIELDS, "max_latency_steps"))
+    out = {}
+    for key in RANDOMIZATION_FIELDS:
+        if key in data:
+            out[key] = check.number(child("randomization", key), data[key], 0.0, ge=0, le=1.0)
+    if "max_latency_steps" in data:
+        out["max_latency_steps"] = float(check.integer("randomization.max_latency_steps",
+                                                       data["max_latency_steps"], 0))
+    return out
+
+
+def _goal(check: Checker, path: str, value: Any) -> GoalSpec:
+    data = check.mapping(path, value, ("id", "tcp", "joints", "gripper", "tolerance_mm", "tolerance_rad",
+                                       "timeout_s", "hold_s"))
+    index = int(path[path.rfind("[") + 1:-1])
+    goal_id = check.string(child(path, "id"), _get(data, "id"), f"goal{index}") or f"goal{index}"
+    timeout = check.number(child(path, "timeout_s"), _get(data, "timeout_s"), 5.0, gt=0)
+    hold = check.number(child(path, "hold_s"), _get(data, "hold_s"), 0.0, ge=0)
+    if "tcp" in data and "joints" in data:
+        check.error(path, "give either tcp or joints, not both")
+    if "tcp" in data:
+        if "tolerance_rad" in data:
+            check.error(child(path, "tolerance_rad"), "a tcp goal takes tolerance_mm")
+        target = check.vector(child(path, "tcp"), data["tcp"], 3) or (0.0, 0.0, 0.0)
+        tolerance = check.number(child(path, "tolerance_mm"), _get(data, "tolerance_mm"), 10.0, gt=0) / 1000
+        gripper = None
+        if "gripper" in data:
+            gripper = check.number(child(path, "gripper"), data["gripper"], 0.0, ge=float(LOWER[5]),
+                                   le=float(UPPER[5]))
+        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper)
+    if "joints" in data:
+        if "tolerance_mm" in data:
+            check.error(child(path, "tolerance_mm"), "a joints goal takes tolerance_rad")
+        if "gripper" in data:
+            check.error(child(path, "gripper"), "a joints goal sets the gripper as its sixth joint")
+        joints = _joint_values(check, child(path, "joints"), data["joints"])
+        tolerance = check.number(child(path, "tolerance_rad"), _get(data, "tolerance_rad"), 0.05, gt=0)
+        if joints is None:
+            return GoalSpec(goal_id, "joints", tuple([0.0] * len(NAMES)), tolerance, timeout, hold)
+        return GoalSpec(goal_id, "joints", tuple(joints[1]), tolerance, timeout, hold, joints_judged=joints[0])
+    if isinstance(value, dict):
+        check.error(path, "a goal needs a target: tcp: [x, y, z] (m) or joints: [6 values] (rad)")
+    return GoalSpec(goal_id, "tcp", (0.0, 0.0, 0.0), 0.01, timeout, hold)
+
+
+def _action(check: Checker, path: str, value: Any) -> KillAction | None:
+    data = check.mapping(path, value, ("at_s", "kill"), required=("at_s", "kill"))
+    if "at_s" not in data or "kill" not in data:
+        return None
+    return KillAction(check.number(child(path, "at_s"), data["at_s"], 0.0, ge=0),
+                      check.choice(child(path, "kill"), data["kill"], KILLABLE, "policy"))
+
+
+def _assertions(check: Checker, value: Any, actions: tuple[KillAction | None, ...]) -> Assertions:
+    fields = ("goals", "joint_limits", "tracking_error", "loop_latency", "deadline_misses", "no_crash",
+              "hold_after_kill")
+    data = check.mapping("assertions", value, fields)
+    base = "assertions"
+
+    def section(key: str, known: tuple[str, ...]) -> dict[str, Any] | None:
+        """None when absent or false; {} when true; the mapping otherwise."""
+        raw = _get(data, key)
+        if raw is MISSING or raw is False:
+            return None
+        if raw is True:
+            return {}
+        return check.mapping(child(base, key), raw, known)
+
+    limits = section("joint_limits", ("margin_rad",))
+    if "joint_limits" not in data:
+        limits = {}
+    tracking = section("tracking_error", ("max_rad", "lag_steps"))
+    latency = section("loop_latency", ("p99_ms",))
+    deadline = section("deadline_misses", ("max_rate", "min_count"))
+    hold = section("hold_after_kill", ("max_drift_rad", "settle_s"))
+    out = Assertions(
+        goals=check.boolean(child(base, "goals"), _get(data, "goals"), True),
+        no_crash=check.boolean(child(base, "no_crash"), _get(data, "no_crash"), True),
+        joint_limits=None if limits is None else LimitCheck(
+            check.number(child(base, "joint_limits.margin_rad"), _get(limits, "margin_rad"), 1e-3, ge=0)),
+    )
+    if tracking is not None:
+        if "max_rad" not in tracking:
+            check.error(child(base, "tracking_error"), "missing required field 'max_rad'")
+        out = replace(out, tracking_error=TrackingCheck(
+            check.number(child(base, "tracking_error.max_rad"), _get(tracking, "max_rad"), 0.1, gt=0),
+            check.integer(child(base, "tracking_error.lag_steps"), _get(tracking, "lag_steps"), 2)))
+    if latency is not None:
+        if "p99_ms" not in latency:
+            check.error(child(base, "loop_latency"), "missing required field 'p99_ms'")
+        out = replace(out, loop_latency=LatencyCheck(
+            check.number(child(base, "loop_latency.p99_ms"), _get(latency, "p99_ms"), 20.0, gt=0)))
+    if deadline is not None:
+        max_rate = None
+        min_count = None
+        if "max_rate" in deadline:
+            max_rate = check.number(child(base, "deadline_misses.max_rate"), deadline["max_rate"], 0.0, ge=0, le=1)
+        if "min_count" in deadline:
+            min_count = check.integer(child(base, "deadline_misses.min_count"), deadline["min_count"], 1)
+        if max_rate is None and min_count is None:
+            max_rate = 0.0
+        out = replace(out, deadline_misses=DeadlineCheck(max_rate, min_count))
+    if hold is not None:
+        if not any(a is not None for a in actions):
+            check.error(child(base, "hold_after_kill"), "needs a kill action (actions: - {at_s: ..., kill: policy})")
+        out = replace(out, hold_after_kill=HoldCheck(
+            check.number(child(base, "hold_after_kill.max_drift_rad"), _get(hold, "max_drift_rad"), 0.02, gt=0),
+            check.number(child(base, "hold_after_kill.settle_s"), _get(hold, "settle_s"), 0.2, ge=0)))
+    return out
+
+
+def _timeouts(check: Checker, value: Any) -> Timeouts:
+    data = check.mapping("timeouts", value, ("startup_s", "wall_s", "heartbeat_s"))
+    return Timeouts(
+        startup_s=check.number("timeouts.startup_s", _get(data, "startup_s"), 30.0, gt=0),
+        wall_s=check.number("timeouts.wall_s", _get(data, "wall_s"), 0.0, ge=0),
+        heartbeat_s=check.number("timeouts.heartbeat_s", _get(data, "heartbeat_s"), 5.0, gt=0),
+    )

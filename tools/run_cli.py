@@ -1,0 +1,82 @@
+"""``hil run``: run a scenario against a robot target and say pass or fail."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("run")
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--target", default=None, metavar="TARGET[,TARGET...]",
+              help="mock, mujoco, isaac or hw [default: the scenario's robot.target]; "
+                   "several (comma-separated) run a sweep.")
+@click.option("--port", default=None, help="Serial port of the real arm (--target hw), e.g. /dev/ttyUSB0.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed [default: the scenario's seed].")
+@click.option("--seeds", default=None, metavar="RANGE",
+              help="Sweep over seeds: FIRST..LAST (inclusive) and/or a comma list, e.g. 0..19.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for logs, report.json, junit.xml and the bag "
+                   "[default: runs/<scenario>-<target>-seed<N>-<time>].")
+@click.option("--record/--no-record", default=None, help="Record the run into <out>/run.mcap "
+              "[default: the scenario's record].")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Sweep: runs at once [default: the number of cores].")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Status line and milestones on stderr.")
+def run(scenario: Path, target: str | None, port: str | None, seed: int | None, seeds: str | None,
+        out: Path | None, record: bool | None, jobs: int | None, progress: bool) -> None:
+    """Run SCENARIO (a YAML file): start the nodes, send the goals, check the
+    assertions, stop everything, write report.json and junit.xml.
+
+    Exit status: 0 pass, 1 fail, 2 broken scenario or set-up, 130 interrupted.
+
+    \b
+    Examples:
+      hil run scenarios/reach.yaml                      # MuJoCo, the default target
+      hil run scenarios/smoke.yaml --target mock --out /tmp/smoke
+      hil run scenarios/track.yaml --target hw --port /dev/ttyUSB0
+      hil run scenarios/reach.yaml --seeds 0..19 --target mock,mujoco
+    """
+    from scenarios.schema import ScenarioError, load
+    from scenarios.sweep import SweepError, parse_seeds, parse_targets
+
+    try:
+        loaded = load(scenario)
+        targets = parse_targets(target) if target else [loaded.robot.target]
+        seed_list = parse_seeds(seeds) if seeds else None
+    except (ScenarioError, SweepError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    if seed_list is not None and seed is not None:
+        click.echo("give --seed or --seeds, not both", err=True)
+        sys.exit(2)
+    if seed_list is not None or len(targets) > 1:
+        _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs)
+    from scenarios.launch import LaunchError
+    from scenarios.report import summary
+    from scenarios.runner import RunOptions, run_scenario
+
+    try:
+        report = run_scenario(loaded, RunOptions(target=targets[0], port=port, seed=seed, out=out, record=record,
+                                                 progress=progress))
+    except LaunchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(summary(report))
+    sys.exit(report.exit_code)
+
+
+def _sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path | None, port: str | None,
+           record: bool | None, jobs: int | None) -> None:
+    import time
+
+    from scenarios.sweep import run_sweep
+
+    folder = out or Path("runs") / f"sweep-{scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder}", err=True)
+    code, text = run_sweep(scenario, targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs)
+    click.echo(text)
+    sys.exit(code)
