@@ -9,7 +9,9 @@ from tools.bench_cli import bench
 from tools.bus_cli import bus
 from tools.keys_cli import keys
 from tools.node_cli import node
+from hw_node.cli import emulate
 from tools.run_cli import run
+from tools.policy_cli import policy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,7 +28,9 @@ def main() -> None:
 
 main.add_command(bus)
 main.add_command(node)
+main.add_command(emulate)
 main.add_command(bench)
 main.add_command(run)
 main.add_command(keys)
 main.add_command(bag)
+main.add_command(policy)

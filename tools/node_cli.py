@@ -18,3 +18,16 @@ def node() -> None:
     Example:
       hil node sim --backend mock --mode lockstep --run-dir /tmp/run1
     """
+
+
+from policy_node.cli import policy as _policy  # noqa: E402 - registered after the group exists
+
+node.add_command(_policy)
+
+from sim_node.cli import sim as _sim  # noqa: E402 - registered after the group exists
+
+node.add_command(_sim)
+
+from hw_node.cli import hw as _hw  # noqa: E402 - registered after the group exists
+
+node.add_command(_hw)

@@ -1,0 +1,93 @@
+"""``hil node policy``: run a policy node as its own process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tools.options import endpoint_options, load_endpoints
+
+
+@click.command("policy")
+@click.option("--model", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="ONNX model carrying its observation/action spec (e.g. policies/reach.onnx).")
+@click.option("--scripted", type=click.Choice(["hold", "waypoints", "ik"]), default=None,
+              help="A scripted policy instead of a model.")
+@click.option("--name", default="policy", show_default=True, help="Node name in heartbeats and events.")
+@click.option("--deadline-ms", type=click.FloatRange(min=1.0), default=200.0, show_default=True,
+              help="Hold the last measured position when no fresh state arrives for this long.")
+@click.option("--budget-us", type=click.FloatRange(min=1.0), default=5000.0, show_default=True,
+              help="Inference budget per state; an answer that took longer is replaced by a hold.")
+@click.option("--sla-p95-us", type=click.FloatRange(min=1.0), default=2000.0, show_default=True,
+              help="Alert when the recent state-receive -> command-send p95 exceeds this.")
+@click.option("--sla-miss-rate", type=click.FloatRange(min=0.0, max=1.0), default=0.01, show_default=True,
+              help="Alert when the recent deadline-miss rate exceeds this fraction.")
+@click.option("--sla-cooldown-s", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
+              help="At most one alert of each kind per this many seconds.")
+@click.option("--metrics-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Prometheus textfile (node_exporter textfile collector), rewritten every second.")
+@click.option("--events-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Append every event as a JSON line, obs_seq as correlation id.")
+@click.option("--robot-timeout-s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="How long to wait for the robot node to answer 'info' at start.")
+@endpoint_options
+def policy(
+    model: Path | None,
+    scripted: str | None,
+    name: str,
+    deadline_ms: float,
+    budget_us: float,
+    sla_p95_us: float,
+    sla_miss_rate: float,
+    sla_cooldown_s: float,
+    metrics_file: Path | None,
+    events_file: Path | None,
+    robot_timeout_s: float,
+    run_dir: Path | None,
+    endpoints_file: Path | None,
+) -> None:
+    """Answer every robot/joint_state with a robot/joint_command.
+
+    The same command line drives the mock sim, MuJoCo, Isaac Sim and the real
+    arm: only the robot node changes. At start the policy's spec is checked
+    against the robot's info; a mismatch is refused naming the field.
+
+    \b
+    Examples:
+      hil node policy --model policies/reach.onnx --run-dir /tmp/run1
+      hil node policy --scripted ik --deadline-ms 100 --events-file /tmp/run1/policy.jsonl
+    """
+    if (model is None) == (scripted is None):
+        raise click.UsageError("give exactly one of --model PATH or --scripted hold|waypoints|ik")
+    from policy_node.metrics import SlaConfig
+    from policy_node.node import PolicyNode, PolicyNodeConfig, RobotUnavailable
+    from policy_node.onnx_policy import ModelError
+    from policy_node.spec import SpecError
+    from policy_node.watchdog import WatchdogConfig
+    from schemas import messages_pb2
+
+    config = PolicyNodeConfig(
+        source=str(model) if model is not None else f"scripted:{scripted}",
+        name=name,
+        watchdog=WatchdogConfig(deadline_s=deadline_ms / 1e3, budget_s=budget_us / 1e6),
+        sla=SlaConfig(p95_us=sla_p95_us, miss_rate=sla_miss_rate, cooldown_s=sla_cooldown_s),
+        metrics_file=metrics_file,
+        events_file=events_file,
+        robot_timeout_s=robot_timeout_s,
+    )
+    endpoints = load_endpoints(run_dir, endpoints_file)
+    try:
+        node = PolicyNode(config, endpoints)
+    except (OSError, ModelError, SpecError, ValueError) as exc:
+        raise click.ClickException(f"cannot load policy {config.source}: {exc}") from None
+    node.node.install_signal_handlers()
+    try:
+        node.run()
+    except SpecError as exc:
+        node.report(messages_pb2.Severity.ERROR, "policy.spec_mismatch", str(exc))
+        raise click.ClickException(f"policy {config.source} does not fit the robot: {exc}") from None
+    except RobotUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        node.close()

@@ -1,0 +1,251 @@
+"""The policy node: answers every robot state with a joint command.
+
+Read top to bottom in ``PolicyNode.run``: wait for the robot's ``info`` and
+check the policy's spec against it, then loop: take the newest goal, take
+the newest state, ask the policy, let the watchdog judge the answer, publish
+it with ``obs_seq = state.seq``. Answering every state is all lockstep needs;
+nothing here knows whether the robot is simulated.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from bus.endpoints import Endpoints
+from bus.envelope import Envelope
+from bus.node import Node
+from bus.service import ServiceClient, ServiceError, ServiceUnavailable
+from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
+from policy_node.event_log import EventLog
+from policy_node.metrics import PolicyMetrics, SlaConfig
+from policy_node.policy import Observation, Policy, load_policy
+from policy_node.spec import check_against
+from policy_node.watchdog import Watchdog, WatchdogConfig
+from roarm.joints import ROARM_M3
+from schemas import messages_pb2, services_pb2
+
+Severity = messages_pb2.Severity
+
+
+class RobotUnavailable(RuntimeError):
+    """The robot node did not answer ``info`` in time."""
+
+
+@dataclass(frozen=True)
+class PolicyNodeConfig:
+    """Everything the node needs; the same for every robot target by design."""
+
+    source: str
+    name: str = "policy"
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    metrics_file: Path | None = None
+    events_file: Path | None = None
+    robot_timeout_s: float = 30.0
+    housekeeping_period_s: float = 1.0
+
+
+class PolicyNode:
+    def __init__(self, config: PolicyNodeConfig, endpoints: Endpoints, ctx: zmq.Context | None = None) -> None:
+        self.config = config
+        self.policy: Policy = load_policy(config.source)  # fail fast on a bad model, before any socket
+        self.node = Node("policy", config.name, endpoints, info=self.describe, ctx=ctx)
+        self.states = self.node.subscribe("robot", [JOINT_STATE])
+        self.goals = self.node.subscribe("runner", [GOAL])
+        self.watchdog = Watchdog(config.watchdog)
+        self.metrics = PolicyMetrics(config.sla)
+        self.events = EventLog(config.events_file, config.name)
+        self.robot: services_pb2.NodeInfo | None = None
+        self.goal: messages_pb2.Goal | None = None
+        self._lower = np.asarray(self.policy.spec.lower)
+        self._upper = np.asarray(self.policy.spec.upper)
+        self._command_seq = 0
+        self._answered: tuple[int, bytes] | None = None  # (seq, positions) of the last state answered
+        self._last_command: messages_pb2.JointCommand | None = None
+        self._next_housekeeping = 0.0
+
+    # -- start-up ---------------------------------------------------------------
+    def connect_robot(self) -> services_pb2.NodeInfo:
+        """The robot's info, asked until it answers (bounded), serving our own pings meanwhile.
+
+        Raises RobotUnavailable after ``robot_timeout_s`` and SpecError when
+        the policy was made for another arm, joints, limits or period.
+        """
+        self.node.set_state("degraded", "waiting for the robot's info")
+        client = ServiceClient(self.node.ctx, self.node.endpoints["robot"].rep, self.config.name, timeout_s=0.5)
+        deadline = time.monotonic() + self.config.robot_timeout_s
+        try:
+            while self.node.running:
+                self.node.spin(0)
+                try:
+                    info = client.call("info", services_pb2.InfoRequest(), retries=1)
+                    assert isinstance(info, services_pb2.NodeInfo)
+                    break
+                except ServiceUnavailable:
+                    if time.monotonic() >= deadline:
+                        raise RobotUnavailable(
+                            f"the robot node at {client.endpoint} did not answer 'info' within "
+                            f"{self.config.robot_timeout_s:g} s: start it (hil node sim|hw) with the same "
+                            "--run-dir/--endpoints"
+                        ) from None
+                except ServiceError as exc:
+                    raise RobotUnavailable(f"the robot node refused 'info': {exc}") from None
+            else:
+                raise RobotUnavailable("stopped while waiting for the robot")
+        finally:
+            client.close()
+        check_against(self.policy.spec, info)
+        if self.policy.spec.dt == 0 and info.dt > 0:
+            # A scripted policy derives its speed limits from the robot's period.
+            self.policy = load_policy(self.config.source, dt=info.dt)
+        self.robot = info
+        self.node.set_state("ok", f"driving {info.node or 'robot'} ({info.backend}, {info.mode or 'realtime'})")
+        return info
+
+    # -- the loop -----------------------------------------------------------------
+    def run(self) -> None:
+        """Connect, then answer states until shut down or signalled."""
+        self.connect_robot()
+        self.report(Severity.INFO, "policy.started", f"{self.policy.name} driving {self.robot.node}")  # type: ignore[union-attr]
+        while self.node.running:
+            self.node.spin(self._poll_ms())
+            for envelope in self.goals.drain():
+                self.goal = envelope.message  # type: ignore[assignment]
+            fresh = self.states.drain()
+            if fresh:
+                self.answer(fresh[-1])
+            elif self.watchdog.stale():
+                self.hold_stale()
+            self.housekeeping()
+        self.report(Severity.INFO, "policy.stopped", self.node.detail)
+
+    def answer(self, envelope: Envelope) -> None:
+        """One command for one state: the policy's, or a hold if the watchdog objects."""
+        state = envelope.message
+        assert isinstance(state, messages_pb2.JointState)
+        if not self._usable(state):
+            return
+        self.watchdog.on_state(state)
+        key = (int(state.seq), np.asarray(state.position).tobytes())
+        if key == self._answered and self._last_command is not None:
+            self._send(self._last_command)  # the robot re-published the same state: same answer
+            return
+        if self._answered is not None and (state.seq < self._answered[0] or state.seq == 0):
+            self.policy.reset()  # the robot was reset (its seq restarts at 0)
+        started = time.perf_counter()
+        try:
+            target = np.asarray(self.policy.act(Observation.from_state(state, self.goal)), dtype=float)
+        except Exception as exc:  # noqa: BLE001 - a policy's bug must become a hold, not a dead node
+            target = np.full(6, np.nan)
+            self.report(Severity.ERROR, "policy.error", f"{type(exc).__name__}: {exc}", state.seq)
+        elapsed = time.perf_counter() - started
+        reason = self.watchdog.judge(target, elapsed)
+        if reason is None:
+            command = messages_pb2.JointCommand(obs_seq=state.seq, position=target.tolist())
+        else:
+            command = self.watchdog.hold_command(self._lower, self._upper)
+            self.node.counters["deadline_miss"] += 1
+            self.node.counters[f"watchdog.{reason}"] += 1
+            detail = f"{elapsed * 1e6:.0f} us > {self.config.watchdog.budget_s * 1e6:.0f} us" \
+                if reason == "budget_overrun" else f"output {np.round(target, 4).tolist()}"
+            self.report(Severity.WARNING, f"watchdog.{reason}", f"hold at state {state.seq}: {detail}", state.seq)
+        send_ns = self._send(command)
+        self._answered, self._last_command = key, command
+        self.metrics.record(envelope.recv_ns, state.stamp_ns, send_ns, elapsed, reason is not None)
+
+    def hold_stale(self) -> None:
+        """No fresh state within the deadline: hold the last measured position."""
+        command = self.watchdog.hold_command(self._lower, self._upper)
+        self.node.counters["deadline_miss"] += 1
+        self.node.counters["watchdog.stale_state"] += 1
+        self.report(Severity.WARNING, "watchdog.stale_state",
+                    f"no robot state for {self.config.watchdog.deadline_s * 1e3:.0f} ms after state "
+                    f"{command.obs_seq}: holding", command.obs_seq)
+        self._send(command)
+        self.metrics.record_stale_hold()
+        self.node.set_state("degraded", "no fresh robot state: holding")
+
+    def housekeeping(self) -> None:
+        """Once per period: SLA alerts, the Prometheus textfile, the node's health."""
+        now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + self.config.housekeeping_period_s
+        for alert in self.metrics.alerts(now):
+            self.report(Severity.WARNING, alert.code, alert.text, self.watchdog.last_seq or 0)
+        if self.config.metrics_file is not None:
+            self.metrics.write_textfile(self.config.metrics_file, self.config.name)
+        if self.node.state == "degraded" and not self.watchdog.stale(now) and self.watchdog.last_seq is not None:
+            self.node.set_state("ok", "robot state fresh again")
+
+    # -- helpers ------------------------------------------------------------------
+    def _usable(self, state: messages_pb2.JointState) -> bool:
+        names = tuple(state.names)
+        position = np.asarray(state.position, dtype=float)
+        problem = ""
+        if names and names != self.policy.spec.joint_names:
+            problem = f"joint order {list(names)}, expected {list(self.policy.spec.joint_names)}"
+        elif position.shape != (len(self.policy.spec.joint_names),):
+            problem = f"{position.size} positions for {len(self.policy.spec.joint_names)} joints"
+        elif not np.all(np.isfinite(position)):
+            problem = f"non-finite positions {position.tolist()}"
+        if problem:
+            self.node.counters["reject.bad_state"] += 1
+            self.report(Severity.WARNING, "reject.bad_state", f"state {state.seq} ignored: {problem}", state.seq)
+            return False
+        return True
+
+    def _send(self, command: messages_pb2.JointCommand) -> int:
+        self._command_seq += 1
+        send_ns = time.monotonic_ns()
+        command.seq = self._command_seq
+        command.stamp_ns = send_ns
+        self.node.publish(JOINT_COMMAND, command, sent_ns=send_ns)
+        self.node.counters["commands"] += 1
+        return send_ns
+
+    def _poll_ms(self) -> int:
+        wait = min(self.watchdog.until_stale(), max(0.0, self._next_housekeeping - time.monotonic()), 0.05)
+        return max(1, int(wait * 1000))
+
+    def report(self, severity: int, code: str, text: str, obs_seq: int = 0) -> None:
+        """An event on the bus (rate-limited) and in the JSONL file (every one)."""
+        self.node.event(severity, code, text, correlation_seq=obs_seq)
+        self.events.write(severity, code, text, obs_seq)
+
+    def describe(self) -> services_pb2.NodeInfo:
+        spec = self.policy.spec
+        info = services_pb2.NodeInfo(
+            backend=self.policy.name,
+            joint_names=list(spec.joint_names),
+            lower=list(spec.lower),
+            upper=list(spec.upper),
+            max_velocity=list(ROARM_M3.max_velocity),
+            dt=spec.dt or (self.robot.dt if self.robot is not None else 0.0),
+            model_hash=self.policy.model_hash,
+        )
+        info.extra.update(spec.describe())
+        info.extra["source"] = self.config.source
+        info.extra["deadline_ms"] = f"{self.config.watchdog.deadline_s * 1e3:g}"
+        info.extra["budget_us"] = f"{self.config.watchdog.budget_s * 1e6:g}"
+        if self.robot is not None:
+            info.extra["robot"] = self.robot.node
+            info.extra["robot_backend"] = self.robot.backend
+        info.metrics.update(self.metrics.as_metrics())
+        return info
+
+    def close(self) -> None:
+        """Last textfile and heartbeat, then sockets; safe after a failed start."""
+        if self.config.metrics_file is not None:
+            try:
+                self.metrics.write_textfile(self.config.metrics_file, self.config.name)
+            except OSError as exc:
+                print(f"[{self.config.name}] cannot write {self.config.metrics_file}: {exc}", file=sys.stderr)
+        self.events.close()
+        self.node.close()

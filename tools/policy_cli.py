@@ -1,0 +1,88 @@
+"""``hil policy``: make and inspect policies (training the shipped reach model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def policy() -> None:
+    """Train and inspect policies.
+
+    \b
+    Example:
+      hil policy train-reach --seed 0 --out policies/reach.onnx
+    """
+
+
+@policy.command("train-reach")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for goals, starts and weights.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("policies/reach.onnx"),
+              show_default=True, help="Where to write the ONNX model.")
+@click.option("--eval-goals", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Random reachable goals to evaluate the result on (0 skips).")
+@click.option("--tolerance-mm", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
+              help="Evaluation: a goal counts as reached within this distance.")
+def train_reach(seed: int, out: Path, eval_goals: int, tolerance_mm: float) -> None:
+    """Train the reach MLP on MuJoCo data from the scripted:ik expert (DAgger), export ONNX.
+
+    Runs in-process without the bus, about a minute or two on one core; the
+    same seed gives the same file.
+
+    \b
+    Example:
+      hil policy train-reach --seed 0 --out policies/reach.onnx
+    """
+    import numpy as np
+
+    from policy_node.policy import load_policy
+    from policy_node.train_reach import TrainConfig, evaluate, export, train
+    from roarm.kinematics import sample_reachable_goal
+    from sim_node.backend import make_backend
+
+    config = TrainConfig(seed=seed)
+    mlp, spec = train(config, log=click.echo)
+    export(mlp, spec, out, seed)
+    model = load_policy(str(out))
+    click.echo(f"wrote {out} (sha256 {model.model_hash[:16]}..., {out.stat().st_size} bytes)")
+    if eval_goals:
+        rng = np.random.default_rng(seed + 1_000_003)  # goals the training never drew
+        goals = [sample_reachable_goal(rng) for _ in range(eval_goals)]
+        backend = make_backend("mujoco", dt=config.dt)
+        backend.connect()
+        try:
+            errors = evaluate(backend, model, goals, steps=300) * 1e3
+        finally:
+            backend.close()
+        reached = int(np.sum(errors <= tolerance_mm))
+        click.echo(f"evaluation: {reached}/{eval_goals} goals within {tolerance_mm:g} mm; "
+                   f"median {np.median(errors):.1f} mm, worst {np.max(errors):.1f} mm")
+
+
+@policy.command("info")
+@click.argument("source")
+def info(source: str) -> None:
+    """Print a policy's name, hash and observation/action spec.
+
+    \b
+    Examples:
+      hil policy info policies/reach.onnx
+      hil policy info scripted:ik
+    """
+    from policy_node.onnx_policy import ModelError
+    from policy_node.policy import load_policy
+    from policy_node.spec import SpecError
+
+    try:
+        loaded = load_policy(source)
+    except (OSError, ValueError, ModelError, SpecError) as exc:
+        raise click.ClickException(f"cannot load {source}: {exc}") from None
+    spec = loaded.spec
+    click.echo(f"name:        {loaded.name}")
+    click.echo(f"model_hash:  {loaded.model_hash or '(scripted)'}")
+    click.echo(f"observation: {','.join(spec.observation)} ({spec.observation_size} values)")
+    click.echo(f"joints:      {','.join(spec.joint_names)}")
+    click.echo(f"action:      {spec.action_kind}, scale {list(spec.action_scale)}")
+    click.echo(f"dt:          {spec.dt:g} s" if spec.dt else "dt:          any (from the robot)")
