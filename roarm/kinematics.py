@@ -54,16 +54,23 @@ def _transform(xyz: tuple[float, float, float], rpy: tuple[float, float, float])
     return t
 
 
-def _rot_z(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    t = np.eye(4)
-    t[0, 0], t[0, 1], t[1, 0], t[1, 1] = c, -s, s, c
-    return t
-
-
 _BASE = _transform(*WORLD_TO_BASE)
-_ORIGINS = tuple(_transform(*origin) for origin in JOINT_ORIGINS)
+_ORIGINS = np.stack([_transform(*origin) for origin in JOINT_ORIGINS])  # (5, 4, 4)
 _TCP = _transform(*LINK5_TO_TCP)
+
+
+def _local_transforms(q: np.ndarray) -> np.ndarray:
+    """origin_i @ Rz(q_i) for the five joints, (5, 4, 4), in one batched product."""
+    angles = np.asarray(q, dtype=float)[:5]
+    c, s = np.cos(angles), np.sin(angles)
+    rz = np.zeros((5, 4, 4))
+    rz[:, 0, 0] = c
+    rz[:, 0, 1] = -s
+    rz[:, 1, 0] = s
+    rz[:, 1, 1] = c
+    rz[:, 2, 2] = 1.0
+    rz[:, 3, 3] = 1.0
+    return _ORIGINS @ rz
 
 
 def fk_frames(q: np.ndarray) -> list[np.ndarray]:
@@ -71,19 +78,27 @@ def fk_frames(q: np.ndarray) -> list[np.ndarray]:
 
     Joint i rotates about the local z axis of frame i + 1 (link1..link5).
     """
-    q = np.asarray(q, dtype=float)
+    local = _local_transforms(q)
     frames = [_BASE]
     current = _BASE
-    for origin, angle in zip(_ORIGINS, q[:5]):
-        current = current @ origin @ _rot_z(float(angle))
+    for i in range(5):
+        current = current @ local[i]
         frames.append(current)
     frames.append(current @ _TCP)
     return frames
 
 
 def fk(q: np.ndarray) -> np.ndarray:
-    """TCP position (m, world frame) for a bus-order joint vector (gripper ignored)."""
-    return fk_frames(q)[-1][:3, 3].copy()
+    """TCP position (m, world frame) for a bus-order joint vector (gripper ignored).
+
+    Applies the chain to the TCP point right to left (matrix-vector products
+    only): the robot nodes call this every control step.
+    """
+    local = _local_transforms(q)
+    point = _TCP[:, 3]
+    for i in range(4, -1, -1):
+        point = local[i] @ point
+    return (_BASE @ point)[:3]
 
 
 def jacobian(q: np.ndarray) -> np.ndarray:

@@ -40,6 +40,10 @@ BACKENDS: dict[str, str] = {
 }
 
 
+class BackendUnavailable(RuntimeError):
+    """The simulator this backend needs is not installed here; says what to do."""
+
+
 @dataclass
 class RobotState:
     """One measurement, bus joint order, SI units and radians."""

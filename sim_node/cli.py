@@ -1,0 +1,55 @@
+"""``hil node sim`` (and ``python -m sim_node``): start the simulated arm.
+
+Only click and the bus are imported here; the node module (and through the
+chosen backend, MuJoCo or Isaac Sim) is imported when the command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tools.options import endpoint_options, load_endpoints
+
+BACKEND_NAMES = ("mujoco", "mock", "isaac")
+
+
+@click.command("sim")
+@click.option("--backend", type=click.Choice(BACKEND_NAMES), default="mujoco", show_default=True,
+              help="Simulator: mujoco (physics), mock (kinematic, numpy only; CI), isaac (inside Isaac Sim).")
+@click.option("--mode", type=click.Choice(["lockstep", "realtime"]), default="lockstep", show_default=True,
+              help="lockstep: wait for the command answering each state; realtime: paced to the wall clock.")
+@click.option("--dt", type=click.FloatRange(min=0.001, max=1.0), default=0.01, show_default=True,
+              help="Control period in seconds (MuJoCo: a multiple of its 2 ms physics step).")
+@click.option("--deadline-ms", type=click.FloatRange(min=0.1), default=100.0, show_default=True,
+              help="Lockstep: how long to wait for the command answering a state before holding.")
+@click.option("--autostart", is_flag=True, help="Lockstep: start at once (home, --seed) instead of waiting for reset.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the start-up reset (realtime or --autostart).")
+@click.option("--name", default="sim", show_default=True, help="Node name in heartbeats, events and info.")
+@endpoint_options
+def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool, seed: int, name: str,
+        run_dir: Path | None, endpoints_file: Path | None) -> None:
+    """Run the simulated RoArm-M3 as the run's robot node until Ctrl-C or shutdown.
+
+    \b
+    Examples:
+      hil node sim --backend mock --mode lockstep --run-dir /tmp/run1
+      hil node sim --backend mujoco --mode realtime --dt 0.01
+      ./python.sh -m sim_node --backend isaac --run-dir /tmp/run1   (inside Isaac Sim)
+    """
+    from sim_node.backend import BackendUnavailable
+    from sim_node.node import SimConfig, SimNode
+
+    endpoints = load_endpoints(run_dir, endpoints_file)
+    try:
+        config = SimConfig(backend=backend, mode=mode, dt=dt, deadline_s=deadline_ms / 1000, autostart=autostart,
+                           seed=seed, name=name)
+        node = SimNode(config, endpoints)
+    except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
+        raise click.UsageError(str(exc)) from None
+    except BackendUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    node.node.install_signal_handlers()
+    node.run()

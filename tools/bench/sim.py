@@ -1,0 +1,209 @@
+"""``hil bench sim``: the sim node's lockstep rate and realtime jitter.
+
+A real sim node process and a minimal reactive responder process (it answers
+every state with a command carrying that state's seq) run a lockstep loop at
+a 10 ms control period as fast as it goes. Steps per second come from the
+node's own step counter over a wall-clock window; physics time per step from
+the node's info metrics, the rest of a step is the bus (publish, the
+responder's decode/encode, wake-ups, command checks). Beside them, the raw
+pyzmq REQ/REP round trip between two processes, measured in the same run:
+one lockstep step is at least one such round trip.
+
+Realtime mode at 100 Hz: the node's period jitter |period - dt| (p50, p99).
+
+Also ``python -m tools.bench.sim responder RUN_DIR``: the responder alone
+(tests use it as a scripted policy).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from bus.endpoints import Endpoints
+from bus.node import Node
+from bus.service import ServiceClient, wait_for
+from bus.topics import JOINT_COMMAND, JOINT_STATE, QueuePolicy
+from roarm.joints import pose
+from schemas import messages_pb2, services_pb2
+
+TARGETS = {"mock": 3000.0, "mujoco": 2000.0}  # steps/s, from issue 3
+JITTER_TARGET_US = 1000.0
+
+
+def scripted_target(seq: int) -> np.ndarray:
+    """A smooth, deterministic trajectory around home: the same for the same seq."""
+    phase = 2 * math.pi * seq / 200
+    offset = np.array([0.4 * math.sin(phase), 0.3 * math.sin(phase), 0.3 * math.cos(phase), 0.2 * math.sin(phase),
+                       0.0, 0.5 + 0.5 * math.sin(phase)])
+    return pose("home") + offset
+
+
+def responder(run_dir: Path) -> None:
+    """A reactive policy stand-in: every JointState answered with scripted_target(seq)."""
+    node = Node("policy", "responder", Endpoints.for_run(run_dir))
+    states = node.subscribe("robot", [JOINT_STATE], policy=QueuePolicy.QUEUE)
+    node.install_signal_handlers()
+    seq = 0
+    while node.running:
+        if not node.spin(50):
+            continue
+        for envelope in states.drain():
+            state = envelope.message
+            assert isinstance(state, messages_pb2.JointState)
+            seq += 1
+            node.publish(JOINT_COMMAND, messages_pb2.JointCommand(
+                stamp_ns=time.monotonic_ns(), seq=seq, obs_seq=state.seq,
+                position=scripted_target(state.seq)))
+    node.close()
+
+
+@dataclass
+class LockstepResult:
+    backend: str
+    steps_per_s: float
+    step_us: float
+    physics_us: float
+    bus_us: float
+    answer_p50_us: float
+    answer_p99_us: float
+    deadline_miss: int
+
+
+@dataclass
+class RealtimeResult:
+    backend: str
+    rate_hz: float
+    jitter_p50_us: float
+    jitter_p99_us: float
+    jitter_max_us: float
+    overrun: int
+
+
+class _Run:
+    """A sim node and a responder as real processes in one run folder; always reaped."""
+
+    def __init__(self, workdir: Path, backend: str, mode: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{backend[:4]}-", dir=workdir))
+        self.endpoints = Endpoints.for_run(self.dir)
+        self.ctx = zmq.Context()
+        python = sys.executable
+        common = {"start_new_session": True, "stdout": subprocess.DEVNULL}
+        self.procs = [
+            subprocess.Popen([python, "-m", "sim_node", "--backend", backend, "--mode", mode, "--dt", "0.01",
+                              "--deadline-ms", "1000", "--run-dir", str(self.dir)], **common),
+            subprocess.Popen([python, "-m", "tools.bench.sim", "responder", str(self.dir)], **common),
+        ]
+        self.robot = ServiceClient(self.ctx, self.endpoints["robot"].rep, "bench", timeout_s=5.0, retries=1)
+        policy = ServiceClient(self.ctx, self.endpoints["policy"].rep, "bench", timeout_s=5.0, retries=1)
+        wait_for(self.robot, 60.0)
+        wait_for(policy, 60.0)
+        policy.close()
+
+    def info(self) -> services_pb2.NodeInfo:
+        reply = self.robot.call("info", services_pb2.InfoRequest())
+        assert isinstance(reply, services_pb2.NodeInfo)
+        return reply
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.robot.close()
+        self.ctx.destroy(linger=0)
+
+
+def lockstep(backend: str, seconds: float, workdir: Path) -> LockstepResult:
+    run = _Run(workdir, backend, "lockstep")
+    try:
+        run.robot.call("reset", services_pb2.ResetRequest(seed=1))
+        deadline = time.monotonic() + 30
+        while run.info().metrics["steps"] < 200:  # joined and warmed up
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{backend}: the lockstep loop did not start (is the responder running?)")
+            time.sleep(0.05)
+        first, t0 = run.info(), time.monotonic()
+        time.sleep(seconds)
+        last, t1 = run.info(), time.monotonic()
+    finally:
+        run.close()
+    steps = last.metrics["steps"] - first.metrics["steps"]
+    rate = steps / (t1 - t0)
+    step_us = 1e6 / rate
+    physics_us = last.metrics["physics_mean_us"]
+    return LockstepResult(backend, rate, step_us, physics_us, step_us - physics_us,
+                          last.metrics["answer_p50_us"], last.metrics["answer_p99_us"],
+                          int(last.metrics["deadline_miss"]))
+
+
+def realtime(backend: str, seconds: float, workdir: Path) -> RealtimeResult:
+    run = _Run(workdir, backend, "realtime")
+    try:
+        first, t0 = run.info(), time.monotonic()
+        time.sleep(seconds)
+        last, t1 = run.info(), time.monotonic()
+    finally:
+        run.close()
+    m = last.metrics
+    return RealtimeResult(backend, (m["steps"] - first.metrics["steps"]) / (t1 - t0), m["jitter_p50_us"],
+                          m["jitter_p99_us"], m["jitter_max_us"], int(m.get("overrun", 0.0)))
+
+
+def baseline_us(workdir: Path, samples: int = 5000) -> tuple[float, float]:
+    """Raw pyzmq REQ/REP round trip between two processes (p50, p99 in us)."""
+    from tools.bench.bus import raw_roundtrip
+
+    summary = raw_roundtrip(samples, 200, workdir)
+    return summary.p50_s * 1e6, summary.p99_s * 1e6
+
+
+def report(backends: list[str], seconds: float) -> str:
+    with tempfile.TemporaryDirectory(prefix="hbs-", dir="/tmp") as tmp:
+        workdir = Path(tmp)
+        raw_p50, raw_p99 = baseline_us(workdir)
+        lines = [
+            f"baseline: raw pyzmq REQ/REP round trip (2 processes, ipc): p50 {raw_p50:.1f} us, p99 {raw_p99:.1f} us"
+            f" -> at most {1e6 / raw_p50:,.0f} lockstep steps/s if a step cost only that",
+            "",
+            "lockstep, dt 10 ms, sim node + reactive responder (2 processes):",
+            f"{'backend':<8} {'steps/s':>9} {'target':>7} {'x realtime':>10} {'us/step':>8} {'physics':>8} "
+            f"{'bus+rest':>8} {'answer p50':>10} {'p99':>8} {'misses':>6}",
+        ]
+        for name in backends:
+            r = lockstep(name, seconds, workdir)
+            lines.append(
+                f"{r.backend:<8} {r.steps_per_s:>9,.0f} {TARGETS.get(name, 0):>7,.0f} {r.steps_per_s * 0.01:>10.1f} "
+                f"{r.step_us:>8.1f} {r.physics_us:>8.1f} {r.bus_us:>8.1f} {r.answer_p50_us:>10.1f} "
+                f"{r.answer_p99_us:>8.1f} {r.deadline_miss:>6}")
+        rt = realtime(backends[-1], seconds, workdir)
+        lines += [
+            "",
+            f"realtime, 100 Hz, {rt.backend} + responder: {rt.rate_hz:.2f} steps/s, period jitter |period - 10 ms| "
+            f"p50 {rt.jitter_p50_us:.1f} us, p99 {rt.jitter_p99_us:.1f} us (target < {JITTER_TARGET_US:.0f}), "
+            f"max {rt.jitter_max_us:.1f} us, overruns {rt.overrun}",
+            f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        ]
+        return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "responder":
+        responder(Path(sys.argv[2]))
+    else:
+        sys.exit("usage: python -m tools.bench.sim responder RUN_DIR")
