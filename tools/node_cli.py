@@ -24,6 +24,10 @@ from policy_node.cli import policy as _policy  # noqa: E402 - registered after t
 
 node.add_command(_policy)
 
+from sim_node.cli import sim as _sim  # noqa: E402 - registered after the group exists
+
+node.add_command(_sim)
+
 from hw_node.cli import hw as _hw  # noqa: E402 - registered after the group exists
 
 node.add_command(_hw)
