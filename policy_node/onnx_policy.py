@@ -59,7 +59,7 @@ class OnnxPolicy:
             self.session = ort.InferenceSession(
                 str(self.path), sess_options=session_options(), providers=["CPUExecutionProvider"]
             )
-        except (RuntimeError, ValueError) as exc:  # onnxruntime raises its own subclasses of these
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors (InvalidProtobuf, Fail, ...) share no narrower base
             raise ModelError(f"{self.path}: onnxruntime cannot load it: {exc}") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         self.spec = PolicySpec.from_metadata(meta)

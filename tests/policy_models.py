@@ -1,0 +1,36 @@
+"""Tiny ONNX models for the policy tests, built with onnx.helper (no training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from policy_node.spec import PolicySpec
+
+
+def write_model(path: Path, spec: PolicySpec, bias: np.ndarray, multiply: float = 0.0) -> Path:
+    """action = observation @ (multiply * W) + bias, with ``spec`` in the metadata.
+
+    ``multiply`` NaN makes every output NaN (a diverged model); 0 makes a
+    constant policy; W picks the first 6 observation values.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    n = spec.observation_size
+    weights = np.zeros((n, 6), dtype=np.float32)
+    weights[: min(n, 6), : min(n, 6)] = np.eye(min(n, 6), dtype=np.float32)
+    weights *= np.float32(multiply)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["observation", "w"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["action"])],
+        "test_model",
+        [helper.make_tensor_value_info("observation", TensorProto.FLOAT, ["batch", n])],
+        [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", 6])],
+        [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.asarray(bias, dtype=np.float32), "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, spec.to_metadata())
+    onnx.save(model, str(path))
+    return path
