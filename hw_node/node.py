@@ -148,6 +148,9 @@ class HwNode:
             self.filter.unseed()  # never command an arm we cannot see
         if self.reset_goal is not None:
             self.reset_progress(now)
+        # Ask first: the reply (~250 bytes) then crosses the wire while the arm
+        # is still receiving the T:102 line, and arrives within this period.
+        self.arm.request_feedback(now)
         measured = self.arm.latest.position if self.trusted and self.arm.latest is not None else None
         tick = self.filter.tick(now, measured)
         if tick.target is not None and self.arm.link.is_open:
@@ -163,7 +166,6 @@ class HwNode:
                                 f"no command for {self.config.control.deadline_s:.2f} s: holding the measured position")
             if self.arm.send_joints(tick.target, self.filter.speed_limit):
                 self.commands_sent += 1
-        self.arm.request_feedback(now)
 
     def update_health(self, now: float) -> None:
         state, detail = "ok", ""
