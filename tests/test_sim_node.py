@@ -1,0 +1,277 @@
+"""The sim node as a real process: contract, modes, services, bad input, determinism."""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from bus.endpoints import Endpoints
+from bus.pubsub import Publisher, Subscriber
+from bus.service import ServiceClient, ServiceError
+from bus.topics import CLOCK, EVENT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
+from roarm.joints import LOWER, NAMES, UPPER, pose
+from schemas import messages_pb2, services_pb2
+from conftest import HIL, Procs, wait_ready
+
+TIMEOUT_S = 30.0  # generous: a loaded 2-core machine
+
+
+def start_sim(procs: Procs, run_dir: Path, *args: str) -> subprocess.Popen[bytes]:
+    return procs.hil("node", "sim", "--run-dir", str(run_dir), *args)
+
+
+def poll_until(condition: Callable[[], object], what: str, timeout_s: float = TIMEOUT_S) -> object:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def info(client: ServiceClient) -> services_pb2.NodeInfo:
+    reply = client.call("info", services_pb2.InfoRequest())
+    assert isinstance(reply, services_pb2.NodeInfo)
+    return reply
+
+
+def metric(client: ServiceClient, key: str) -> float:
+    return info(client).metrics.get(key, 0.0)
+
+
+def states(sub: Subscriber, timeout_ms: int = 100) -> list[messages_pb2.JointState]:
+    out = []
+    envelope = sub.recv(timeout_ms)
+    while envelope is not None:
+        if envelope.topic == JOINT_STATE:
+            assert isinstance(envelope.message, messages_pb2.JointState)
+            out.append(envelope.message)
+        envelope = sub.recv(0)
+    return out
+
+
+def test_starts_answers_bus_ping_and_describes_itself(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                     zctx: zmq.Context) -> None:
+    start_sim(procs, run_dir, "--backend", "mujoco")
+    client = wait_ready(zctx, endpoints, "robot")
+    ping = subprocess.run([HIL, "bus", "ping", "robot", "--run-dir", str(run_dir)], capture_output=True, text=True,
+                          timeout=60)
+    assert ping.returncode == 0, ping.stderr
+    assert "robot" in ping.stdout
+    described = info(client)
+    assert described.role == "robot" and described.backend == "mujoco" and described.mode == "lockstep"
+    assert list(described.joint_names) == list(NAMES)
+    np.testing.assert_allclose(described.lower, LOWER)
+    np.testing.assert_allclose(described.upper, UPPER)
+    assert described.dt == pytest.approx(0.01)
+    assert len(described.model_hash) == 64
+    assert described.extra["paused"] == "true" and described.extra["physics_dt"] == "0.002"
+
+
+def test_lockstep_paused_until_reset_then_republishes_state_0_without_misses(
+        procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> None:
+    start_sim(procs, run_dir, "--backend", "mock", "--deadline-ms", "50")
+    client = wait_ready(zctx, endpoints, "robot")
+    sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE, CLOCK], policy=QueuePolicy.QUEUE)
+    time.sleep(0.3)
+    assert states(sub, 300) == []  # paused: nothing published before the first reset
+    with pytest.raises(ServiceError, match="reset first"):
+        client.call("step", services_pb2.StepRequest(steps=1))
+    reply = client.call("reset", services_pb2.ResetRequest(seed=3))
+    assert isinstance(reply, services_pb2.ResetReply)
+    assert reply.state.seq == 0 and reply.randomization_hash
+    got: list[messages_pb2.JointState] = []
+    poll_until(lambda: len(got.__iadd__(states(sub))) >= 4, "state 0 to be re-published")
+    assert {s.seq for s in got} == {0}  # nobody answers: re-published, never advanced
+    assert all(s.randomization_hash == reply.randomization_hash and s.trusted for s in got)
+    np.testing.assert_allclose(got[0].position, pose("home"))
+    assert metric(client, "deadline_miss") == 0
+    stepped = client.call("step", services_pb2.StepRequest(steps=7))
+    assert isinstance(stepped, services_pb2.StepReply)
+    assert stepped.state.seq == 7 and stepped.state.sim_time == pytest.approx(0.07)
+    poll_until(lambda: any(s.seq == 7 for s in states(sub)), "state 7 after step")
+
+
+def run_stream(procs: Procs, run_dir: Path, zctx: zmq.Context, backend: str, count: int) -> list[tuple]:
+    """One lockstep run with the scripted responder: states 0..count-1, stamps left out."""
+    endpoints = Endpoints.for_run(run_dir)
+    start_sim(procs, run_dir, "--backend", backend, "--deadline-ms", "5000")
+    procs.python("-m", "tools.bench.sim", "responder", str(run_dir))
+    client = wait_ready(zctx, endpoints, "robot")
+    wait_ready(zctx, endpoints, "policy")
+    sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
+    time.sleep(0.3)  # the test's subscription reaches the node before state 0
+    ranges = services_pb2.RandomizationRanges(mass_scale=0.2, damping_scale=0.2, friction_scale=0.5,
+                                              actuator_gain_scale=0.1, obs_noise_std=0.002, max_latency_steps=2)
+    client.call("reset", services_pb2.ResetRequest(position=pose("ready"), seed=42, randomization=ranges))
+    stream: dict[int, tuple] = {}
+
+    def collect() -> bool:
+        for s in states(sub):
+            stream.setdefault(s.seq, (s.seq, tuple(s.names), tuple(s.position), tuple(s.velocity), tuple(s.effort),
+                                      tuple(s.tcp), s.sim_time, s.randomization_hash, s.trusted))
+        return len(stream) >= count and all(k in stream for k in range(count))
+
+    poll_until(collect, f"{count} lockstep states", 60.0)
+    assert metric(client, "deadline_miss") == 0
+    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    return [stream[k] for k in range(count)]
+
+
+@pytest.mark.parametrize("backend", ["mock", "mujoco"])
+def test_same_seed_gives_bit_identical_joint_state_streams(procs: Procs, zctx: zmq.Context, backend: str,
+                                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    first = run_stream(procs, Path(tmp_path_factory.mktemp("a", numbered=True)), zctx, backend, 300)
+    procs.close()
+    second = run_stream(procs, Path(tmp_path_factory.mktemp("b", numbered=True)), zctx, backend, 300)
+    assert first == second
+    moved = np.array([row[2] for row in first])
+    assert np.ptp(moved[:, 0]) > 0.2  # the arm really followed the scripted trajectory
+
+
+def test_bad_commands_are_rejected_counted_reported_and_survived(procs: Procs, run_dir: Path,
+                                                                 endpoints: Endpoints, zctx: zmq.Context) -> None:
+    start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime")
+    client = wait_ready(zctx, endpoints, "robot")
+    policy = Publisher(zctx, endpoints["policy"].pub, "test-policy")
+    events = Subscriber(zctx, [endpoints["robot"].pub], [EVENT, JOINT_STATE], policy=QueuePolicy.QUEUE)
+    home = pose("home").tolist()
+    cases = {
+        "command.non_finite": messages_pb2.JointCommand(position=[math.nan] + home[1:]),
+        "command.joint_count": messages_pb2.JointCommand(position=home[:5]),
+        "command.unknown_joint": messages_pb2.JointCommand(names=["base", "shoulder", "elbow", "wrist", "roll", "claw"],
+                                                           position=home),
+        "command.clamped_limits": messages_pb2.JointCommand(position=[0.0, 0.0, 9.0, 0.0, 0.0, 0.0]),
+    }
+    codes: set[str] = set()
+    for counter, command in cases.items():
+        def counted() -> bool:
+            policy.publish(JOINT_COMMAND, command)
+            return metric(client, counter) >= 1
+        poll_until(counted, counter)
+    poll_until(lambda: codes.update(_event_codes(events)) or set(cases) <= codes, "events for every bad command")
+    # inf through the names path too, and the node still runs and answers
+    bad = messages_pb2.JointCommand(names=list(NAMES), position=[math.inf] * 6)
+    poll_until(lambda: (policy.publish(JOINT_COMMAND, bad), metric(client, "command.non_finite") >= 2)[1], "inf")
+    last = states(events, 500)
+    assert last and all(np.all(np.isfinite(s.position)) for s in last)
+    assert all(LOWER[i] <= s.position[i] <= UPPER[i] for s in last for i in range(6))
+    assert metric(client, "command.clamped_speed") >= 1  # the elbow target 9.0 was also a jump
+
+
+def _event_codes(sub: Subscriber) -> set[str]:
+    codes = set()
+    envelope = sub.recv(50)
+    while envelope is not None:
+        if envelope.topic == EVENT:
+            assert isinstance(envelope.message, messages_pb2.Event)
+            codes.add(envelope.message.code)
+        envelope = sub.recv(0)
+    return codes
+
+
+def test_deadline_miss_holds_and_counts_after_the_policy_joined(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                                zctx: zmq.Context) -> None:
+    start_sim(procs, run_dir, "--backend", "mock", "--autostart", "--deadline-ms", "20")
+    client = wait_ready(zctx, endpoints, "robot")
+    policy = Publisher(zctx, endpoints["policy"].pub, "test-policy")
+    sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
+    target = pose("home")
+    target[0] = 0.3
+
+    def answer_until(seq: int) -> bool:
+        for s in states(sub, 50):
+            if s.seq < seq:
+                policy.publish(JOINT_COMMAND, messages_pb2.JointCommand(obs_seq=s.seq, position=target))
+            if s.seq >= seq:
+                return True
+        return False
+
+    poll_until(lambda: answer_until(5), "five answered steps")
+    poll_until(lambda: metric(client, "deadline_miss") >= 10, "deadline misses once answers stop")
+    last = poll_until(lambda: [s for s in states(sub) if s.seq > 60], "states advancing while holding")
+    assert isinstance(last, list)
+    # Held the last (speed-clamped) target and settled on it: not drifting, not back home.
+    later = poll_until(lambda: [s for s in states(sub) if s.seq > last[-1].seq + 10], "more held states")
+    assert isinstance(later, list)
+    assert later[-1].position[0] == pytest.approx(last[-1].position[0], abs=1e-4)
+    assert 0.05 < later[-1].position[0] <= 0.3
+    assert info(client).metrics["steps"] > 60
+
+
+def test_estop_holds_position_and_ignores_commands_until_cleared(procs: Procs, run_dir: Path,
+                                                                 endpoints: Endpoints, zctx: zmq.Context) -> None:
+    start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime")
+    client = wait_ready(zctx, endpoints, "robot")
+    policy = Publisher(zctx, endpoints["policy"].pub, "test-policy")
+    sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
+    ack = client.call("estop", services_pb2.EstopRequest(engage=True))
+    assert isinstance(ack, services_pb2.Ack) and ack.ok
+    moved = pose("home")
+    moved[0] = 1.0
+    poll_until(lambda: (policy.publish(JOINT_COMMAND, messages_pb2.JointCommand(position=moved)),
+                        metric(client, "command.estop_ignored") >= 5)[1], "commands ignored under estop")
+    held = states(sub, 200)
+    assert held and abs(held[-1].position[0]) < 1e-6
+    assert info(client).extra["estop"] == "true"
+    client.call("estop", services_pb2.EstopRequest(engage=False))
+    poll_until(lambda: (policy.publish(JOINT_COMMAND, messages_pb2.JointCommand(position=moved)),
+                        any(abs(s.position[0] - 1.0) < 1e-3 for s in states(sub)))[1], "moving after clear")
+
+
+def test_realtime_runs_on_the_wall_clock_and_refuses_step(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                          zctx: zmq.Context) -> None:
+    start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime", "--dt", "0.02")
+    client = wait_ready(zctx, endpoints, "robot")
+    first = info(client).metrics["steps"]
+    time.sleep(1.0)
+    steps = info(client).metrics["steps"] - first
+    assert 25 <= steps <= 75  # about 50 periods of 20 ms in a second, paced not raced
+    with pytest.raises(ServiceError, match="lockstep"):
+        client.call("step", services_pb2.StepRequest(steps=1))
+    assert "jitter_p99_us" in info(client).metrics
+
+
+def test_reset_refuses_bad_positions_and_applies_randomization(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                               zctx: zmq.Context) -> None:
+    start_sim(procs, run_dir, "--backend", "mock")
+    client = wait_ready(zctx, endpoints, "robot")
+    for position, match in (([0.0] * 5, "6 finite"), ([math.nan] * 6, "6 finite"), ([0, 0, 3.1, 0, 0, 0], "elbow")):
+        with pytest.raises(ServiceError, match=match):
+            client.call("reset", services_pb2.ResetRequest(position=position))
+    ranges = services_pb2.RandomizationRanges(mass_scale=0.3, max_latency_steps=3)
+    one = client.call("reset", services_pb2.ResetRequest(seed=5, randomization=ranges))
+    two = client.call("reset", services_pb2.ResetRequest(seed=5, randomization=ranges))
+    other = client.call("reset", services_pb2.ResetRequest(seed=6, randomization=ranges))
+    assert isinstance(one, services_pb2.ResetReply) and isinstance(two, services_pb2.ResetReply)
+    assert isinstance(other, services_pb2.ResetReply)
+    assert one.applied == two.applied and one.randomization_hash == two.randomization_hash
+    assert one.randomization_hash != other.randomization_hash
+    assert info(client).randomization_hash == other.randomization_hash
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigint", "shutdown"])
+def test_exits_cleanly(procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context, how: str) -> None:
+    proc = start_sim(procs, run_dir, "--backend", "mock", "--autostart")
+    client = wait_ready(zctx, endpoints, "robot")
+    if how == "shutdown":
+        client.call("shutdown", services_pb2.ShutdownRequest(reason="test"))
+    else:
+        proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
+    assert proc.wait(timeout=TIMEOUT_S) == 0
+    assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_bad_options_are_clear_errors(procs: Procs, run_dir: Path) -> None:
+    proc = start_sim(procs, run_dir, "--backend", "mujoco", "--dt", "0.005")
+    assert proc.wait(timeout=TIMEOUT_S) == 2
+    assert b"whole number of physics steps" in proc.stderr.read()  # type: ignore[union-attr]
