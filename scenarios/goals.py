@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from roarm.joints import NAMES
 from schemas import messages_pb2
 from scenarios.schema import GoalSpec
 
@@ -59,7 +60,12 @@ def goal_message(goal: GoalSpec, seq: int) -> messages_pb2.Goal:
         gripper = math.nan if goal.gripper is None else goal.gripper
         message.tcp.CopyFrom(messages_pb2.CartesianTarget(x=x, y=y, z=z, gripper=gripper))
     else:
-        message.joints.CopyFrom(messages_pb2.JointTarget(names=[], position=list(goal.target)))
+        judged = list(goal.joints_judged)
+        if len(judged) == len(NAMES):
+            message.joints.CopyFrom(messages_pb2.JointTarget(names=[], position=list(goal.target)))
+        else:  # only the named joints: the policy keeps the others where they are
+            message.joints.CopyFrom(messages_pb2.JointTarget(names=[NAMES[i] for i in judged],
+                                                             position=[goal.target[i] for i in judged]))
     return message
 
 

@@ -39,5 +39,6 @@ def provenance(scenario_path: Path, scenario_sha256: str, policy_file: Path | No
         "policy_file": str(policy_file) if policy_file else None,
         "policy_sha256": sha256_file(policy_file) if policy_file else None,
         "seed": seed,
+        "randomization_hash": None,  # filled in by the robot's reset
         "schema_version": SCHEMA_VERSION,
     }

@@ -124,7 +124,8 @@ def summary(report: Report) -> str:
     t = report.timings
     if "startup_s" in t:
         speed = f", {t['realtime_factor']:.1f}x real time" if t.get("realtime_factor") else ""
-        parts.append(f"start-up {t['startup_s']:.2f} s, run {t.get('run_s', 0.0):.2f} s wall / "
+        parts.append(f"start-up {t['startup_s']:.2f} s, reset {t.get('reset_s', 0.0):.2f} s, "
+                     f"run {t.get('run_s', 0.0):.2f} s wall / "
                      f"{t.get('sim_time_s', 0.0):.2f} s simulated{speed}, stop {t.get('stop_s', 0.0):.2f} s")
     parts.append(f"report: {report.out_dir}/report.json, {report.out_dir}/junit.xml")
     return "\n".join(parts)

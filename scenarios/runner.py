@@ -50,7 +50,7 @@ from schemas import messages_pb2, services_pb2
 GOAL_REPEAT_S = 0.25
 # Before the reset, the first goal is sent for this long so the policy holds
 # it before the first state arrives.
-GOAL_LEAD_S = 0.3
+GOAL_LEAD_S = 0.1
 
 
 class SetupFailed(RuntimeError):
@@ -120,6 +120,7 @@ class Run:
         self.goals = GoalSequence(scenario.goals)
         self.infos: dict[str, services_pb2.NodeInfo] = {}
         self.ready_at = 0.0
+        self.run_started = 0.0
         self.sim_time = 0.0
 
     # -- the whole run -------------------------------------------------------------
@@ -141,8 +142,8 @@ class Run:
             self.report.error, verdict_code = str(exc), EXIT_INTERRUPTED
         finally:
             run_end = time.monotonic()
-            if self.ready_at:
-                timings["run_s"] = run_end - self.ready_at
+            if self.run_started:
+                timings["run_s"] = run_end - self.run_started
                 timings["sim_time_s"] = self.sim_time
                 timings["realtime_factor"] = self.sim_time / timings["run_s"] if timings["run_s"] > 0 else 0.0
             self.collect_infos()
@@ -156,12 +157,12 @@ class Run:
 
     # -- 1. start-up ---------------------------------------------------------------
     def start_nodes(self) -> None:
-        launches = node_launches(self.scenario, self.settings)
-        self.status.note(f"starting {', '.join(l.name for l in launches)} (logs in {self.settings.out_dir})")
-        for launch in launches:
+        for launch in node_launches(self.scenario, self.settings):
             self.supervisor.start(launch.name, launch.role, launch.argv)
             self.clients[launch.role] = ServiceClient(self.node.ctx, self.endpoints[launch.role].rep, "runner",
                                                       timeout_s=1.0, retries=1)
+        started = ", ".join(f"{n.name} (pid {n.pid})" for n in self.supervisor.nodes.values())
+        self.status.note(f"started {started}; logs in {self.settings.out_dir}")
         deadline = time.monotonic() + self.scenario.timeouts.startup_s
         for node in self.supervisor.nodes.values():
             client = self.clients[node.role]
@@ -213,6 +214,8 @@ class Run:
                                                                          preserving_proto_field_name=True)
         self.monitor.reset_stats()
         self.goals.start(0.0)
+        self.run_started = time.monotonic()
+        self.report.timings["reset_s"] = self.run_started - self.ready_at
         actions = sorted(scenario.actions, key=lambda a: a.at_s)
         wall_deadline = time.monotonic() + scenario.wall_timeout_s(self.settings.mode)
         next_goal_send = time.monotonic() + GOAL_REPEAT_S
@@ -303,7 +306,7 @@ class Run:
         goal = self.goals.current.id if self.goals.current else "-"
         self.status.update(f"[{bar:<24}] goal {min(self.goals.index + 1, len(self.goals.goals))}/"
                            f"{len(self.goals.goals)} {goal}  t={self.sim_time:6.2f} s  "
-                           f"{now - self.ready_at:5.1f} s wall")
+                           f"{now - self.run_started:5.1f} s wall")
 
     def _check_interrupt(self) -> None:
         if not self.node.running:

@@ -65,14 +65,25 @@ def _die_with_parent() -> None:
         ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def living_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that still run (zombies waiting to be reaped excluded).
+
+    Read from /proc: a zombie still counts for kill(0) until some parent
+    reaps it, which in a container without an init may be never.
+    """
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after ")".
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -163,11 +174,14 @@ class Supervisor:
             if node.alive():
                 node.stop_how = "SIGKILL"
             # The leader may be gone while something it started lives on.
-            if _group_exists(node.pid):
+            if node.alive() or living_members(node.pid):
                 _signal_group(node.pid, signal.SIGKILL)
             node.proc.wait()
             if not node.stop_how:
                 node.stop_how = "exited"
+        deadline = time.monotonic() + term_s
+        while any(living_members(n.pid) for n in order) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     @staticmethod
     def _wait(nodes: list[NodeProcess], timeout_s: float) -> None:

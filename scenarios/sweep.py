@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
                     running.remove(cell)
                     if echo:
                         print(f"{cell.target} seed {cell.seed}: {OUTCOMES.get(cell.exit_code, cell.exit_code)} "
-                              f"({cell.wall_s:.1f} s)", flush=True)
+                              f"({cell.wall_s:.1f} s)", file=sys.stderr, flush=True)
     finally:
         for cell in running:
             _stop_cell(cell)

@@ -1,0 +1,144 @@
+"""The supervisor: process groups, readiness with a clear error, bounded stop, no leftovers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scenarios.supervisor import NodeFailed, NodeProcess, Supervisor, living_members
+
+PY = sys.executable
+
+
+def group_alive(pgid: int) -> bool:
+    return bool(living_members(pgid))
+
+
+def wait_file(path: Path, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_each_node_gets_its_own_process_group_and_log(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    node = sup.start("talker", "robot", [PY, "-c", "import time; print('hello', flush=True); time.sleep(60)"])
+    try:
+        assert os.getpgid(node.pid) == node.pid != os.getpgid(0)
+        deadline = time.monotonic() + 20
+        while "hello" not in node.log_path.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        sup.stop_all(lambda n: None, grace_s=0.1, term_s=5)
+    assert node.stop_how == "SIGTERM" and not group_alive(node.pid)
+
+
+def test_stop_escalates_to_sigkill_and_reaps_grandchildren(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    # A node that ignores SIGTERM and leaves a grandchild in its group.
+    code = (
+        "import signal, subprocess, sys, time, pathlib\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"subprocess.Popen([{PY!r}, '-c', 'import time; time.sleep(60)'])\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        "time.sleep(60)\n"
+    )
+    sup = Supervisor(tmp_path)
+    node = sup.start("stubborn", "robot", [PY, "-c", code])
+    wait_file(ready)
+    asked: list[str] = []
+    started = time.monotonic()
+    sup.stop_all(lambda n: asked.append(n.name), grace_s=0.2, term_s=0.5)
+    assert time.monotonic() - started < 10
+    assert asked == ["stubborn"] and node.stop_how == "SIGKILL"
+    assert not group_alive(node.pid)  # the grandchild is gone too
+
+
+def test_clean_exit_on_request_is_not_escalated(tmp_path: Path) -> None:
+    stop_file = tmp_path / "stop"
+    code = f"import os, time\nwhile not os.path.exists({str(stop_file)!r}): time.sleep(0.01)\n"
+    sup = Supervisor(tmp_path)
+    node = sup.start("polite", "policy", [PY, "-c", code])
+    sup.stop_all(lambda n: stop_file.touch(), grace_s=20, term_s=5)
+    assert node.stop_how == "shutdown service" and node.proc.returncode == 0
+
+
+def test_wait_ready_names_the_node_and_shows_its_log_when_it_dies(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    node = sup.start("robot", "robot", [PY, "-c", "import sys; print('no such port /dev/ttyX'); sys.exit(3)"])
+    with pytest.raises(NodeFailed) as caught:
+        sup.wait_ready(node, lambda wait: (time.sleep(wait), False)[1], timeout_s=30)
+    text = str(caught.value)
+    assert "robot exited with status 3" in text and "no such port /dev/ttyX" in text
+    sup.stop_all(lambda n: None)
+
+
+def test_wait_ready_times_out_with_a_clear_error(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    node = sup.start("policy", "policy", [PY, "-c", "print('loading model', flush=True); import time; time.sleep(60)"])
+    try:
+        with pytest.raises(NodeFailed, match="policy did not answer ping within 0.5 s"):
+            sup.wait_ready(node, lambda wait: (time.sleep(wait), False)[1], timeout_s=0.5)
+    finally:
+        sup.stop_all(lambda n: None, grace_s=0.1)
+    assert not group_alive(node.pid)
+
+
+def test_wait_ready_returns_when_the_probe_answers(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    node = sup.start("recorder", "recorder", [PY, "-c", "import time; time.sleep(60)"])
+    calls: list[float] = []
+    try:
+        took = sup.wait_ready(node, lambda wait: (calls.append(wait), len(calls) >= 3)[1], timeout_s=30)
+    finally:
+        sup.stop_all(lambda n: None, grace_s=0.1)
+    assert len(calls) == 3 and took >= 0 and node.ready_s == took
+
+
+def test_kill_on_purpose_is_not_a_crash(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    victim = sup.start("policy", "policy", [PY, "-c", "import time; time.sleep(60)"])
+    crasher = sup.start("robot", "robot", [PY, "-c", "import sys; sys.exit(5)"])
+    sup.kill("policy")
+    crasher.proc.wait(timeout=20)
+    assert [n.name for n in sup.crashed()] == ["robot"]
+    assert isinstance(victim, NodeProcess) and victim.killed_on_purpose and not victim.alive()
+    sup.stop_all(lambda n: None)
+    assert crasher.stop_how == "exited" and victim.stop_how == "killed on purpose"
+
+
+def test_a_sigkilled_runner_takes_its_nodes_along(tmp_path: Path) -> None:
+    """PR_SET_PDEATHSIG: even without a clean stop, no node outlives the runner."""
+    pid_file = tmp_path / "child.pid"
+    code = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+        "from pathlib import Path\n"
+        "from scenarios.supervisor import Supervisor\n"
+        f"sup = Supervisor(Path({str(tmp_path)!r}))\n"
+        f"node = sup.start('robot', 'robot', [{PY!r}, '-c', 'import time; time.sleep(60)'])\n"
+        f"Path({str(pid_file)!r}).write_text(str(node.pid))\n"
+        "time.sleep(60)\n"
+    )
+    import subprocess
+
+    runner = subprocess.Popen([PY, "-c", code], start_new_session=True)
+    try:
+        wait_file(pid_file)
+        time.sleep(0.05)
+        child = int(pid_file.read_text())
+        runner.kill()
+        runner.wait(timeout=20)
+        deadline = time.monotonic() + 20
+        while group_alive(child):
+            assert time.monotonic() < deadline, "the node outlived its runner"
+            time.sleep(0.05)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
