@@ -45,22 +45,33 @@ class Watchdog:
         self.last_seq: int | None = None
         self.last_position: np.ndarray | None = None
         self._last_fresh = 0.0  # monotonic s of the last state or hold
+        self.armed = False
 
     def on_state(self, state: messages_pb2.JointState, now: float | None = None) -> None:
-        self.last_seq = int(state.seq)
+        """Note a fresh state; the deadline is armed once the robot has advanced.
+
+        Before its first step after a start or reset, a lockstep robot
+        re-publishes its state every deadline while the policy joins (the
+        run contract), so silence then is not a miss; from the first advance
+        on, it is.
+        """
+        seq = int(state.seq)
+        if self.last_seq is not None and seq != self.last_seq:
+            self.armed = seq > self.last_seq
+        self.last_seq = seq
         self.last_position = np.asarray(state.position, dtype=float)
         self._last_fresh = time.monotonic() if now is None else now
 
     def stale(self, now: float | None = None) -> bool:
-        """A deadline has passed since the last state (or last hold) and there was one."""
-        if self.last_seq is None:
-            return False  # nothing measured yet: nothing to hold, nothing to answer
+        """A deadline has passed since the last state (or last hold) of a stepping robot."""
+        if self.last_seq is None or not self.armed:
+            return False  # nothing measured yet, or the robot has not started stepping
         now = time.monotonic() if now is None else now
         return now - self._last_fresh >= self.config.deadline_s
 
     def until_stale(self, now: float | None = None) -> float:
         """Seconds until ``stale`` would turn true (for the loop's poll timeout)."""
-        if self.last_seq is None:
+        if self.last_seq is None or not self.armed:
             return self.config.deadline_s
         now = time.monotonic() if now is None else now
         return max(0.0, self._last_fresh + self.config.deadline_s - now)

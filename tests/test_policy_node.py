@@ -1,0 +1,196 @@
+"""The policy node as a real process against a real sim node process, over ipc sockets."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+from conftest import Procs, wait_ready
+from policy_models import write_model
+
+from bus.endpoints import Endpoints
+from bus.pubsub import Publisher, Subscriber
+from bus.service import ServiceClient
+from bus.topics import EVENT, GOAL, JOINT_COMMAND, JOINT_STATE, QueuePolicy
+from policy_node.rollout import cartesian_goal_message
+from policy_node.spec import PolicySpec
+from roarm.kinematics import sample_reachable_goal
+from schemas import messages_pb2, services_pb2
+
+ROOT = Path(__file__).resolve().parent.parent
+REACH = str(ROOT / "policies" / "reach.onnx")
+START_S = 90.0  # start-up on a loaded 2-core machine (imports of MuJoCo, onnxruntime)
+
+
+def start_sim(procs: Procs, run_dir: Path, backend: str = "mock") -> object:
+    return procs.hil("node", "sim", "--backend", backend, "--mode", "lockstep", "--autostart",
+                     "--run-dir", str(run_dir))
+
+
+def poll_until(what: str, condition: Callable[[], bool], timeout_s: float = 60.0, step: Callable[[], None] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if step is not None:
+            step()
+        else:
+            time.sleep(0.02)
+
+
+def info(client: ServiceClient) -> services_pb2.NodeInfo:
+    reply = client.call("info", services_pb2.InfoRequest())
+    assert isinstance(reply, services_pb2.NodeInfo)
+    return reply
+
+
+def read_events(path: Path) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_same_policy_command_reaches_a_goal_on_mock_and_mujoco(procs: Procs, run_dir: Path,
+                                                                zctx: zmq.Context) -> None:
+    """One policy command line, two robots: only the sim node's --backend differs."""
+    goal_xyz = sample_reachable_goal(np.random.default_rng(2024))
+    policy_args = ("node", "policy", "--model", REACH, "--deadline-ms", "500")
+    for backend in ("mock", "mujoco"):
+        folder = run_dir / backend
+        endpoints = Endpoints.for_run(folder)
+        start_sim(procs, folder, backend)
+        policy = procs.hil(*policy_args, "--run-dir", str(folder))
+        client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
+        runner = Publisher(zctx, endpoints["runner"].pub, "test")
+        states = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE])
+        latest: list[messages_pb2.JointState] = []
+
+        def step() -> None:
+            runner.publish(GOAL, cartesian_goal_message(goal_xyz))  # again and again: slow joiners
+            envelope = states.recv(timeout_ms=50)
+            if envelope is not None:
+                latest[:] = [envelope.message]  # type: ignore[list-item]
+
+        def reached() -> bool:
+            return bool(latest) and float(np.linalg.norm(np.asarray(latest[0].tcp) - goal_xyz)) < 0.015
+
+        poll_until(f"the reach policy to bring the {backend} arm within 15 mm", reached, 90.0, step)
+        described = info(client)
+        assert described.backend == "onnx:reach.onnx"
+        assert described.extra["robot_backend"] == backend
+        assert described.metrics["commands"] > 0 and described.metrics["deadline_miss"] == 0
+        client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+        assert policy.wait(timeout=30) == 0
+        runner.close()
+        states.close()
+        client.close()
+
+
+def test_dead_robot_gets_holds_at_the_last_measured_position(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                            zctx: zmq.Context) -> None:
+    events_file = run_dir / "policy-events.jsonl"
+    sim = start_sim(procs, run_dir)
+    policy = procs.hil("node", "policy", "--scripted", "waypoints", "--deadline-ms", "100",
+                       "--events-file", str(events_file), "--run-dir", str(run_dir))
+    client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
+    states = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
+    commands = Subscriber(zctx, [endpoints["policy"].pub], [JOINT_COMMAND], policy=QueuePolicy.QUEUE)
+    events = Subscriber(zctx, [endpoints["policy"].pub], [EVENT])
+    seen: dict[int, list[float]] = {}
+    answers: list[messages_pb2.JointCommand] = []
+
+    def collect() -> None:
+        for envelope in states.drain():
+            seen[envelope.message.seq] = list(envelope.message.position)  # type: ignore[union-attr]
+        answers.extend(e.message for e in commands.drain())  # type: ignore[misc]
+        time.sleep(0.01)
+
+    poll_until("commands answering states", lambda: len(answers) >= 50, 60.0, collect)
+    os.killpg(sim.pid, signal.SIGKILL)  # the robot dies without a word
+    sim.wait(timeout=10)
+    poll_until("three holds", lambda: sum(c.hold for c in answers) >= 3, 30.0, collect)
+    collect()
+
+    first_hold = next(i for i, c in enumerate(answers) if c.hold)
+    holds = answers[first_hold:]
+    last_seq = holds[0].obs_seq
+    assert all(c.hold for c in holds), f"a non-hold command after the robot died: {[(c.hold, c.obs_seq) for c in answers[first_hold - 3:first_hold + 10]]} {read_events(events_file)}"
+    assert all(c.obs_seq == last_seq for c in holds), "holds must answer the last state received"
+    assert all(c.obs_seq <= last_seq for c in answers[:first_hold])
+    assert last_seq in seen
+    assert np.allclose(holds[0].position, seen[last_seq]), "hold = last measured position"
+    assert all(b.stamp_ns - a.stamp_ns >= 90e6 for a, b in zip(holds, holds[1:])), "one hold per deadline"
+
+    codes = {e["code"]: e for e in read_events(events_file)}
+    assert codes["watchdog.stale_state"]["obs_seq"] == last_seq
+    bus_codes: set[str] = set()
+    poll_until("a stale_state event on the bus",
+               lambda: "watchdog.stale_state" in bus_codes,
+               10.0, lambda: bus_codes.update(e.message.code for e in events.drain()) or time.sleep(0.05))  # type: ignore[func-returns-value]
+    described = info(client)
+    assert described.metrics["deadline_miss"] >= 3
+    os.killpg(policy.pid, signal.SIGTERM)
+    assert policy.wait(timeout=30) == 0, "SIGTERM must end the policy node cleanly"
+    assert read_events(events_file)[-1]["code"] == "policy.stopped"
+    for sock in (states, commands, events):
+        sock.close()
+    client.close()
+
+
+def test_nan_model_leads_to_holds_and_events_not_a_crash(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                        zctx: zmq.Context) -> None:
+    model = write_model(run_dir / "nan.onnx", PolicySpec(observation=("position",), dt=0.01), np.zeros(6),
+                        multiply=math.nan)
+    events_file = run_dir / "events.jsonl"
+    metrics_file = run_dir / "policy.prom"
+    start_sim(procs, run_dir)
+    procs.hil("node", "policy", "--model", str(model), "--events-file", str(events_file),
+              "--metrics-file", str(metrics_file), "--run-dir", str(run_dir))
+    client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
+    commands = Subscriber(zctx, [endpoints["policy"].pub], [JOINT_COMMAND], policy=QueuePolicy.QUEUE)
+    answers: list[messages_pb2.JointCommand] = []
+
+    def collect() -> None:
+        answers.extend(e.message for e in commands.drain())  # type: ignore[misc]
+        time.sleep(0.01)
+
+    poll_until("20 commands", lambda: len(answers) >= 20, 60.0, collect)
+    assert all(c.hold for c in answers)
+    assert all(np.all(np.isfinite(c.position)) for c in answers)
+    seqs = [c.obs_seq for c in answers]
+    assert seqs == sorted(seqs) and seqs[-1] > seqs[0], "holds answer each state: lockstep keeps going"
+    assert client.call("ping", services_pb2.PingRequest()).role == "policy"
+    described = info(client)
+    assert described.metrics["watchdog.non_finite_output"] >= 20
+    poll_until("events and metrics files", lambda: bool(read_events(events_file)) and metrics_file.exists())
+    nan_events = [e for e in read_events(events_file) if e["code"] == "watchdog.non_finite_output"]
+    assert nan_events and all(isinstance(e["obs_seq"], int) for e in nan_events)
+    assert "roarm_policy_deadline_miss_total" in metrics_file.read_text()
+    commands.close()
+    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.close()
+
+
+def test_spec_mismatch_is_refused_naming_the_field(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                   zctx: zmq.Context) -> None:
+    model = write_model(run_dir / "slow.onnx", PolicySpec(observation=("position",), dt=0.02), np.zeros(6))
+    start_sim(procs, run_dir)
+    wait_ready(zctx, endpoints, "robot", timeout_s=START_S).close()
+    policy = procs.hil("node", "policy", "--model", str(model), "--run-dir", str(run_dir))
+    _, err = policy.communicate(timeout=START_S)
+    assert policy.returncode == 1
+    assert "does not fit the robot: dt: model 0.02 s, robot 0.01 s" in err.decode()
+
+
+def test_missing_robot_is_a_clear_error(procs: Procs, run_dir: Path) -> None:
+    policy = procs.hil("node", "policy", "--scripted", "hold", "--robot-timeout-s", "1", "--run-dir", str(run_dir))
+    _, err = policy.communicate(timeout=START_S)
+    assert policy.returncode == 1
+    assert "did not answer 'info' within 1 s" in err.decode()

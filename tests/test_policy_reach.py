@@ -1,0 +1,53 @@
+"""The shipped reach policy meets its bar in MuJoCo, and training is reproducible from a seed."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from policy_node.policy import load_policy
+from policy_node.train_reach import TrainConfig, evaluate, export, train
+from roarm.kinematics import sample_reachable_goal
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_reach_policy_reaches_18_of_20_random_goals_in_mujoco_lockstep() -> None:
+    """In-process lockstep (read state, act, safety check, step) on the MuJoCo backend.
+
+    The goals come from a seed the training never used; tests/test_policy_node.py
+    drives the same model through real processes.
+    """
+    from sim_node.backend import make_backend
+
+    policy = load_policy(str(ROOT / "policies" / "reach.onnx"))
+    rng = np.random.default_rng(20_251_123)
+    goals = [sample_reachable_goal(rng) for _ in range(20)]
+    backend = make_backend("mujoco", dt=policy.spec.dt)
+    backend.connect()
+    try:
+        errors = evaluate(backend, policy, goals, steps=300)
+    finally:
+        backend.close()
+    reached = int(np.sum(errors < 0.015))
+    assert reached >= 18, f"reached {reached}/20; errors (mm) {np.round(errors * 1e3, 1).tolist()}"
+
+
+def test_training_is_reproducible_from_a_seed(tmp_path: Path) -> None:
+    """A tiny run twice with one seed gives the same ONNX bytes; another seed does not."""
+    tiny = TrainConfig(seed=3, episode_steps=40, expert_episodes=3, dagger_rounds=1, dagger_episodes=2,
+                       hidden=8, epochs=2, dagger_epochs=1)
+    files = []
+    for name, config in (("a", tiny), ("b", tiny), ("c", dataclasses.replace(tiny, seed=4))):
+        mlp, spec = train(config, log=lambda _text: None)
+        path = tmp_path / f"{name}.onnx"
+        export(mlp, spec, path, config.seed)
+        files.append(path.read_bytes())
+    assert files[0] == files[1]
+    assert files[0] != files[2]
+    exported = load_policy(str(tmp_path / "a.onnx"))
+    assert exported.spec.observation == ("position", "tcp_error") and exported.spec.dt == tiny.dt
