@@ -168,7 +168,7 @@ def parse_line(raw: bytes) -> Line:
     text = raw.decode("utf-8", errors="replace").strip()
     if not text:
         return Line(Kind.EMPTY)
-    if not text.startswith("{"):
+    if not text.startswith(("{", "[")):
         if text.endswith("}") or '":' in text:
             return Line(Kind.PARTIAL, text=text[:200])
         try:
