@@ -1,0 +1,75 @@
+"""A URDF of the RoArm-M3 built from the same chain as roarm.kinematics.
+
+Isaac Sim imports robots from URDF; writing it from ``roarm.kinematics``'s
+joint origins (and ``roarm.joints``' limits) keeps one source for the chain,
+so the Isaac arm, the MuJoCo arm and the FK that judges Cartesian goals
+cannot drift apart. Inertials only (masses from Waveshare's URDF, centre of
+mass halfway to the next joint, rod-like inertia): the harness runs headless
+and without contacts, so visuals and collision shapes would add nothing.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, NAMES, UPPER
+from roarm.kinematics import JOINT_ORIGINS, LINK5_TO_TCP, WORLD_TO_BASE
+
+# Bus joint name -> URDF joint name (Waveshare's roarm_description).
+URDF_JOINTS: dict[str, str] = {
+    "base": "base_link_to_link1",
+    "shoulder": "link1_to_link2",
+    "elbow": "link2_to_link3",
+    "wrist": "link3_to_link4",
+    "roll": "link4_to_link5",
+    "gripper": "link5_to_gripper_link",
+}
+LINKS = ("base_link", "link1", "link2", "link3", "link4", "link5", "gripper_link")
+MASSES = {"base_link": 0.256, "link1": 0.0729, "link2": 0.0703, "link3": 0.0216, "link4": 0.0100,
+          "link5": 0.0154, "gripper_link": 0.0029}
+GRIPPER_ORIGIN = ((0.0, 0.018821, 0.052035), (-1.5708, -1.5708, 0.0))
+
+
+def _vec(values: tuple[float, ...] | np.ndarray) -> str:
+    return " ".join(f"{float(v):.6g}" for v in values)
+
+
+def _inertial(link: str, com: tuple[float, float, float], length: float) -> str:
+    mass = MASSES[link]
+    inertia = mass * max(length, 0.02) ** 2 / 12  # a rod of the link's length, about any axis
+    return (f'    <inertial><origin xyz="{_vec(com)}" rpy="0 0 0"/><mass value="{mass}"/>'
+            f'<inertia ixx="{inertia:.6g}" ixy="0" ixz="0" iyy="{inertia:.6g}" iyz="0" izz="{inertia:.6g}"/>'
+            "</inertial>\n")
+
+
+def roarm_m3_urdf() -> str:
+    """The URDF text: world, base_link, link1..link5, gripper_link, hand_tcp."""
+    # Each moving link's centre of mass lies halfway to the next joint (in its own frame).
+    next_offsets = [xyz for xyz, _ in JOINT_ORIGINS[1:]] + [LINK5_TO_TCP[0]]
+    parts = ['<?xml version="1.0"?>\n<robot name="roarm_m3">\n', '  <link name="world"/>\n',
+             '  <link name="base_link">\n', _inertial("base_link", (0.0, 0.0, -0.035), 0.07), "  </link>\n"]
+    for link, offset in zip(LINKS[1:6], next_offsets):
+        com = tuple(0.5 * np.asarray(offset))
+        parts += [f'  <link name="{link}">\n', _inertial(link, com, float(np.linalg.norm(offset))), "  </link>\n"]
+    parts += ['  <link name="gripper_link">\n', _inertial("gripper_link", (0.0, 0.0, 0.0), 0.06), "  </link>\n",
+              '  <link name="hand_tcp"/>\n']
+    xyz, rpy = WORLD_TO_BASE
+    parts.append(f'  <joint name="world_to_base_link" type="fixed"><parent link="world"/><child link="base_link"/>'
+                 f'<origin xyz="{_vec(xyz)}" rpy="{_vec(rpy)}"/></joint>\n')
+    origins = list(JOINT_ORIGINS) + [GRIPPER_ORIGIN]
+    parents = ("base_link", "link1", "link2", "link3", "link4", "link5")
+    children = ("link1", "link2", "link3", "link4", "link5", "gripper_link")
+    for i, name in enumerate(NAMES):
+        (xyz, rpy), parent, child = origins[i], parents[i], children[i]
+        parts.append(
+            f"  <joint name={quoteattr(URDF_JOINTS[name])} type=\"revolute\"><parent link=\"{parent}\"/>"
+            f'<child link="{child}"/><origin xyz="{_vec(xyz)}" rpy="{_vec(rpy)}"/><axis xyz="0 0 1"/>'
+            f'<limit lower="{LOWER[i]:.6g}" upper="{UPPER[i]:.6g}" effort="{MAX_TORQUE}" '
+            f'velocity="{MAX_VELOCITY[i]}"/></joint>\n')
+    xyz, rpy = LINK5_TO_TCP
+    parts.append(f'  <joint name="link5_to_hand_tcp" type="fixed"><parent link="link5"/><child link="hand_tcp"/>'
+                 f'<origin xyz="{_vec(xyz)}" rpy="{_vec(rpy)}"/></joint>\n')
+    parts.append("</robot>\n")
+    return "".join(parts)
