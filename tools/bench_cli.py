@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -13,3 +15,36 @@ def bench() -> None:
     Example:
       hil bench bus
     """
+
+
+@bench.command("soak")
+@click.option("--minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="How long to run the loop.")
+@click.option("--warmup-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True,
+              help="Memory growth is measured from the end of this warm-up.")
+@click.option("--sample-s", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
+              help="Seconds between RSS / loop-rate samples.")
+@click.option("--backend", type=click.Choice(["mock", "mujoco"]), default="mock", show_default=True,
+              help="Simulator of the robot node.")
+@click.option("--record/--no-record", default=True, show_default=True, help="Run the MCAP recorder beside the loop.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Keep the bag and node logs here [default: a temp folder, removed].")
+def bench_soak(minutes: float, warmup_s: float, sample_s: float, backend: str, record: bool,
+               out_dir: Path | None) -> None:
+    """Lockstep loop + recorder for minutes: RSS of each node and the loop rate over time.
+
+    Target: RSS growth under 5 % after warm-up (exit status 1 otherwise).
+
+    \b
+    Example:
+      hil bench soak --minutes 10
+      hil bench soak --minutes 2 --warmup-s 30 --sample-s 5 --out /tmp/soak
+    """
+    from tools.bench import soak
+
+    result = soak.run(soak.SoakConfig(minutes=minutes, warmup_s=warmup_s, sample_s=sample_s, backend=backend,
+                                      record=record, out_dir=out_dir), echo=click.echo)
+    click.echo("")
+    click.echo(soak.report(result))
+    if not soak.passed(result):
+        raise SystemExit(1)
