@@ -29,7 +29,7 @@ class GoalResult:
     started_sim: float = math.nan
     reached: bool = False
     time_s: float = math.nan  # sim seconds from start to reached
-    error: float = math.nan  # at reaching, or the best seen if never reached
+    error: float = math.nan  # when judged reached (after hold_s), or the best seen if never reached
     best_error: float = math.inf
     note: str = ""
 
@@ -77,7 +77,6 @@ class GoalSequence:
         self.index = 0
         self.results = [GoalResult(g.id, g.kind, g.tolerance, g.timeout_s) for g in goals]
         self._inside_since: float | None = None
-        self._inside_error = math.nan
 
     @property
     def current(self) -> GoalSpec | None:
@@ -109,11 +108,10 @@ class GoalSequence:
             if error <= goal.tolerance:
                 if self._inside_since is None:
                     self._inside_since = state.sim_time
-                    self._inside_error = error
                 if state.sim_time - self._inside_since >= goal.hold_s and self._inside_since - result.started_sim <= goal.timeout_s:
                     result.reached = True
                     result.time_s = self._inside_since - result.started_sim
-                    result.error = self._inside_error
+                    result.error = error
                     return self._next(state.sim_time)
             else:
                 self._inside_since = None

@@ -94,11 +94,23 @@ class Monitor:
         self.tracking_where = ""
         self.latency = LatencyStats()
         self.bad_states = 0
+        self.stale_states = 0
+        self._await_first = False
         self._state_stamp: dict[int, int] = {}
         self._state_pos: dict[int, np.ndarray] = {}
         self._command_pos: dict[int, np.ndarray] = {}
         self._answered: set[int] = set()
         self.hold: HoldWatch | None = None
+
+    def new_episode(self) -> None:
+        """The robot was reset: its seq restarts at 0. Until state 0 arrives,
+        what is queued is from before the reset and is dropped; figures that
+        span the run (limits, tracking, latency) are kept."""
+        self._state_stamp.clear()
+        self._state_pos.clear()
+        self._command_pos.clear()
+        self._answered.clear()
+        self._await_first = True
 
     def discard_pending(self) -> None:
         """Drop what is queued (states from before a reset), keeping health news."""
@@ -137,6 +149,11 @@ class Monitor:
             self.bad_states += 1
             return None
         seq = int(state.seq)
+        if self._await_first:
+            if seq != 0:
+                self.stale_states += 1
+                return None
+            self._await_first = False
         self.state = state
         self.position = position
         self.last_state_wall = time.monotonic()
@@ -177,7 +194,10 @@ class Monitor:
             self.hold_commands += 1
         obs_seq = int(command.obs_seq)
         target = ordered(list(command.names), list(command.position))
-        if target is not None and np.all(np.isfinite(target)):
+        # Only commands for states already seen in this episode: the state
+        # travels robot -> runner, its command the longer robot -> policy ->
+        # runner, so anything else answers a state from before a reset.
+        if target is not None and obs_seq in self._state_pos and np.all(np.isfinite(target)):
             self._command_pos.setdefault(obs_seq, target)
         stamp = self._state_stamp.get(obs_seq)
         # Each state's first answer only; state 0 may be re-published while

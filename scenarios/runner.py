@@ -51,6 +51,9 @@ GOAL_REPEAT_S = 0.25
 # Before the reset, the first goal is sent for this long so the policy holds
 # it before the first state arrives.
 GOAL_LEAD_S = 0.1
+# The goal clock starts once the measured joints are this close (rad) to the
+# initial pose after a reset.
+POSE_TOLERANCE = 0.05
 
 
 class SetupFailed(RuntimeError):
@@ -121,7 +124,10 @@ class Run:
         self.infos: dict[str, services_pb2.NodeInfo] = {}
         self.ready_at = 0.0
         self.run_started = 0.0
-        self.sim_time = 0.0
+        self.sim_time = 0.0  # simulated seconds since the first reset, over every episode
+        self.episode_offset = 0.0
+        self.settling = False
+        self.settle_deadline = 0.0
 
     # -- the whole run -------------------------------------------------------------
     def execute(self) -> Report:
@@ -208,12 +214,10 @@ class Run:
         scenario = self.scenario
         self.monitor.discard_pending()
         self._lead_first_goal()
-        reply = self._reset()
+        reply = self._start_episode()
         self.report.provenance["randomization_hash"] = reply.randomization_hash
         self.report.figures["randomization"] = json_format.MessageToDict(reply.applied,
                                                                          preserving_proto_field_name=True)
-        self.monitor.reset_stats()
-        self.goals.start(0.0)
         self.run_started = time.monotonic()
         self.report.timings["reset_s"] = self.run_started - self.ready_at
         actions = sorted(scenario.actions, key=lambda a: a.at_s)
@@ -224,11 +228,19 @@ class Run:
             self.node.spin(10)
             self._check_interrupt()
             for state, position in self.monitor.poll():
-                self.sim_time = state.sim_time
+                self.sim_time = self.episode_offset + state.sim_time
+                if self.settling:
+                    if np.max(np.abs(position - self.scenario.robot.initial_pose)) > POSE_TOLERANCE:
+                        continue  # the real arm is still moving to the initial pose
+                    self.settling = False
+                    self.goals.start(state.sim_time)
                 if self.goals.observe(state, position):
                     self._goal_finished()
                     next_goal_send = 0.0
-                while actions and state.sim_time >= actions[0].at_s:
+                    if self.goals.current is not None and self.goals.current.reset:
+                        self._start_episode()
+                        break  # what is left of this batch belongs to the old episode
+                while actions and self.sim_time >= actions[0].at_s:
                     self._kill(actions.pop(0).node, state.sim_time)
             if self.goals.done and not actions and self.sim_time >= scenario.duration_s:
                 break
@@ -239,6 +251,19 @@ class Run:
             self._check_health(now, wall_deadline)
             self._show_progress(now)
         self.status.done()
+
+    def _start_episode(self) -> services_pb2.ResetReply:
+        """Reset the robot to the initial pose; goals are timed from when it is there.
+
+        A simulator is there at once (state 0); the real arm moves there
+        slowly, and that move is not charged to the goal.
+        """
+        self.episode_offset = self.sim_time
+        reply = self._reset()
+        self.monitor.new_episode()
+        self.settling = True
+        self.settle_deadline = time.monotonic() + self.scenario.timeouts.startup_s
+        return reply
 
     def _lead_first_goal(self) -> None:
         if self.goals.current is None:
@@ -278,6 +303,10 @@ class Run:
         self.monitor.watch_hold(sim_time, hold.settle_s if hold else 0.0)
 
     def _check_health(self, now: float, wall_deadline: float) -> None:
+        if self.settling and now > self.settle_deadline:
+            self.goals.abandon("the robot did not reach the initial pose")
+            raise RunAborted(f"the robot did not reach the initial pose within {self.scenario.timeouts.startup_s:g} s "
+                             "after its reset")
         for node in self.supervisor.crashed():
             self.goals.abandon(f"{node.name} died")
             raise RunAborted(f"{node.name} exited during the run with status {node.proc.returncode}; "

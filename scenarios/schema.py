@@ -60,6 +60,8 @@ class GoalSpec:
     gripper: float | None = None
     # For a joint goal: which joints are judged (all unless a mapping named some).
     joints_judged: tuple[int, ...] = tuple(range(len(NAMES)))
+    # Reset the robot to the initial pose before this goal (an episode per goal).
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -303,11 +305,12 @@ def _randomization(check: Checker, value: Any) -> dict[str, float]:
 
 def _goal(check: Checker, path: str, value: Any) -> GoalSpec:
     data = check.mapping(path, value, ("id", "tcp", "joints", "gripper", "tolerance_mm", "tolerance_rad",
-                                       "timeout_s", "hold_s"))
+                                       "timeout_s", "hold_s", "reset"))
     index = int(path[path.rfind("[") + 1:-1])
     goal_id = check.string(child(path, "id"), _get(data, "id"), f"goal{index}") or f"goal{index}"
     timeout = check.number(child(path, "timeout_s"), _get(data, "timeout_s"), 5.0, gt=0)
     hold = check.number(child(path, "hold_s"), _get(data, "hold_s"), 0.0, ge=0)
+    reset = check.boolean(child(path, "reset"), _get(data, "reset"), False)
     if "tcp" in data and "joints" in data:
         check.error(path, "give either tcp or joints, not both")
     if "tcp" in data:
@@ -319,7 +322,7 @@ def _goal(check: Checker, path: str, value: Any) -> GoalSpec:
         if "gripper" in data:
             gripper = check.number(child(path, "gripper"), data["gripper"], 0.0, ge=float(LOWER[5]),
                                    le=float(UPPER[5]))
-        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper)
+        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper, reset=reset)
     if "joints" in data:
         if "tolerance_mm" in data:
             check.error(child(path, "tolerance_mm"), "a joints goal takes tolerance_rad")
@@ -329,7 +332,8 @@ def _goal(check: Checker, path: str, value: Any) -> GoalSpec:
         tolerance = check.number(child(path, "tolerance_rad"), _get(data, "tolerance_rad"), 0.05, gt=0)
         if joints is None:
             return GoalSpec(goal_id, "joints", tuple([0.0] * len(NAMES)), tolerance, timeout, hold)
-        return GoalSpec(goal_id, "joints", tuple(joints[1]), tolerance, timeout, hold, joints_judged=joints[0])
+        return GoalSpec(goal_id, "joints", tuple(joints[1]), tolerance, timeout, hold, joints_judged=joints[0],
+                        reset=reset)
     if isinstance(value, dict):
         check.error(path, "a goal needs a target: tcp: [x, y, z] (m) or joints: [6 values] (rad)")
     return GoalSpec(goal_id, "tcp", (0.0, 0.0, 0.0), 0.01, timeout, hold)

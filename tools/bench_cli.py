@@ -48,3 +48,24 @@ def bench_soak(minutes: float, warmup_s: float, sample_s: float, backend: str, r
     click.echo(soak.report(result))
     if not soak.passed(result):
         raise SystemExit(1)
+
+
+@bench.command("run")
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                default="scenarios/reach.yaml")
+@click.option("--target", type=click.Choice(["mock", "mujoco", "isaac"]), default=None,
+              help="Robot target [default: the scenario's].")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Runs to time.")
+@click.option("--record/--no-record", default=None, help="Record a bag [default: the scenario's record].")
+@click.option("--loop-seconds", type=click.FloatRange(min=0.5), default=3.0, show_default=True,
+              help="Window for the nodes-alone lockstep baseline.")
+def bench_run(scenario: Path, target: str | None, repeats: int, record: bool | None, loop_seconds: float) -> None:
+    """Wall time of `hil run SCENARIO`: start-up vs the run, and x real time, beside baselines.
+
+    \b
+    Example:
+      hil bench run scenarios/reach.yaml --repeats 3
+    """
+    from tools.bench import run as run_bench
+
+    click.echo(run_bench.report(scenario, target, repeats, record, loop_seconds))
