@@ -55,6 +55,7 @@ class Encoder:
     def __init__(self, src: str) -> None:
         self.src = src
         self._seq: dict[str, int] = {}
+        self._packer = msgpack.Packer()  # reused: packb() builds a Packer per call
 
     def next_seq(self, topic: str) -> int:
         seq = self._seq.get(topic, 0)
@@ -69,7 +70,7 @@ class Encoder:
         self, topic: str, type_name: str, payload: bytes, sent_ns: int | None = None, seq: int | None = None
     ) -> list[bytes]:
         """Wrap an already serialized payload (replay, benchmarks)."""
-        header = msgpack.packb(
+        header = self._packer.pack(
             {
                 "seq": self.next_seq(topic) if seq is None else seq,
                 "src": self.src,
@@ -90,9 +91,9 @@ def decode(frames: list[bytes], max_frame: int = DEFAULT_MAX_FRAME, parse: bool 
     if len(frames) != 3:
         raise Reject("frame_count", f"expected 3 frames, got {len(frames)}")
     topic_b, header_b, payload = frames
-    for frame in frames:
-        if len(frame) > max_frame:
-            raise Reject("oversize", f"frame of {len(frame)} bytes exceeds {max_frame}")
+    if len(payload) > max_frame or len(header_b) > max_frame or len(topic_b) > max_frame:
+        size = max(len(topic_b), len(header_b), len(payload))
+        raise Reject("oversize", f"frame of {size} bytes exceeds {max_frame}")
     try:
         topic = topic_b.decode()
         header = msgpack.unpackb(header_b)

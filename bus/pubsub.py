@@ -94,14 +94,21 @@ class Subscriber:
         """The next good envelope within ``timeout_ms`` (-1 waits forever), or None."""
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
         while True:
-            if timeout_ms != -1:
-                wait = 0 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-                if not self.socket.poll(wait):
-                    return None
-            frames = self.socket.recv_multipart()
+            try:  # try first: a poll per message costs more than the receive
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                if timeout_ms == -1:
+                    frames = self.socket.recv_multipart()
+                else:
+                    wait = 0 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+                    if not self.socket.poll(wait):
+                        return None
+                    frames = self.socket.recv_multipart()
             envelope = self._check(frames)
             if envelope is not None:
                 return envelope
+            if deadline is None and timeout_ms != -1:
+                return None
             if deadline is not None and time.monotonic() >= deadline:
                 return None
 

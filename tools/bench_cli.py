@@ -17,6 +17,55 @@ def bench() -> None:
     """
 
 
+@bench.command("bus")
+@click.option("--samples", type=int, default=20_000, show_default=True, help="Round trips per measurement.")
+@click.option("--messages", type=int, default=200_000, show_default=True, help="Messages for the PUB/SUB test.")
+def bench_bus(samples: int, messages: int) -> None:
+    """Bus round trip and PUB/SUB throughput beside a raw pyzmq floor.
+
+    \b
+    Example:
+      hil bench bus --samples 5000
+    """
+    from tools.bench import bus as bus_bench
+
+    click.echo(bus_bench.report(bus_bench.run(samples, messages)))
+
+
+@bench.command("sim")
+@click.option("--backend", "backends", type=click.Choice(["mock", "mujoco"]), multiple=True,
+              default=("mock", "mujoco"), show_default=True, help="Backends to measure in lockstep (repeatable).")
+@click.option("--seconds", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
+              help="Measurement window per backend and mode.")
+def bench_sim(backends: tuple[str, ...], seconds: float) -> None:
+    """Sim node lockstep steps/s (physics vs bus) and realtime jitter, beside raw pyzmq.
+
+    \b
+    Example:
+      hil bench sim --backend mock --seconds 3
+    """
+    from tools.bench import sim as sim_bench
+
+    click.echo(sim_bench.report(list(backends), seconds))
+
+
+@bench.command("policy")
+@click.option("--samples", type=click.IntRange(min=100), default=20_000, show_default=True,
+              help="Inference calls to time in-process.")
+@click.option("--seconds", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
+              help="Closed-loop measurement window (mock sim lockstep + policy node).")
+def bench_policy(samples: int, seconds: float) -> None:
+    """reach.onnx inference and the lockstep closed loop through the bus, beside raw pyzmq.
+
+    \b
+    Example:
+      hil bench policy --samples 5000 --seconds 3
+    """
+    from tools.bench import policy as policy_bench
+
+    click.echo(policy_bench.report(samples, seconds))
+
+
 @bench.command("soak")
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="How long to run the loop.")

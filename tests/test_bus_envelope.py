@@ -1,0 +1,89 @@
+"""The envelope: what goes in comes out, and every kind of bad input is named."""
+
+from __future__ import annotations
+
+import math
+
+import msgpack
+import pytest
+
+from bus.envelope import Encoder, Reject, decode
+from bus.topics import JOINT_STATE, TOPICS
+from bus import registry
+from schemas import SCHEMA_MAJOR, messages_pb2
+
+
+def state() -> messages_pb2.JointState:
+    return messages_pb2.JointState(seq=7, names=["base"], position=[0.5], randomization_hash="ab")
+
+
+def test_round_trip_keeps_header_and_payload() -> None:
+    enc = Encoder("robot-sim")
+    frames = enc.encode(JOINT_STATE, state(), sent_ns=123)
+    env = decode(frames)
+    assert (env.topic, env.seq, env.src, env.type, env.sent_ns) == (JOINT_STATE, 0, "robot-sim", "roarm.v1.JointState", 123)
+    assert env.version[0] == SCHEMA_MAJOR
+    assert env.message == state()
+
+
+def test_sequence_numbers_count_per_topic() -> None:
+    enc = Encoder("n")
+    seqs = [decode(enc.encode(t, messages_pb2.Clock())).seq for t in ("sim/clock", "sim/clock", "node/event")]
+    assert seqs == [0, 1, 0]
+
+
+def test_parse_false_keeps_payload_bytes() -> None:
+    frames = Encoder("n").encode(JOINT_STATE, state())
+    env = decode(frames, parse=False)
+    assert env.message is None and env.payload == state().SerializeToString()
+
+
+def header(**overrides: object) -> bytes:
+    fields: dict[str, object] = {"seq": 1, "src": "x", "type": "roarm.v1.JointState", "sent_ns": 1, "v": [SCHEMA_MAJOR, 0]}
+    fields.update(overrides)
+    return msgpack.packb(fields)
+
+
+@pytest.mark.parametrize(
+    ("frames", "reason"),
+    [
+        ([b"robot/joint_state"], "frame_count"),
+        ([b"a", b"b", b"c", b"d"], "frame_count"),
+        ([b"robot/joint_state", b"\xc1\xc1", b""], "bad_header"),
+        ([b"robot/joint_state", msgpack.packb([1, 2]), b""], "bad_header"),
+        ([b"robot/joint_state", header(seq="one"), b""], "bad_header"),
+        ([b"\xff\xfe", header(), b""], "bad_header"),
+        ([b"robot/joint_state", header(type="roarm.v1.Nope"), b""], "unknown_type"),
+        ([b"robot/joint_state", header(v=[SCHEMA_MAJOR + 1, 0]), b""], "schema_version"),
+        ([b"robot/joint_state", header(), b"\x0a\xff\xff"], "bad_payload"),
+        ([b"robot/joint_state", header(), b"x" * ((1 << 20) + 1)], "oversize"),
+    ],
+)
+def test_bad_input_is_rejected_with_its_reason(frames: list[bytes], reason: str) -> None:
+    with pytest.raises(Reject) as info:
+        decode(frames)
+    assert info.value.reason == reason
+    assert info.value.detail
+
+
+def test_schema_version_reject_says_what_to_do() -> None:
+    with pytest.raises(Reject, match="same roarm-hil major version"):
+        decode([b"robot/joint_state", header(v=[SCHEMA_MAJOR + 1, 3]), b""])
+
+
+def test_every_topic_type_is_registered() -> None:
+    for topic, (type_name, _policy) in TOPICS.items():
+        assert registry.lookup(type_name) is not None, topic
+
+
+def test_no_topic_is_a_prefix_of_another() -> None:
+    topics = list(TOPICS)
+    for a in topics:
+        for b in topics:
+            assert a == b or not b.startswith(a), f"{a!r} is a prefix of {b!r}: ZMQ would deliver both"
+
+
+def test_nan_survives_the_wire_unchanged() -> None:
+    """The bus carries NaN faithfully: judging it is the receiving node's job."""
+    frames = Encoder("n").encode(JOINT_STATE, messages_pb2.JointState(position=[math.nan]))
+    assert math.isnan(decode(frames).message.position[0])  # type: ignore[union-attr]

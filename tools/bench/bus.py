@@ -1,0 +1,223 @@
+"""``hil bench bus``: the bus against raw pyzmq, measured in one run.
+
+The floor is a raw pyzmq REQ/REP ping-pong between two processes. The bus
+round trip sends a JointState through the real service classes (envelope +
+protobuf encode and decode on both sides). Throughput is a real Publisher
+in one process and a real Subscriber (decoding every payload) in another.
+Each figure is printed beside the floor taken in the same run, so a slow or
+busy machine shows up in both.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+
+from bus.latency import Summary, summarize
+from bus.pubsub import Publisher, Subscriber
+from bus.service import ServiceClient, ServiceServer
+from bus.topics import JOINT_STATE, QueuePolicy
+from roarm.joints import NAMES
+from schemas import messages_pb2
+
+WARMUP = 500
+
+
+def sample_state(seq: int = 0) -> messages_pb2.JointState:
+    """A JointState as a robot node publishes it, with every field filled."""
+    return messages_pb2.JointState(
+        stamp_ns=time.monotonic_ns(),
+        seq=seq,
+        names=NAMES,
+        position=[0.1, -0.2, 1.5, 0.3, 0.0, 0.7],
+        velocity=[0.01] * 6,
+        effort=[0.2] * 6,
+        sim_time=seq * 0.01,
+        randomization_hash="3f2a9c1b7d4e8a60",
+        trusted=True,
+        tcp=[0.25, 0.0, 0.31],
+    )
+
+
+def _raw_echo(endpoint: str, ready: mp.Event) -> None:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.REP)
+    sock.bind(endpoint)
+    ready.set()
+    while True:
+        msg = sock.recv()
+        if msg == b"stop":
+            sock.send(b"")
+            break
+        sock.send(msg)
+    sock.close(0)
+    ctx.term()
+
+
+def _bus_echo(endpoint: str, ready: mp.Event) -> None:
+    ctx = zmq.Context()
+    server = ServiceServer(ctx, endpoint, "bench-echo")
+    running = [True]
+
+    def echo(request: messages_pb2.JointState) -> messages_pb2.JointState:
+        return request
+
+    def stop(_request: messages_pb2.JointState) -> messages_pb2.JointState:
+        running[0] = False
+        return messages_pb2.JointState()
+
+    server.add("echo", messages_pb2.JointState, echo)  # type: ignore[arg-type]
+    server.add("stop", messages_pb2.JointState, stop)  # type: ignore[arg-type]
+    ready.set()
+    while running[0]:
+        if server.socket.poll(100):
+            server.serve_pending()
+    server.close()
+    ctx.term()
+
+
+def _start(target: object, endpoint: str) -> mp.Process:
+    spawn = mp.get_context("spawn")
+    ready = spawn.Event()
+    proc = spawn.Process(target=target, args=(endpoint, ready), daemon=True)
+    proc.start()
+    if not ready.wait(30):
+        proc.kill()
+        raise RuntimeError("benchmark echo process did not start")
+    return proc
+
+
+def raw_roundtrip(samples: int, payload_size: int, workdir: Path) -> Summary:
+    """The floor: raw pyzmq REQ/REP ping-pong with one frame of ``payload_size`` bytes."""
+    endpoint = f"ipc://{workdir}/raw.rep"
+    proc = _start(_raw_echo, endpoint)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.REQ)
+    sock.connect(endpoint)
+    payload = b"x" * payload_size
+    times = []
+    for i in range(WARMUP + samples):
+        t0 = time.perf_counter()
+        sock.send(payload)
+        sock.recv()
+        if i >= WARMUP:
+            times.append(time.perf_counter() - t0)
+    sock.send(b"stop")
+    sock.recv()
+    sock.close(0)
+    ctx.term()
+    proc.join(5)
+    return summarize(times)
+
+
+def bus_roundtrip(samples: int, workdir: Path) -> Summary:
+    """A JointState request and reply through ServiceClient/ServiceServer."""
+    endpoint = f"ipc://{workdir}/bus.rep"
+    proc = _start(_bus_echo, endpoint)
+    ctx = zmq.Context()
+    client = ServiceClient(ctx, endpoint, "bench", timeout_s=5.0, retries=1)
+    times = []
+    state = sample_state()
+    for i in range(WARMUP + samples):
+        state.seq = i
+        t0 = time.perf_counter()
+        reply = client.call("echo", state)
+        if i >= WARMUP:
+            times.append(time.perf_counter() - t0)
+    assert isinstance(reply, messages_pb2.JointState) and reply.seq == WARMUP + samples - 1
+    client.call("stop", messages_pb2.JointState())
+    client.close()
+    ctx.term()
+    proc.join(5)
+    return summarize(times)
+
+
+def _flood(endpoint: str, ready: mp.Event, count: int) -> None:
+    ctx = zmq.Context()
+    pub = Publisher(ctx, endpoint, "bench-pub", hwm=count + 1000)
+    ready.set()
+    time.sleep(0.5)  # let the subscriber's subscription arrive (slow joiner)
+    state = sample_state()
+    for seq in range(count):
+        state.seq = seq
+        pub.publish(JOINT_STATE, state)
+    time.sleep(1.0)  # let the queue drain before the socket goes
+    pub.close()
+    ctx.term()
+
+
+@dataclass(frozen=True)
+class Throughput:
+    sent: int
+    received: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.received / self.seconds if self.seconds > 0 else 0.0
+
+
+def pubsub_throughput(count: int, workdir: Path) -> Throughput:
+    """Messages per second a Subscriber receives and decodes from a Publisher process."""
+    endpoint = f"ipc://{workdir}/flood.pub"
+    ctx = zmq.Context()
+    sub = Subscriber(ctx, [endpoint], [JOINT_STATE], policy=QueuePolicy.QUEUE)
+    spawn = mp.get_context("spawn")
+    ready = spawn.Event()
+    proc = spawn.Process(target=_flood, args=(endpoint, ready, count), daemon=True)
+    proc.start()
+    ready.wait(30)
+    received = 0
+    first = last = 0.0
+    while received < count:
+        envelope = sub.recv(3000)
+        if envelope is None:
+            break
+        last = time.perf_counter()
+        if received == 0:
+            first = last
+        received += 1
+    proc.join(10)
+    sub.close()
+    ctx.term()
+    return Throughput(count, received, last - first)
+
+
+@dataclass(frozen=True)
+class BusFigures:
+    raw: Summary
+    bus: Summary
+    throughput: Throughput
+
+    @property
+    def ratio_p50(self) -> float:
+        return self.bus.p50_s / self.raw.p50_s
+
+
+def run(samples: int = 20_000, messages: int = 200_000) -> BusFigures:
+    with tempfile.TemporaryDirectory(prefix="hil-bench-", dir="/tmp") as tmp:
+        workdir = Path(tmp)
+        payload = len(sample_state().SerializeToString())
+        raw = raw_roundtrip(samples, payload, workdir)
+        bus = bus_roundtrip(samples, workdir)
+        throughput = pubsub_throughput(messages, workdir)
+    return BusFigures(raw, bus, throughput)
+
+
+def report(figures: BusFigures) -> str:
+    raw, bus, tp = figures.raw, figures.bus, figures.throughput
+    lines = [
+        f"round trip, REQ/REP between two processes over ipc ({raw.count} samples each)",
+        f"  raw pyzmq (floor)      p50 {raw.p50_s * 1e6:7.1f} us   p99 {raw.p99_s * 1e6:7.1f} us",
+        f"  bus, JointState        p50 {bus.p50_s * 1e6:7.1f} us   p99 {bus.p99_s * 1e6:7.1f} us",
+        f"  ratio bus/raw          p50 {figures.ratio_p50:7.2f} x    p99 {bus.p99_s / raw.p99_s:7.2f} x"
+        "   (target p50 <= 1.30 x)",
+        f"PUB/SUB JointState, decoded: {tp.rate:,.0f} msg/s received, {tp.received:,} of {tp.sent:,}"
+        f" ({tp.sent - tp.received:,} dropped)   (target >= 100,000 msg/s)",
+    ]
+    return "\n".join(lines)
