@@ -50,6 +50,7 @@ class RoArmM3:
         self._connected_at = 0.0
         self._request_at: float | None = None  # an outstanding T:105
         self._unsolicited_at = -1e9  # last feedback nobody asked for
+        self._mode_set_at = -1e9
 
     # -- connection ------------------------------------------------------------
     def connect(self) -> None:
@@ -63,8 +64,13 @@ class RoArmM3:
         self._connected_at = time.monotonic()
         self.latest = None
         self._request_at = None
-        self.link.write(protocol.print_mode(0))
+        self._set_print_mode(self._connected_at)
         self.request_feedback(self._connected_at)
+
+    def _set_print_mode(self, now: float) -> None:
+        """Print mode 0: feedback only when asked, so the link carries commands too."""
+        self._mode_set_at = now
+        self.link.write(protocol.print_mode(0))
 
     @property
     def fault(self) -> str:
@@ -96,6 +102,8 @@ class RoArmM3:
                 if self._request_at is None:
                     self._unsolicited_at = now
                     self.counters["serial.unsolicited"] += 1
+                    if now - self._mode_set_at > 1.0:  # streaming again (a reboot?): ask for quiet
+                        self._set_print_mode(now)
                 self._request_at = None
                 continue
             self.counters[f"serial.{line.kind.value}"] += 1
