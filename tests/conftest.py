@@ -86,3 +86,30 @@ def wait_ready(ctx: zmq.Context, endpoints: Endpoints, role: str, timeout_s: flo
     client = ServiceClient(ctx, endpoints[role].rep, "test", timeout_s=2.0, retries=2)
     wait_for(client, timeout_s)
     return client
+
+
+# -- hardware-in-the-loop tests (marker ``hil``) ------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--roarm-port",
+        default=None,
+        metavar="PORT",
+        help="run the hil-marked tests against a real RoArm-M3 on PORT (any pyserial URL) "
+        "instead of the firmware emulator",
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """Say which arm the hil tests ran against, so an emulator run never passes for a real one."""
+    outcomes: dict[str, int] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "hil" in getattr(report, "keywords", {}) and (report.when == "call" or outcome != "passed"):
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if not outcomes:
+        return
+    port = config.getoption("--roarm-port")
+    target = f"a REAL RoArm-M3 on {port}" if port else "the firmware emulator (no --roarm-port given)"
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in outcomes.items())
+    terminalreporter.write_sep("-", f"hil tests ran against {target}: {counts}")
