@@ -27,16 +27,18 @@ BACKEND_NAMES = ("mujoco", "mock", "isaac")
 @click.option("--autostart", is_flag=True, help="Lockstep: start at once (home, --seed) instead of waiting for reset.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the start-up reset (realtime or --autostart).")
+@click.option("--rt-priority", type=click.IntRange(min=0, max=99), default=0, show_default=True,
+              help="Realtime mode: run the loop at this SCHED_FIFO priority (needs CAP_SYS_NICE; 0 = off).")
 @click.option("--name", default="sim", show_default=True, help="Node name in heartbeats, events and info.")
 @endpoint_options
-def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool, seed: int, name: str,
-        run_dir: Path | None, endpoints_file: Path | None) -> None:
+def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool, seed: int, rt_priority: int,
+        name: str, run_dir: Path | None, endpoints_file: Path | None) -> None:
     """Run the simulated RoArm-M3 as the run's robot node until Ctrl-C or shutdown.
 
     \b
     Examples:
       hil node sim --backend mock --mode lockstep --run-dir /tmp/run1
-      hil node sim --backend mujoco --mode realtime --dt 0.01
+      hil node sim --backend mujoco --mode realtime --dt 0.01 --rt-priority 10
       ./python.sh -m sim_node --backend isaac --run-dir /tmp/run1   (inside Isaac Sim)
     """
     from sim_node.backend import BackendUnavailable
@@ -45,7 +47,7 @@ def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool,
     endpoints = load_endpoints(run_dir, endpoints_file)
     try:
         config = SimConfig(backend=backend, mode=mode, dt=dt, deadline_s=deadline_ms / 1000, autostart=autostart,
-                           seed=seed, name=name)
+                           seed=seed, rt_priority=rt_priority, name=name)
         node = SimNode(config, endpoints)
     except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
         raise click.UsageError(str(exc)) from None

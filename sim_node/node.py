@@ -19,7 +19,9 @@ clamps are counted and reported too; the node never stops on bad input.
 
 from __future__ import annotations
 
+import gc
 import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -39,6 +41,7 @@ from sim_node.randomization import randomization_hash, sample
 Severity = messages_pb2.Severity
 MODES = ("lockstep", "realtime")
 MAX_STEPS_PER_CALL = 100_000  # a step call holds the REP socket; bound it
+SPIN_S = 0.0002  # realtime: the last stretch before a tick is a busy wait
 
 
 @dataclass
@@ -53,6 +56,8 @@ class SimConfig:
     seed: int = 0
     name: str = "sim"
     heartbeat_period_s: float = 0.5
+    # Realtime mode: SCHED_FIFO priority of the loop's thread (0 = normal scheduling).
+    rt_priority: int = 0
     backend_options: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,6 +107,7 @@ class SimNode:
             if self.config.mode == "lockstep":
                 self._run_lockstep()
             else:
+                self._raise_priority()
                 self._run_realtime()
         finally:
             self.backend.close()
@@ -141,7 +147,9 @@ class SimNode:
                 return None
             if not has_input:
                 continue
-            for envelope in self.commands.drain():
+            # recv(0) until empty rather than drain(): no exception per wake-up on the hot path
+            envelope = self.commands.recv(0)
+            while envelope is not None:
                 command = envelope.message
                 assert isinstance(command, messages_pb2.JointCommand)
                 if command.obs_seq == k:
@@ -149,6 +157,7 @@ class SimNode:
                     self.accept(command)
                     return True
                 self.node.counters["stale_command"] += 1
+                envelope = self.commands.recv(0)
         return None
 
     def _run_realtime(self) -> None:
@@ -171,23 +180,40 @@ class SimNode:
                 self.node.counters["overrun"] += 1
                 next_tick = now + self.dt
 
+    def _raise_priority(self) -> None:
+        """Ask for SCHED_FIFO when configured: on a busy machine the tick is
+        otherwise late whenever another process holds the core. Refusal (no
+        CAP_SYS_NICE, not Linux) is reported and the node runs on unchanged."""
+        gc.freeze()  # everything allocated at start-up: later collections skip it
+        if self.config.rt_priority <= 0:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.config.rt_priority))
+        except (OSError, AttributeError) as exc:
+            self.node.event(Severity.WARNING, "rt_priority_refused",
+                            f"SCHED_FIFO {self.config.rt_priority} refused ({exc}); running at normal priority")
+            return
+        self.node.event(Severity.INFO, "rt_priority", f"loop runs at SCHED_FIFO priority {self.config.rt_priority}")
+
     def _serve_until(self, tick: float) -> messages_pb2.JointCommand | None:
         """Serve services and collect commands until ``tick``; the newest command.
 
-        Sleeps in the poller until about a millisecond before the tick, then
-        polls without blocking, because poll timeouts have whole-millisecond
-        resolution and the period jitter target is under a millisecond.
+        Sleeps in the poller until about a millisecond before the tick (poll
+        timeouts have whole-millisecond resolution), polls without blocking
+        until SPIN_S before it, then spins on the clock alone: the period
+        jitter target is under a millisecond.
         """
         newest: messages_pb2.JointCommand | None = None
         while self.node.running:
             remaining = tick - time.monotonic()
-            if remaining <= 0:
+            if remaining <= SPIN_S:
                 break
-            wait_ms = int(remaining * 1000) - 1
-            if self.node.spin(max(0, wait_ms)):
+            if self.node.spin(max(0, int(remaining * 1000) - 1)):
                 for envelope in self.commands.drain():
                     assert isinstance(envelope.message, messages_pb2.JointCommand)
                     newest = envelope.message
+        while time.monotonic() < tick:
+            pass
         return newest
 
     # -- one control period -------------------------------------------------------
@@ -232,13 +258,13 @@ class SimNode:
             stamp_ns=time.monotonic_ns(),
             seq=self.k,
             names=NAMES,
-            position=state.position,
-            velocity=state.velocity,
-            effort=state.effort,
+            position=state.position.tolist(),  # lists fill repeated fields faster than arrays
+            velocity=state.velocity.tolist(),
+            effort=state.effort.tolist(),
             sim_time=self.k * self.dt,
             randomization_hash=self.applied_hash,
             trusted=True,
-            tcp=state.tcp,
+            tcp=state.tcp.tolist(),
         )
 
     def publish_state(self) -> None:

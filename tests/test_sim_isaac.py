@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import HIL
 from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, NAMES, UPPER, pose
 from roarm.kinematics import fk
 from schemas.services_pb2 import RandomizationRanges
@@ -26,6 +25,8 @@ from sim_node.backend import BackendUnavailable, make_backend, nominal
 from sim_node.isaac_backend import KP, IsaacBackend
 from sim_node.randomization import sample
 from sim_node.urdf import URDF_JOINTS, roarm_m3_urdf
+
+HIL = str(Path(sys.executable).with_name("hil"))
 
 
 class FakeIsaac:

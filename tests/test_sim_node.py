@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,13 +17,22 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.pubsub import Publisher, Subscriber
-from bus.service import ServiceClient, ServiceError
+from bus.service import ServiceClient, ServiceError, wait_for
 from bus.topics import CLOCK, EVENT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import LOWER, NAMES, UPPER, pose
 from schemas import messages_pb2, services_pb2
-from conftest import HIL, Procs, wait_ready
+
+HIL = str(Path(sys.executable).with_name("hil"))
 
 TIMEOUT_S = 30.0  # generous: a loaded 2-core machine
+Procs = Any  # the conftest ``procs`` fixture: real processes, reaped after the test
+
+
+def wait_ready(ctx: zmq.Context, endpoints: Endpoints, role: str, timeout_s: float = TIMEOUT_S) -> ServiceClient:
+    """A client for ``role`` once its node answers ping."""
+    client = ServiceClient(ctx, endpoints[role].rep, "test", timeout_s=5.0, retries=2)
+    wait_for(client, timeout_s)
+    return client
 
 
 def start_sim(procs: Procs, run_dir: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -228,9 +239,10 @@ def test_estop_holds_position_and_ignores_commands_until_cleared(procs: Procs, r
                         any(abs(s.position[0] - 1.0) < 1e-3 for s in states(sub)))[1], "moving after clear")
 
 
+@pytest.mark.parametrize("priority", ["0", "5"])  # 5: SCHED_FIFO if allowed, else a warning and normal scheduling
 def test_realtime_runs_on_the_wall_clock_and_refuses_step(procs: Procs, run_dir: Path, endpoints: Endpoints,
-                                                          zctx: zmq.Context) -> None:
-    start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime", "--dt", "0.02")
+                                                          zctx: zmq.Context, priority: str) -> None:
+    start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime", "--dt", "0.02", "--rt-priority", priority)
     client = wait_ready(zctx, endpoints, "robot")
     first = info(client).metrics["steps"]
     time.sleep(1.0)
