@@ -30,7 +30,8 @@ from bus.security import (
     load_public_key,
 )
 from bus.service import ServiceClient, ServiceUnavailable, wait_for
-from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND
+from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND, JOINT_STATE
+from roarm.joints import pose
 from schemas import messages_pb2, services_pb2
 from tools.cli import main as hil_main
 
@@ -184,20 +185,26 @@ def _wait(condition, timeout_s: float = 20.0, period_s: float = 0.05) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(NET_ADDRESS is None, reason="this host has no non-loopback IPv4 address")
 def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: zmq.Context) -> None:
-    """A real robot-role node listens on the network address with keys. A
-    stranger with its own keys cannot call its services, read its topics, or
-    feed it commands by standing in for a publisher it listens to; the same
-    attempts with an allowed key work. The refusal is reported once per peer."""
+    """A real robot node (``hil node sim``, lockstep) listens on the network
+    address with keys. A stranger with its own keys cannot call its services,
+    read its topics, or feed it JointCommands by standing in for the policy;
+    the same with the policy's key works. The refusal is reported once per peer."""
     assert NET_ADDRESS is not None
-    endpoints = Endpoints.tcp(NET_ADDRESS, free_base_port(NET_ADDRESS)).with_security(SecurityConfig(keys=keys))
+    endpoints = Endpoints.tcp(NET_ADDRESS, free_base_port(NET_ADDRESS))
     endpoints.save(run_dir / "endpoints.json")
-    node = procs.python("tests/nodes/listener.py", str(run_dir))  # role robot, listens to the runner's topics
+    # keys from the command line, the endpoints file stays as it is
+    node = procs.hil("node", "sim", "--backend", "mock", "--mode", "lockstep", "--autostart",
+                     "--endpoints", str(run_dir / "endpoints.json"), "--keys", str(keys))
+    endpoints = endpoints.with_security(SecurityConfig(keys=keys))
     client_security = endpoints.security_for(CLIENT_IDENTITY)
     client = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2, security=client_security)
     wait_for(client, 60.0)
 
-    # A legitimate subscriber (allowed key) sees heartbeats and, later, events.
-    watcher = Subscriber(zctx, [endpoints["robot"].pub], [HEARTBEAT, EVENT], security=client_security)
+    def metrics() -> dict[str, float]:
+        return dict(client.call("info", services_pb2.InfoRequest()).metrics)
+
+    # A legitimate subscriber (allowed key) sees states, heartbeats and, later, events.
+    watcher = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE, HEARTBEAT, EVENT], security=client_security)
     assert watcher.recv(20_000) is not None
 
     robot_key = load_public_key(keys, "robot")
@@ -211,40 +218,47 @@ def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: z
     sub.subscribe(b"")
     sub.connect(endpoints["robot"].pub)
     assert not sub.poll(2000)
-    # 3. commands: the stranger binds the address the node listens to and floods
-    #    JointCommands; the node checks the server key and takes none of them.
+    # 3. commands: the stranger binds the policy's address, which the robot
+    #    connects to, and sprays JointCommands answering every state it could
+    #    be in; the robot checks the server key and takes none of them.
     fake = stranger_socket(zctx, zmq.PUB)
-    fake.bind(endpoints["runner"].pub)
+    fake.bind(endpoints["policy"].pub)
     encoder = Encoder("stranger")
-    command = messages_pb2.JointCommand(position=[0.3] * 6)
-    for _ in range(40):
-        fake.send_multipart(encoder.encode(JOINT_COMMAND, command))
-        time.sleep(0.05)
-    info = client.call("info", services_pb2.InfoRequest())
+    for _ in range(20):
+        for k in range(5):
+            fake.send_multipart(encoder.encode(JOINT_COMMAND, messages_pb2.JointCommand(obs_seq=k, position=[0.3] * 6)))
+        time.sleep(0.1)
     assert node.poll() is None, "the stranger's shutdown must not stop the node"
-    assert info.metrics.get("received", 0) == 0
+    seen = metrics()
+    assert seen.get("answer_count", 0) == 0 and seen.get("stale_command", 0) == 0, seen
+    assert seen["step"] == 0  # still waiting at state 0 for a policy
     fake.close(0)
 
-    # Positive control: the runner's real key gets through on the same address.
-    runner_pub = Publisher(zctx, endpoints["runner"].pub, "runner", security=endpoints.security_for("runner"))
+    # Positive control: the policy's real key gets through on the same address.
+    policy_security = endpoints.security_for("policy")
+    policy = Publisher(zctx, endpoints["policy"].pub, "policy", security=policy_security)
+    home = list(pose("home"))
 
-    def received() -> float:
-        runner_pub.publish(JOINT_COMMAND, command)
-        return client.call("info", services_pb2.InfoRequest()).metrics.get("received", 0)
-
-    assert _wait(lambda: received() > 0, timeout_s=30, period_s=0.1)
-
-    # The refusals are counted, and reported once for this peer address.
     refused_events = []
 
     def collect() -> bool:
+        """Answer the states seen (as the policy) and keep the refusal events."""
         for env in watcher.drain():
-            if env.topic == EVENT and env.message.code == "security.refused":
+            if env.topic == JOINT_STATE:
+                policy.publish(JOINT_COMMAND, messages_pb2.JointCommand(obs_seq=env.message.seq, position=home))
+            elif env.topic == EVENT and env.message.code == "security.refused":
                 refused_events.append(env.message)
         return bool(refused_events)
 
+    def answered() -> bool:
+        collect()
+        return metrics().get("answer_count", 0) > 0
+
+    assert _wait(answered, timeout_s=30)
+
+    # The refusals are counted, and reported once for this peer address.
     assert _wait(collect, timeout_s=10)
-    assert client.call("info", services_pb2.InfoRequest()).metrics["security.refused"] >= 2
+    assert metrics()["security.refused"] >= 2
     # more strangers from the same address: counted, not reported again
     for _ in range(3):
         again = stranger_socket(zctx, zmq.REQ, robot_key)
@@ -258,9 +272,11 @@ def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: z
     assert NET_ADDRESS in refused_events[0].text
     for sock in (req, sub):
         sock.close(0)
-    runner_pub.close()
+    policy.close()
+    policy_security.close()
     watcher.close()
     client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
     assert node.wait(timeout=20) == 0
+    assert b"security.refused" in node.stderr.read()
     client.close()
     client_security.close()
