@@ -54,9 +54,25 @@ def fill(spec: PolicySpec, obs: Observation, out: np.ndarray) -> np.ndarray:
     return out
 
 
+class ActionMap:
+    """Model output -> absolute targets: scale, add to the position if delta, clip.
+
+    The spec's tuples become arrays once here, not on every control step.
+    """
+
+    def __init__(self, spec: PolicySpec) -> None:
+        self.delta = spec.action_kind == "delta"
+        self.scale = np.asarray(spec.action_scale, dtype=float)
+        self.lower = np.asarray(spec.lower, dtype=float)
+        self.upper = np.asarray(spec.upper, dtype=float)
+
+    def __call__(self, output: np.ndarray, position: np.ndarray) -> np.ndarray:
+        action = output.reshape(-1) * self.scale
+        if self.delta:
+            action += position
+        return np.minimum(np.maximum(action, self.lower, out=action), self.upper, out=action)
+
+
 def to_targets(spec: PolicySpec, output: np.ndarray, position: np.ndarray) -> np.ndarray:
-    """Absolute targets from a model output: scale, add to the position if delta, clip."""
-    action = np.asarray(output, dtype=float).reshape(-1) * np.asarray(spec.action_scale)
-    if spec.action_kind == "delta":
-        action = position + action
-    return np.clip(action, spec.lower, spec.upper)
+    """One-off form of ActionMap (training, tests)."""
+    return ActionMap(spec)(np.asarray(output, dtype=float), position)

@@ -9,6 +9,7 @@ nothing here knows whether the robot is simulated.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class PolicyNode:
         self._lower = np.asarray(self.policy.spec.lower)
         self._upper = np.asarray(self.policy.spec.upper)
         self._command_seq = 0
-        self._answered: tuple[int, bytes] | None = None  # (seq, positions) of the last state answered
+        self._answered: tuple[int, tuple[float, ...]] | None = None  # (seq, positions) last answered
         self._last_command: messages_pb2.JointCommand | None = None
         self._next_housekeeping = 0.0
 
@@ -129,10 +130,12 @@ class PolicyNode:
         """One command for one state: the policy's, or a hold if the watchdog objects."""
         state = envelope.message
         assert isinstance(state, messages_pb2.JointState)
-        if not self._usable(state):
+        position = tuple(state.position)
+        if not self._usable(state, position):
             return
-        self.watchdog.on_state(state)
-        key = (int(state.seq), np.asarray(state.position).tobytes())
+        obs = Observation.from_state(state, self.goal)
+        self.watchdog.on_state(obs.seq, obs.position)
+        key = (obs.seq, position)
         if key == self._answered and self._last_command is not None:
             self._send(self._last_command)  # the robot re-published the same state: same answer
             return
@@ -140,7 +143,7 @@ class PolicyNode:
             self.policy.reset()  # the robot was reset (its seq restarts at 0)
         started = time.perf_counter()
         try:
-            target = np.asarray(self.policy.act(Observation.from_state(state, self.goal)), dtype=float)
+            target = np.asarray(self.policy.act(obs), dtype=float)
         except Exception as exc:  # noqa: BLE001 - a policy's bug must become a hold, not a dead node
             target = np.full(6, np.nan)
             self.report(Severity.ERROR, "policy.error", f"{type(exc).__name__}: {exc}", state.seq)
@@ -185,16 +188,16 @@ class PolicyNode:
             self.node.set_state("ok", "robot state fresh again")
 
     # -- helpers ------------------------------------------------------------------
-    def _usable(self, state: messages_pb2.JointState) -> bool:
-        names = tuple(state.names)
-        position = np.asarray(state.position, dtype=float)
+    def _usable(self, state: messages_pb2.JointState, position: tuple[float, ...]) -> bool:
+        """A state the policy can act on; anything else is counted, reported and dropped."""
+        joints = self.policy.spec.joint_names
         problem = ""
-        if names and names != self.policy.spec.joint_names:
-            problem = f"joint order {list(names)}, expected {list(self.policy.spec.joint_names)}"
-        elif position.shape != (len(self.policy.spec.joint_names),):
-            problem = f"{position.size} positions for {len(self.policy.spec.joint_names)} joints"
-        elif not np.all(np.isfinite(position)):
-            problem = f"non-finite positions {position.tolist()}"
+        if state.names and tuple(state.names) != joints:
+            problem = f"joint order {list(state.names)}, expected {list(joints)}"
+        elif len(position) != len(joints):
+            problem = f"{len(position)} positions for {len(joints)} joints"
+        elif not all(map(math.isfinite, position)):
+            problem = f"non-finite positions {list(position)}"
         if problem:
             self.node.counters["reject.bad_state"] += 1
             self.report(Severity.WARNING, "reject.bad_state", f"state {state.seq} ignored: {problem}", state.seq)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_node.features import MissingInput, fill, to_targets
+from policy_node.features import ActionMap, MissingInput, fill
 from policy_node.policy import Observation
 from policy_node.spec import PolicySpec, SpecError
 
@@ -78,6 +78,8 @@ class OnnxPolicy:
         self._input = np.zeros((1, self.spec.observation_size), dtype=np.float32)
         self._feed = {self.input_name: self._input}
         self._fetch = [self.output_name]
+        self._features = self._input[0]
+        self._to_targets = ActionMap(self.spec)
         self._held: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -90,7 +92,7 @@ class OnnxPolicy:
 
     def act(self, obs: Observation) -> np.ndarray:
         try:
-            fill(self.spec, obs, self._input[0])
+            fill(self.spec, obs, self._features)
         except MissingInput:
             if self._held is None:
                 self._held = np.clip(obs.position, self.spec.lower, self.spec.upper)
@@ -100,6 +102,6 @@ class OnnxPolicy:
             raise ModelError(f"{self.path}: output has {output.size} values for {len(self.spec.joint_names)} joints")
         if not np.all(np.isfinite(output)):
             return output.astype(float)  # the caller's watchdog turns this into a hold
-        target = to_targets(self.spec, output, obs.position)
+        target = self._to_targets(output, obs.position)
         self._held = target
         return target

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_node.features import fill
+from policy_node.features import ActionMap, fill
 from policy_node.policy import Observation
 from policy_node.rollout import rollout
 from policy_node.scripted import SPEED_FRACTION, Ik
@@ -127,16 +127,15 @@ class MlpPolicy:
         self.name = "mlp:training"
         self.model_hash = ""
         self._x = np.zeros((1, spec.observation_size), dtype=np.float32)
+        self._to_targets = ActionMap(spec)
 
     def reset(self) -> None:
         """Stateless."""
 
     def act(self, obs: Observation) -> np.ndarray:
-        from policy_node.features import to_targets
-
         fill(self.spec, obs, self._x[0])
         out, _ = self.mlp.forward(self._x)
-        return to_targets(self.spec, out[0], obs.position)
+        return self._to_targets(out[0].astype(float), obs.position)
 
 
 def reach_spec(dt: float) -> PolicySpec:

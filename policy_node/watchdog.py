@@ -47,7 +47,7 @@ class Watchdog:
         self._last_fresh = 0.0  # monotonic s of the last state or hold
         self.armed = False
 
-    def on_state(self, state: messages_pb2.JointState, now: float | None = None) -> None:
+    def on_state(self, seq: int, position: np.ndarray, now: float | None = None) -> None:
         """Note a fresh state; the deadline is armed once the robot has advanced.
 
         Before its first step after a start or reset, a lockstep robot
@@ -55,11 +55,10 @@ class Watchdog:
         run contract), so silence then is not a miss; from the first advance
         on, it is.
         """
-        seq = int(state.seq)
         if self.last_seq is not None and seq != self.last_seq:
             self.armed = seq > self.last_seq
         self.last_seq = seq
-        self.last_position = np.asarray(state.position, dtype=float)
+        self.last_position = position
         self._last_fresh = time.monotonic() if now is None else now
 
     def stale(self, now: float | None = None) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from policy_models import write_model
+from tests.policy_models import write_model
 
 from policy_node.event_log import EventLog
 from policy_node.metrics import PolicyMetrics, SlaConfig
@@ -181,10 +181,9 @@ def test_ik_reaches_cartesian_goals_deterministically() -> None:
 def test_watchdog_judges_and_holds() -> None:
     dog = Watchdog(WatchdogConfig(deadline_s=0.1, budget_s=0.001))
     assert not dog.stale(now=100.0)  # nothing seen yet: nothing to hold
-    dog.on_state(messages_pb2.JointState(seq=6, position=pose("home")), now=99.0)
+    dog.on_state(6, pose("home"), now=99.0)
     assert not dog.stale(now=99.5), "a robot that has not stepped yet may be waiting for us to join"
-    state = messages_pb2.JointState(seq=7, position=pose("ready"))
-    dog.on_state(state, now=100.0)
+    dog.on_state(7, pose("ready"), now=100.0)
     assert not dog.stale(now=100.05) and dog.stale(now=100.11)
     assert dog.judge(np.zeros(6), 0.0005) is None
     assert dog.judge(np.zeros(6), 0.002) == "budget_overrun"
@@ -192,7 +191,7 @@ def test_watchdog_judges_and_holds() -> None:
     hold = dog.hold_command(np.asarray(ROARM_M3.lower), np.asarray(ROARM_M3.upper), now=100.2)
     assert hold.hold and hold.obs_seq == 7 and np.allclose(hold.position, pose("ready"))
     assert not dog.stale(now=100.25)  # one hold per deadline, not a flood
-    dog.on_state(messages_pb2.JointState(seq=0, position=pose("home")), now=101.0)
+    dog.on_state(0, pose("home"), now=101.0)
     assert not dog.stale(now=102.0), "after a reset the robot re-publishes state 0 while we join"
 
 

@@ -1,0 +1,202 @@
+"""``hil bench policy``: the reach model's inference cost and the closed loop through the bus.
+
+Measured in one run, so a busy machine shows in every figure:
+
+- baseline: a raw pyzmq REQ/REP round trip between two processes
+  (tools.bench.bus.raw_roundtrip), the floor of any request/answer exchange;
+- inference: ``session.run`` of policies/reach.onnx on its preallocated input,
+  in this process, and the whole ``act`` (features + inference + action map);
+- closed loop: ``hil node sim --backend mock --mode lockstep`` and ``hil node
+  policy --model policies/reach.onnx`` as two processes, driving toward a goal;
+  state k -> command -> state k+1 from the states' stamps (one monotonic
+  clock), the robot's state -> matching command (its ``answer`` figures) and
+  the policy's own receive -> send.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from bus.endpoints import Endpoints
+from bus.latency import Summary, summarize
+from bus.pubsub import Publisher
+from bus.service import ServiceClient, wait_for
+from bus.topics import GOAL
+from schemas import services_pb2
+
+REACH = Path(__file__).resolve().parents[2] / "policies" / "reach.onnx"
+INFERENCE_P50_TARGET_US = 50.0
+LOOP_RATIO_TARGET = 2.5
+LOOP_P99_TARGET_US = 1000.0
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    source: str
+    answer_p50_us: float  # robot: state published -> its command received
+    answer_p99_us: float
+    policy_p50_us: float  # policy: state received -> command sent
+    policy_p99_us: float
+    steps_per_s: float
+    deadline_miss: int
+
+
+def inference(samples: int, model: Path = REACH) -> tuple[Summary, Summary]:
+    """(session.run, whole act) over ``samples`` calls after a warm-up."""
+    from policy_node.onnx_policy import OnnxPolicy
+    from policy_node.policy import Observation
+    from policy_node.rollout import cartesian_goal_message
+    from roarm.joints import pose
+    from roarm.kinematics import fk
+
+    policy = OnnxPolicy(model)
+    q = pose("home")
+    obs = Observation(0, q, np.zeros(6), fk(q), cartesian_goal_message(np.array([0.25, 0.1, 0.2])))
+    features = np.zeros(policy.spec.observation_size, dtype=np.float32)
+    runs, acts = [], []
+    for i in range(samples + 500):
+        t0 = time.perf_counter()
+        policy.infer(features)
+        t1 = time.perf_counter()
+        policy.act(obs)
+        t2 = time.perf_counter()
+        if i >= 500:
+            runs.append(t1 - t0)
+            acts.append(t2 - t1)
+    return summarize(runs), summarize(acts)
+
+
+def _source_args(source: str) -> list[str]:
+    if source.startswith("scripted:"):
+        return ["--scripted", source.split(":", 1)[1]]
+    return ["--model", source]
+
+
+class _Loop:
+    """The mock sim (lockstep) and the policy node as real processes; always reaped."""
+
+    def __init__(self, workdir: Path, source: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="loop-", dir=workdir))
+        self.endpoints = Endpoints.for_run(self.dir)
+        self.ctx = zmq.Context()
+        python = sys.executable
+        common = {"start_new_session": True, "stdout": subprocess.DEVNULL}
+        self.procs = [
+            subprocess.Popen([python, "-m", "sim_node", "--backend", "mock", "--mode", "lockstep", "--dt", "0.01",
+                              "--deadline-ms", "1000", "--run-dir", str(self.dir)], **common),
+            subprocess.Popen([python, "-m", "policy_node", *_source_args(source), "--deadline-ms", "1000",
+                              "--run-dir", str(self.dir)], **common),
+        ]
+        self.robot = ServiceClient(self.ctx, self.endpoints["robot"].rep, "bench", timeout_s=5.0, retries=1)
+        self.policy = ServiceClient(self.ctx, self.endpoints["policy"].rep, "bench", timeout_s=5.0, retries=1)
+        wait_for(self.robot, 60.0)
+        wait_for(self.policy, 60.0)
+
+    def info(self, client: ServiceClient) -> services_pb2.NodeInfo:
+        reply = client.call("info", services_pb2.InfoRequest())
+        assert isinstance(reply, services_pb2.NodeInfo)
+        return reply
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.robot.close()
+        self.policy.close()
+        self.ctx.destroy(linger=0)
+
+
+def closed_loop(seconds: float, workdir: Path, source: str = str(REACH)) -> LoopResult:
+    """Lockstep mock sim + a policy node chasing a new goal every second.
+
+    The bench only publishes goals and reads the nodes' own figures at the
+    end: a third process waking on every state would compete for the two
+    cores and inflate what it measures.
+    """
+    from policy_node.rollout import cartesian_goal_message
+    from roarm.kinematics import sample_reachable_goal
+
+    loop = _Loop(workdir, source)
+    try:
+        runner = Publisher(loop.ctx, loop.endpoints["runner"].pub, "bench")
+        rng = np.random.default_rng(7)
+        for _ in range(10):  # slow joiners: let the goal arrive before the clock starts
+            runner.publish(GOAL, cartesian_goal_message(sample_reachable_goal(rng)))
+            time.sleep(0.05)
+        loop.robot.call("reset", services_pb2.ResetRequest(seed=1))
+        first, t0 = loop.info(loop.robot), time.monotonic()
+        end = t0 + seconds
+        while time.monotonic() < end:
+            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            runner.publish(GOAL, cartesian_goal_message(sample_reachable_goal(rng)))
+        robot, t1 = loop.info(loop.robot), time.monotonic()
+        policy = loop.info(loop.policy)
+        runner.close()
+    finally:
+        loop.close()
+    return LoopResult(
+        source=source if source.startswith("scripted:") else Path(source).name,
+        answer_p50_us=robot.metrics["answer_p50_us"],
+        answer_p99_us=robot.metrics["answer_p99_us"],
+        policy_p50_us=policy.metrics["recv_to_send.run.p50_us"],
+        policy_p99_us=policy.metrics["recv_to_send.run.p99_us"],
+        steps_per_s=(robot.metrics["steps"] - first.metrics["steps"]) / (t1 - t0),
+        deadline_miss=int(policy.metrics.get("deadline_miss", 0.0) + robot.metrics.get("deadline_miss", 0.0)),
+    )
+
+
+def _verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def report(samples: int, seconds: float) -> str:
+    from tools.bench.bus import raw_roundtrip
+
+    with tempfile.TemporaryDirectory(prefix="hbp-", dir="/tmp") as tmp:
+        workdir = Path(tmp)
+        raw = raw_roundtrip(5000, 200, workdir)
+        run, act = inference(samples)
+        loops = [closed_loop(seconds, workdir, str(REACH)), closed_loop(seconds, workdir, "scripted:hold")]
+    raw_p50, raw_p99 = raw.p50_s * 1e6, raw.p99_s * 1e6
+    lines = [
+        f"baseline: raw pyzmq REQ/REP round trip (2 processes, ipc, 200 B): p50 {raw_p50:.1f} us, p99 {raw_p99:.1f} us",
+        "",
+        f"inference, policies/reach.onnx in-process ({samples} calls, 1 thread, no spinning):",
+        f"  session.run             p50 {run.p50_s * 1e6:7.1f} us  p99 {run.p99_s * 1e6:7.1f} us  "
+        f"(target p50 < {INFERENCE_P50_TARGET_US:.0f} us: {_verdict(run.p50_s * 1e6 < INFERENCE_P50_TARGET_US)})",
+        f"  act (features+run+map)  p50 {act.p50_s * 1e6:7.1f} us  p99 {act.p99_s * 1e6:7.1f} us",
+        "",
+        "closed loop, mock sim lockstep + policy node (2 processes, ipc); state k sent -> command k received "
+        "by the robot:",
+        f"  {'policy':<14} {'p50 us':>8} {'x raw':>6} {'p99 us':>8} {'policy recv->send p50':>22} {'p99':>7} "
+        f"{'steps/s':>8} {'misses':>6}",
+    ]
+    for loop in loops:
+        ratio = loop.answer_p50_us / raw_p50
+        lines.append(
+            f"  {loop.source:<14} {loop.answer_p50_us:>8.1f} {ratio:>6.2f} {loop.answer_p99_us:>8.1f} "
+            f"{loop.policy_p50_us:>22.1f} {loop.policy_p99_us:>7.1f} {loop.steps_per_s:>8,.0f} {loop.deadline_miss:>6}")
+    reach = loops[0]
+    lines += [
+        f"  targets (reach.onnx): p50 <= {LOOP_RATIO_TARGET}x raw: "
+        f"{_verdict(reach.answer_p50_us <= LOOP_RATIO_TARGET * raw_p50)}; "
+        f"p99 < {LOOP_P99_TARGET_US:.0f} us: {_verdict(reach.answer_p99_us < LOOP_P99_TARGET_US)}",
+        f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+    ]
+    return "\n".join(lines)
