@@ -164,13 +164,25 @@ def test_missing_secret_key_says_how_to_make_it(tmp_path: Path, zctx: zmq.Contex
         Node("robot", "r", endpoints, ctx=zctx)
 
 
-def test_node_process_refuses_network_bind_without_keys(procs, run_dir: Path) -> None:
+def test_node_cli_refuses_network_bind_without_keys_and_insecure_warns(procs, run_dir: Path,
+                                                                       zctx: zmq.Context) -> None:
     host = NET_ADDRESS or "0.0.0.0"
-    Endpoints.tcp(host, free_base_port(host)).save(run_dir / "endpoints.json")
-    proc = procs.python("tests/nodes/listener.py", str(run_dir))
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0
-    assert b"refusing to bind" in err and b"hil keys generate" in err
+    endpoints = Endpoints.tcp(host, free_base_port(host))
+    endpoints.save(run_dir / "endpoints.json")
+    refused = procs.hil("node", "sim", "--backend", "mock", "--endpoints", str(run_dir / "endpoints.json"))
+    _, err = refused.communicate(timeout=60)
+    assert refused.returncode != 0
+    assert b"refusing to bind" in err and b"hil keys generate" in err and b"--insecure" in err
+    assert b"Traceback" not in err
+    # the explicit override binds, with a warning
+    node = procs.hil("node", "sim", "--backend", "mock", "--endpoints", str(run_dir / "endpoints.json"), "--insecure")
+    client = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2)
+    wait_for(client, 60.0)
+    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    _, err = node.communicate(timeout=30)
+    assert node.returncode == 0
+    assert b"WARNING: --insecure" in err
+    client.close()
 
 
 def _wait(condition, timeout_s: float = 20.0, period_s: float = 0.05) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bus.security import SecurityError
 from tools.bag_cli import bag
 from tools.bench_cli import bench
 from tools.bus_cli import bus
@@ -14,7 +15,18 @@ from tools.run_cli import run
 from tools.policy_cli import policy
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Hil(click.Group):
+    """Any command that would bind where strangers can reach it without keys
+    ends with the one-line explanation of what to do, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SecurityError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Hil, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="roarm-hil", prog_name="hil")
 def main() -> None:
     """Run control policies against a simulated or real Waveshare RoArm-M3.
