@@ -72,14 +72,12 @@ class ServiceServer:
     def serve_pending(self) -> int:
         """Answer every request already waiting; never blocks. Returns how many."""
         served = 0
-        while True:
-            try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return served
-            method, reply = self._dispatch(frames)
-            self.socket.send_multipart(self.encoder.encode(method, reply), copy=False)
+        sock = self.socket
+        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than zmq.Again
+            method, reply = self._dispatch(sock.recv_multipart())
+            sock.send_multipart(self.encoder.encode(method, reply), copy=False)
             served += 1
+        return served
 
     def _dispatch(self, frames: list[bytes]) -> tuple[str, Message]:
         try:
@@ -148,12 +146,16 @@ class ServiceClient:
         timeout = self.timeout_s if timeout_s is None else timeout_s
         attempts = max(1, self.retries if retries is None else retries)
         frames = self.encoder.encode(method, request)
+        timeout_ms = max(1, int(timeout * 1000))
         for _ in range(attempts):
             sock = self.socket or self._fresh_socket()
+            if sock.rcvtimeo != timeout_ms:  # a receive timeout costs less than a poll per call
+                sock.rcvtimeo = timeout_ms
             sock.send_multipart(frames)
-            if sock.poll(int(timeout * 1000)):
+            try:
                 return self._reply(method, sock.recv_multipart())
-            self._fresh_socket()  # the REQ state machine is stuck; start over
+            except zmq.Again:
+                self._fresh_socket()  # the REQ state machine is stuck; start over
         raise ServiceUnavailable(
             f"no reply to {method!r} from {self.endpoint} after {attempts} attempt(s) of {timeout:.2f} s: "
             "is the node running? (hil bus ping ROLE)"
