@@ -57,6 +57,10 @@ def _transform(xyz: tuple[float, float, float], rpy: tuple[float, float, float])
 _BASE = _transform(*WORLD_TO_BASE)
 _ORIGINS = np.stack([_transform(*origin) for origin in JOINT_ORIGINS])  # (5, 4, 4)
 _TCP = _transform(*LINK5_TO_TCP)
+# The same transforms as nested float tuples (3x4 affine rows) for fk's scalar loop.
+_AFFINE = tuple(tuple(tuple(float(v) for v in row) for row in origin[:3]) for origin in _ORIGINS)
+_AFFINE_BASE = tuple(tuple(float(v) for v in row) for row in _BASE[:3])
+_TCP_POINT = tuple(float(v) for v in _TCP[:3, 3])
 
 
 def _local_transforms(q: np.ndarray) -> np.ndarray:
@@ -91,14 +95,20 @@ def fk_frames(q: np.ndarray) -> list[np.ndarray]:
 def fk(q: np.ndarray) -> np.ndarray:
     """TCP position (m, world frame) for a bus-order joint vector (gripper ignored).
 
-    Applies the chain to the TCP point right to left (matrix-vector products
-    only): the robot nodes call this every control step.
+    The same chain as fk_frames, applied to the TCP point right to left in
+    plain floats: the robot nodes call this every control step, and for one
+    point a handful of scalar products beats building 4x4 numpy matrices.
     """
-    local = _local_transforms(q)
-    point = _TCP[:, 3]
+    x, y, z = _TCP_POINT
     for i in range(4, -1, -1):
-        point = local[i] @ point
-    return (_BASE @ point)[:3]
+        c, s = math.cos(q[i]), math.sin(q[i])
+        x, y = c * x - s * y, s * x + c * y  # Rz(q_i)
+        (r00, r01, r02, t0), (r10, r11, r12, t1), (r20, r21, r22, t2) = _AFFINE[i]
+        x, y, z = (r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
+                   r20 * x + r21 * y + r22 * z + t2)
+    (r00, r01, r02, t0), (r10, r11, r12, t1), (r20, r21, r22, t2) = _AFFINE_BASE
+    return np.array((r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
+                     r20 * x + r21 * y + r22 * z + t2))
 
 
 def jacobian(q: np.ndarray) -> np.ndarray:

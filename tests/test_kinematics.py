@@ -116,3 +116,11 @@ def test_solve_ik_unreachable_reports_residual(target: np.ndarray) -> None:
     q, residual = kin.solve_ik(target, pose("home"))
     assert residual == pytest.approx(np.linalg.norm(target - kin.fk(q)))
     assert residual > 1e-3
+
+
+def test_fk_and_fk_frames_agree() -> None:
+    rng = np.random.default_rng(4)
+    for q in rng.uniform(LOWER, UPPER, (200, 6)):
+        frames = kin.fk_frames(q)
+        assert len(frames) == len(kin.FRAME_NAMES)
+        np.testing.assert_allclose(kin.fk(q), frames[-1][:3, 3], atol=1e-12)
