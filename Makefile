@@ -24,8 +24,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Speed is measured here, not in tests; each prints its figures beside a
+# baseline taken in the same run (docs/benchmarks.md has the last figures).
 bench: $(STAMP)
-	$(VENV)/bin/hil bench all
+	$(VENV)/bin/hil bench bus
+	$(VENV)/bin/hil bench sim
+	$(VENV)/bin/hil bench policy
+	$(VENV)/bin/hil bench hw
+	$(VENV)/bin/hil bench bag
+	$(VENV)/bin/hil bench run
 
 clean:
 	rm -rf $(VENV) build *.egg-info
