@@ -165,8 +165,9 @@ class SimNode:
         last_tick = 0.0
         self.publish_state()
         while self.node.running:
+            epoch = self.epoch
             newest = self._serve_until(next_tick)
-            if newest is not None:
+            if newest is not None and self.epoch == epoch:  # a command from before a reset is void
                 self.accept(newest)
             now = time.monotonic()
             if last_tick:

@@ -32,7 +32,7 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.node import Node
-from bus.service import ServiceClient, wait_for
+from bus.service import ServiceClient, ServiceUnavailable, wait_for
 from bus.topics import JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import pose
 from schemas import messages_pb2, services_pb2
@@ -112,9 +112,14 @@ class _Run:
         ]
         self.robot = ServiceClient(self.ctx, self.endpoints["robot"].rep, "bench", timeout_s=5.0, retries=1)
         policy = ServiceClient(self.ctx, self.endpoints["policy"].rep, "bench", timeout_s=5.0, retries=1)
-        wait_for(self.robot, 60.0)
-        wait_for(policy, 60.0)
-        policy.close()
+        try:
+            wait_for(self.robot, 60.0)
+            wait_for(policy, 60.0)
+        except ServiceUnavailable:
+            self.close()
+            raise RuntimeError(f"{backend} sim node or responder did not start within 60 s") from None
+        finally:
+            policy.close()
 
     def info(self) -> services_pb2.NodeInfo:
         reply = self.robot.call("info", services_pb2.InfoRequest())
