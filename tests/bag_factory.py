@@ -55,12 +55,15 @@ def forward_tcp(q: np.ndarray) -> list[float]:
 
 
 def synthetic_bag(path: Path, steps: int = 200, gap_every: int = 0,
-                  provenance: dict[str, str] | None = None) -> Path:
-    """States, commands answering them (obs_seq), goals every 50 steps, heartbeats."""
+                  provenance: dict[str, str] | None = None, period_ns: int = 0) -> Path:
+    """States, commands answering them (obs_seq), goals every 50 steps, heartbeats;
+    one step every ``period_ns`` of recorded time (0: as close as the fake clock allows)."""
     clock = Clock()
+    start = clock.now
     robot, policy, runner = Encoder("sim"), Encoder("policy"), Encoder("runner")
     bag = BagWriter(path, provenance or {"scenario": "synthetic", "schema_version": "1.0"})
     for k in range(steps):
+        clock.now = max(clock.now, start + k * period_ns)
         if k % 50 == 0:
             bag.write("runner", envelope(runner, GOAL, tcp_goal(k // 50), clock))
         q = np.array([0.2 * math.sin(0.05 * k + i) for i in range(6)])
@@ -77,8 +80,10 @@ def synthetic_bag(path: Path, steps: int = 200, gap_every: int = 0,
 
 
 def kinematic_run(path: Path, act: Callable[[int, messages_pb2.JointState, messages_pb2.Goal], np.ndarray],
-                  steps: int = 120, goals: int = 2, provenance: dict[str, str] | None = None) -> Path:
-    """A lockstep run of an ideal arm (state k+1 = command k) answered by ``act``."""
+                  steps: int = 120, goals: int = 2, provenance: dict[str, str] | None = None,
+                  holds: tuple[int, ...] = ()) -> Path:
+    """A lockstep run of an ideal arm (state k+1 = command k) answered by ``act``;
+    at the steps in ``holds`` a watchdog hold answers instead (``act`` is not asked)."""
     clock = Clock()
     robot, policy, runner = Encoder("sim"), Encoder("policy"), Encoder("runner")
     bag = BagWriter(path, provenance or {"scenario": "kinematic", "dt": str(DT)})
@@ -91,9 +96,11 @@ def kinematic_run(path: Path, act: Callable[[int, messages_pb2.JointState, messa
         state = messages_pb2.JointState(seq=k, names=NAMES, position=q, velocity=np.zeros(6), sim_time=k * DT,
                                         tcp=forward_tcp(q), trusted=True)
         bag.write("robot", envelope(robot, JOINT_STATE, state, clock))
-        target = np.asarray(act(k, state, goal), dtype=float)
-        bag.write("policy", envelope(policy, JOINT_COMMAND,
-                                     messages_pb2.JointCommand(seq=k, obs_seq=k, position=target), clock))
-        q = target
+        if k in holds:
+            command = messages_pb2.JointCommand(seq=k, obs_seq=k, position=q, hold=True)
+        else:
+            q = np.asarray(act(k, state, goal), dtype=float)
+            command = messages_pb2.JointCommand(seq=k, obs_seq=k, position=q)
+        bag.write("policy", envelope(policy, JOINT_COMMAND, command, clock))
     bag.close()
     return path

@@ -17,7 +17,7 @@ from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
 
 from schemas import SCHEMA_VERSION, services_pb2
-from conftest import HIL, ROOT, wait_ready
+from tests.conftest import HIL, ROOT, wait_ready
 
 TALKER = str(ROOT / "tests" / "nodes" / "bag_talker.py")
 

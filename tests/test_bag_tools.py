@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bag_factory import synthetic_bag
-from conftest import HIL
+from tests.bag_factory import synthetic_bag
+from tests.conftest import HIL
 
 
 def hil(*args: str) -> subprocess.CompletedProcess[str]:
@@ -83,7 +83,7 @@ def test_plot_writes_a_real_png(bag, tmp_path):
 
 
 def test_plot_of_a_bag_without_joint_topics_is_a_clear_error(tmp_path):
-    from bag_factory import Clock, envelope
+    from tests.bag_factory import Clock, envelope
     from bus.envelope import Encoder
     from schemas import messages_pb2
     from tools.bag.writer import BagWriter

@@ -151,3 +151,95 @@ def export(bag_file: Path, csv_dir: Path, topics: tuple[str, ...]) -> None:
         raise click.ClickException(f"no messages{' on ' + ', '.join(topics) if topics else ''} in {bag_file}")
     for topic, (path, count) in written.items():
         click.echo(f"{topic}: {count} rows -> {path}")
+
+
+@bag.command()
+@click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--rate", type=click.FloatRange(min=0.001), default=1.0, show_default=True,
+              help="Speed factor on the recorded timing (2.0 = twice as fast).")
+@click.option("--max", "as_fast", is_flag=True, help="Ignore the recorded timing: as fast as possible.")
+@click.option("--topics", multiple=True,
+              help="Replay these topics, from whichever role recorded them (repeat or comma-separate) "
+                   "[default: robot and runner topics except heartbeats and events].")
+@click.option("--wait-subscribers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Before the first message, wait until each bound PUB has this many subscribers.")
+@click.option("--wait-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Give up waiting for subscribers after this many seconds (exit 1).")
+@click.option("--settle", type=click.FloatRange(min=0.0), default=0.5, show_default=True,
+              help="Seconds to pause after binding (subscriptions travel) and after the last message.")
+@endpoint_options
+def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], wait_subscribers: int,
+           wait_timeout: float, settle: float, run_dir: Path | None, endpoints_file: Path | None) -> None:
+    """Publish a bag back on the bus in place of the robot and runner (drive a policy from a bag).
+
+    Binds the PUB endpoint of each role whose topics it replays (robot topics
+    -> robot's PUB, task/goal -> runner's PUB) and answers the robot's
+    ping/info/shutdown, so do not run it beside a live robot or runner.
+    Refuses a bag whose schema is incompatible with this code.
+
+    \b
+    Examples:
+      hil bag replay run.mcap --run-dir /tmp/run2            # original timing
+      hil bag replay run.mcap --max --wait-subscribers 1     # as fast as possible
+    """
+    from tools.bag.compat import SchemaIncompatible
+    from tools.bag.reader import BagReadError
+    from tools.bag.replay import ReplayConfig, ReplayError
+    from tools.bag.replay import replay as run_replay
+
+    config = ReplayConfig(bag_file, load_endpoints(run_dir, endpoints_file), None if as_fast else rate,
+                          _split_topics(topics), wait_subscribers, wait_timeout, settle)
+    try:
+        result = run_replay(config)
+    except (BagReadError, ReplayError, SchemaIncompatible) as exc:
+        raise click.ClickException(str(exc)) from None
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    topics_sent = ", ".join(f"{t} {n}" for t, n in sorted(result.per_topic.items()))
+    click.echo(f"replayed {result.sent} messages as {'+'.join(result.roles)} in {result.elapsed_s:.3f} s "
+               f"({result.rate_hz:,.0f} msg/s): {topics_sent}; stopped: {result.stop_reason}")
+
+
+@bag.command("check-policy")
+@click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--model", "source", required=True,
+              help="The policy to check: a .onnx file or scripted:hold|waypoints|ik.")
+@click.option("--atol", type=click.FloatRange(min=0.0), default=1e-6, show_default=True,
+              help="Largest per-joint difference (rad) that still counts as the same command.")
+@click.option("--dt", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="Control period (s) for scripted policies [default: the bag's].")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def check_policy_cmd(bag_file: Path, source: str, atol: float, dt: float | None, as_json: bool) -> None:
+    """Feed a bag's recorded states and goals to a policy and compare its commands with the recorded ones.
+
+    Deterministic (no timing): commands are matched to states by obs_seq,
+    watchdog holds are skipped. Exits 1 when any joint differs by more than
+    --atol, naming the first diverging step.
+
+    \b
+    Example:
+      hil bag check-policy runs/reach/run.mcap --model policies/reach.onnx
+    """
+    import numpy as np
+
+    from tools.bag.check_policy import CheckError, check_policy, format_result
+    from tools.bag.compat import SchemaIncompatible
+    from tools.bag.reader import BagReadError
+
+    try:
+        result = check_policy(bag_file, source, atol, dt)
+    except (BagReadError, CheckError, SchemaIncompatible) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        first = result.first
+        click.echo(json.dumps({
+            "ok": result.ok, "policy": result.policy, "model_hash": result.model_hash, "steps": result.steps,
+            "holds_skipped": result.holds_skipped, "diverging_steps": result.diverging_steps,
+            "max_error": [float(e) if np.isfinite(e) else None for e in result.max_error], "atol": result.atol,
+            "first_divergence": None if first is None else {
+                "step": first.step, "obs_seq": first.obs_seq, "time_s": first.time_s, "joint": first.joint,
+                "recorded": first.recorded, "replayed": first.replayed},
+            "notes": result.notes}))
+    else:
+        click.echo(format_result(result, bag_file))
+    sys.exit(0 if result.ok else 1)

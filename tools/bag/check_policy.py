@@ -1,0 +1,216 @@
+"""``hil bag check-policy``: does this policy still answer a recorded run the way it did?
+
+The recorded states and goals are fed to the policy in recorded order, with
+no timing involved, and each answer is compared with the recorded command
+for the same state (matched by ``obs_seq``). This mirrors the policy node
+(policy_node/node.py) step for step, so a deterministic policy reproduces
+its own run exactly:
+
+- a command answers the newest state with ``seq == obs_seq`` before it;
+- the goal is the newest one recorded before the command;
+- the policy is reset when the state seq goes back (a robot reset), and a
+  re-published state answered again is not fed twice;
+- watchdog holds (``hold=True``) are the node's output, not the policy's:
+  they are skipped and counted.
+
+A goal recorded between a state and its command may or may not have reached
+the policy in time (both are subscribers of the runner); such a step is also
+checked against the goal before it, and passes if either matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from google.protobuf.message import Message
+
+from bus import registry
+from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
+from roarm.joints import NAMES
+from tools.bag.compat import ensure_compatible
+from tools.bag.period import control_period
+from tools.bag.reader import BagMessage, BagReader
+
+DEFAULT_ATOL = 1e-6
+
+
+class CheckError(RuntimeError):
+    """The bag cannot be checked (no states or commands, unloadable policy)."""
+
+
+@dataclass(frozen=True)
+class Divergence:
+    step: int
+    obs_seq: int
+    time_s: float
+    joint: str
+    recorded: float
+    replayed: float
+
+    @property
+    def error(self) -> float:
+        return abs(self.recorded - self.replayed)
+
+
+@dataclass
+class CheckResult:
+    policy: str
+    model_hash: str
+    atol: float
+    dt: float
+    steps: int = 0
+    holds_skipped: int = 0
+    duplicates: int = 0
+    unmatched: int = 0
+    ambiguous_goal: int = 0
+    resets: int = 0
+    diverging_steps: int = 0
+    max_error: np.ndarray = field(default_factory=lambda: np.zeros(len(NAMES)))
+    first: Divergence | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.steps > 0 and self.first is None
+
+
+@dataclass
+class _Timed:
+    message: Message
+    log_time: int
+
+
+def _decode(reader: BagReader, message: BagMessage) -> Message:
+    """With the current classes (the bag passed the compatibility check): the policy API wants them."""
+    cls = registry.lookup(reader.schemas[message.channel.schema_id].name)
+    assert cls is not None  # ensured by ensure_compatible
+    return cls.FromString(message.data)
+
+
+def _goal_key(goal: Message) -> bytes:
+    """What a goal asks for, without its stamp and seq: a re-sent goal is the same goal."""
+    copy = type(goal)()
+    copy.CopyFrom(goal)
+    copy.ClearField("stamp_ns")
+    copy.ClearField("seq")
+    return copy.SerializeToString(deterministic=True)
+
+
+def _error(replayed: np.ndarray, recorded: np.ndarray) -> np.ndarray:
+    """Per-joint |difference|; NaN or a wrong shape counts as infinitely wrong."""
+    if replayed.shape != recorded.shape or recorded.shape != (len(NAMES),):
+        return np.full(len(NAMES), np.inf)
+    return np.nan_to_num(np.abs(replayed - recorded), nan=np.inf)
+
+
+def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float | None = None) -> CheckResult:
+    """Feed the bag to the policy named by ``source`` (a .onnx path or scripted:NAME) and compare."""
+    from policy_node.policy import Observation, load_policy
+
+    reader = BagReader(bag).scan()
+    channels = [cid for cid, c in reader.channels.items() if c.topic in (JOINT_STATE, JOINT_COMMAND, GOAL)]
+    topics = {reader.channels[cid].topic for cid in channels}
+    if not {JOINT_STATE, JOINT_COMMAND} <= topics:
+        raise CheckError(f"{bag} needs robot/joint_state and robot/joint_command to check a policy "
+                         f"(it has {', '.join(sorted(topics)) or 'neither'})")
+    report = ensure_compatible(reader, channels)
+    period = dt if dt is not None else control_period(reader)
+    try:
+        policy = load_policy(source, dt=period) if period > 0 else load_policy(source)
+    except (ValueError, OSError) as exc:
+        raise CheckError(f"cannot load policy {source}: {exc}") from None
+    result = CheckResult(policy.name, policy.model_hash, atol, period, notes=list(report.notes))
+    if period <= 0:
+        result.notes.append("the bag tells no control period: the policy's default is used")
+
+    states: dict[int, _Timed] = {}
+    goals: list[_Timed] = []
+    last_seq: int | None = None
+    last_key: tuple[int, bytes] | None = None
+    first_log: int | None = None
+    top_seq = -1
+    for message in reader.messages():
+        if message.topic not in (JOINT_STATE, JOINT_COMMAND, GOAL):
+            continue
+        first_log = message.log_time if first_log is None else first_log
+        decoded = _decode(reader, message)
+        if message.topic == GOAL:
+            if not goals or _goal_key(goals[-1].message) != _goal_key(decoded):  # runners re-send goals
+                goals = [*goals[-1:], _Timed(decoded, message.log_time)]  # the two newest are all a step needs
+            continue
+        if message.topic == JOINT_STATE:
+            seq = int(decoded.seq)  # type: ignore[attr-defined]
+            if seq < top_seq:
+                states.clear()  # a new episode: older seqs belong to the last one
+            top_seq = seq
+            states[seq] = _Timed(decoded, message.log_time)
+            continue
+        command = decoded
+        if command.hold:  # type: ignore[attr-defined]
+            result.holds_skipped += 1
+            continue
+        state = states.get(int(command.obs_seq))  # type: ignore[attr-defined]
+        if state is None:
+            result.unmatched += 1
+            continue
+        seq = int(state.message.seq)  # type: ignore[attr-defined]
+        key = (seq, np.asarray(state.message.position, dtype=float).tobytes())  # type: ignore[attr-defined]
+        if key == last_key:
+            result.duplicates += 1  # the node re-sends its answer to a re-published state
+            continue
+        if last_seq is not None and (seq < last_seq or seq == 0):
+            policy.reset()
+            result.resets += 1
+        last_seq, last_key = seq, key
+
+        newest = goals[-1] if goals else None
+        candidates = [newest]
+        if newest is not None and newest.log_time >= state.log_time:
+            candidates.append(goals[-2] if len(goals) == 2 else None)  # the goal before it, maybe none
+            result.ambiguous_goal += 1
+        recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
+        attempts: list[tuple[float, np.ndarray, np.ndarray]] = []
+        for goal in candidates:
+            obs = Observation.from_state(state.message, goal.message if goal else None)  # type: ignore[arg-type]
+            replayed = np.asarray(policy.act(obs), dtype=float)
+            error = _error(replayed, recorded)
+            attempts.append((float(np.max(error)), error, replayed))
+            if np.all(error <= atol):
+                break
+        _, error, replayed = min(attempts, key=lambda attempt: attempt[0])
+        result.steps += 1
+        result.max_error = np.maximum(result.max_error, error)
+        if np.any(error > atol):
+            result.diverging_steps += 1
+            if result.first is None:
+                j = int(np.argmax(error))
+                result.first = Divergence(result.steps - 1, seq, (message.log_time - first_log) / 1e9,
+                                          NAMES[j] if j < len(NAMES) else str(j), float(recorded[j]),
+                                          float(replayed[j]))
+    if result.steps == 0:
+        raise CheckError(f"no recorded policy command in {bag} matched a recorded state "
+                         f"({result.holds_skipped} holds, {result.unmatched} unmatched)")
+    return result
+
+
+def format_result(result: CheckResult, bag: Path) -> str:
+    lines = [
+        f"check-policy: {result.policy} against {bag} (atol {result.atol:g}, dt {result.dt:g} s)",
+        f"  steps checked: {result.steps} (holds skipped: {result.holds_skipped}, re-sent answers: "
+        f"{result.duplicates}, commands without their state: {result.unmatched}, resets: {result.resets}, "
+        f"goal changes between state and command: {result.ambiguous_goal})",
+        "  max |error| per joint (rad): "
+        + ", ".join(f"{n} {e:.3g}" for n, e in zip(NAMES, result.max_error, strict=False)),
+    ]
+    lines.extend(f"  note: {note}" for note in result.notes)
+    if result.first is None:
+        lines.append("  PASS: every checked command matches within atol")
+    else:
+        d = result.first
+        lines.append(f"  FAIL: first divergence at step {d.step} (obs_seq {d.obs_seq}, t = {d.time_s:.3f} s): "
+                     f"{d.joint} recorded {d.recorded:.6f}, policy now {d.replayed:.6f} "
+                     f"(|error| {d.error:.3g} > {result.atol:g}); {result.diverging_steps} of {result.steps} "
+                     "steps diverge")
+    return "\n".join(lines)
