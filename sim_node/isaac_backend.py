@@ -36,7 +36,8 @@ JOINT_FRICTION = 0.02
 INSTALL_HINT = (
     "the isaac backend needs NVIDIA Isaac Sim 5.x and must run in its Python: "
     "from the Isaac Sim folder, install this project's light dependencies into that interpreter "
-    "(./python.sh -m pip install pyzmq msgpack click numpy, plus -e /path/to/roarm-hil --no-deps) and start "
+    "(./python.sh -m pip install pyzmq msgpack click 'protobuf>=5.26,<7' and ./python.sh -m pip install --no-deps "
+    "-e /path/to/roarm-hil) and start "
     "the node with ./python.sh -m sim_node --backend isaac --run-dir DIR. "
     "Use --backend mujoco or --backend mock on machines without Isaac Sim."
 )
