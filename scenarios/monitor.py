@@ -96,6 +96,9 @@ class Monitor:
         self.bad_states = 0
         self.stale_states = 0
         self._await_first = False
+        # Off while the robot moves to its reset pose (the real arm ignores
+        # commands then): tracking means following the policy's commands.
+        self.tracking = True
         self._state_stamp: dict[int, int] = {}
         self._state_pos: dict[int, np.ndarray] = {}
         self._command_pos: dict[int, np.ndarray] = {}
@@ -111,6 +114,7 @@ class Monitor:
         self._command_pos.clear()
         self._answered.clear()
         self._await_first = True
+        self.tracking = False
 
     def discard_pending(self) -> None:
         """Drop what is queued (states from before a reset), keeping health news."""
@@ -164,7 +168,7 @@ class Monitor:
         self._state_pos[seq] = position
         self._prune(seq)
         self._check_limits(position, seq)
-        command = self._command_pos.get(seq - self.tracking_lag)
+        command = self._command_pos.get(seq - self.tracking_lag) if self.tracking else None
         if command is not None:
             error = float(np.max(np.abs(command - position)))
             self.tracking_sum += error

@@ -172,9 +172,12 @@ class Run:
         deadline = time.monotonic() + self.scenario.timeouts.startup_s
         for node in self.supervisor.nodes.values():
             client = self.clients[node.role]
-            self.supervisor.wait_ready(node, lambda wait, c=client: self._answers_ping(c, wait),
-                                       max(0.5, deadline - time.monotonic()), lambda: self.node.running)
-            self._check_interrupt()
+            try:
+                self.supervisor.wait_ready(node, lambda wait, c=client: self._answers_ping(c, wait),
+                                           max(0.5, deadline - time.monotonic()), lambda: self.node.running)
+            except NodeFailed:
+                self._check_interrupt()  # Ctrl-C while waiting is an interruption, not a broken node
+                raise
         for role in ("robot", "policy"):
             self.infos[role] = self._info(role)
         problems = mismatches(self.infos["robot"], self.infos["policy"],
@@ -233,6 +236,7 @@ class Run:
                     if np.max(np.abs(position - self.scenario.robot.initial_pose)) > POSE_TOLERANCE:
                         continue  # the real arm is still moving to the initial pose
                     self.settling = False
+                    self.monitor.tracking = True
                     self.goals.start(state.sim_time)
                 if self.goals.observe(state, position):
                     self._goal_finished()

@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, Procs
+ROOT = Path(__file__).resolve().parent.parent
+# The ``procs`` fixture (tests/conftest.py): starts processes in their own
+# process groups and kills what is left at the end of each test.
+Procs = Any
 
 SMOKE = ROOT / "scenarios" / "smoke.yaml"
 RUN_TIMEOUT_S = 120
@@ -190,3 +193,65 @@ def test_sweep_runs_the_matrix_and_prints_one_table(procs: Procs, tmp_path: Path
     for seed in (0, 1):
         report = check_report_files(out / f"mock-seed{seed}")
         assert report["seed"] == seed
+
+
+def test_recorded_run_writes_a_bag_beside_the_report(procs: Procs, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = run_hil(procs, str(ROOT / "scenarios" / "reach.yaml"), "--target", "mock",
+                                   "--out", str(out))
+    assert code == 0, stdout + stderr
+    report = check_report_files(out)
+    assert report["provenance"]["policy_sha256"] and report["provenance"]["policy_file"].endswith("reach.onnx")
+    assert {v["name"]: v["passed"] for v in report["verdicts"]}["no_crash:recorder"]
+    bag = out / "run.mcap"
+    assert bag.stat().st_size > 1000 and bag.read_bytes()[:8] == b"\x89MCAP0\r\n"
+
+
+def test_sigterm_stops_the_run_like_ctrl_c(procs: Procs, tmp_path: Path) -> None:
+    proc, out, log, pids = start_long_run(procs, tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode == 130, log.read_text()
+    report = report_of(out)
+    assert "SIGTERM" in report["error"] and not processes_mentioning(run_dir_of(report))
+
+
+def test_ctrl_c_stops_a_sweep_and_every_run_in_it(procs: Procs, tmp_path: Path) -> None:
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(LONG)
+    out = tmp_path / "sweep"
+    proc = procs.hil("run", str(scenario), "--seeds", "0..1", "--out", str(out))
+    deadline = time.monotonic() + 90
+    while not all((out / f"mock-seed{s}" / "policy.log").exists() for s in (0, 1)):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    for seed in (0, 1):
+        report = report_of(out / f"mock-seed{seed}")
+        assert report["outcome"] == "interrupted"
+        assert not processes_mentioning(run_dir_of(report))
+
+
+@pytest.mark.hil
+@pytest.mark.slow
+def test_smoke_runs_on_hw_through_the_serial_driver(request: pytest.FixtureRequest, procs: Procs,
+                                                   tmp_path: Path) -> None:
+    """The same smoke scenario, now through hw_node and the serial protocol:
+    the firmware emulator on a pty, or a real arm with --roarm-port."""
+    port = request.config.getoption("--roarm-port")
+    if not port:
+        link = tmp_path / "arm"
+        procs.hil("emulate", "roarm", "--link", str(link))
+        deadline = time.monotonic() + 30
+        while not link.exists():
+            assert time.monotonic() < deadline, "the emulator made no pty"
+            time.sleep(0.05)
+        port = str(link)
+    out = tmp_path / "out"
+    code, stdout, stderr = run_hil(procs, str(SMOKE), "--target", "hw", "--port", port, "--out", str(out))
+    assert code == 0, stdout + stderr
+    report = check_report_files(out)
+    assert report["mode"] == "realtime" and report["provenance"]["robot_backend"] == "hw"
