@@ -51,6 +51,7 @@ class RoArmM3:
         self._request_at: float | None = None  # an outstanding T:105
         self._unsolicited_at = -1e9  # last feedback nobody asked for
         self._mode_set_at = -1e9
+        self._owed = False
 
     # -- connection ------------------------------------------------------------
     def connect(self) -> None:
@@ -64,6 +65,7 @@ class RoArmM3:
         self._connected_at = time.monotonic()
         self.latest = None
         self._request_at = None
+        self._owed = False
         self._set_print_mode(self._connected_at)
         self.request_feedback(self._connected_at)
 
@@ -105,6 +107,8 @@ class RoArmM3:
                     if now - self._mode_set_at > 1.0:  # streaming again (a reboot?): ask for quiet
                         self._set_print_mode(now)
                 self._request_at = None
+                if self._owed:  # a tick passed while this line was on its way
+                    self.request_feedback(now)
                 continue
             self.counters[f"serial.{line.kind.value}"] += 1
             if line.kind is Kind.TEXT and len(self.firmware_text) < MAX_FIRMWARE_LINES \
@@ -141,8 +145,10 @@ class RoArmM3:
             return
         if self._request_at is not None:
             if now - self._request_at < self.config.request_timeout_s:
+                self._owed = True  # ask as soon as the line on its way has arrived
                 return
             self.counters["feedback.timeout"] += 1
+        self._owed = False
         if self.link.write(protocol.feedback_request()):
             self._request_at = now
 

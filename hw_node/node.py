@@ -148,8 +148,9 @@ class HwNode:
             self.filter.unseed()  # never command an arm we cannot see
         if self.reset_goal is not None:
             self.reset_progress(now)
-        # Ask first: the reply (~250 bytes) then crosses the wire while the arm
-        # is still receiving the T:102 line, and arrives within this period.
+        # Ask first: the reply (~250 bytes, ~23 ms) crosses the wire while the
+        # arm still receives the T:102 line, so the state arrives ~25 ms into
+        # the period and the policy's answer is in before the next tick.
         self.arm.request_feedback(now)
         measured = self.arm.latest.position if self.trusted and self.arm.latest is not None else None
         tick = self.filter.tick(now, measured)

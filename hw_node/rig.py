@@ -51,6 +51,9 @@ class Probe:
         self.last_heartbeat: messages_pb2.Heartbeat | None = None
         self.events: list[messages_pb2.Event] = []
         self.state_count = 0
+        # Called with every state received, in order (a latency probe must not
+        # miss the first state that shows motion).
+        self.on_state: Callable[[messages_pb2.JointState], None] | None = None
 
     def command(self, position: np.ndarray | list[float], obs_seq: int | None = None) -> None:
         self.seq += 1
@@ -72,6 +75,8 @@ class Probe:
         while envelope is not None:
             assert isinstance(envelope.message, messages_pb2.JointState)
             new.append(envelope.message)
+            if self.on_state is not None:
+                self.on_state(envelope.message)
             envelope = self.states.recv(0)
         if new:
             self.last_state = new[-1]
