@@ -118,3 +118,24 @@ def bench_run(scenario: Path, target: str | None, repeats: int, record: bool | N
     from tools.bench import run as run_bench
 
     click.echo(run_bench.report(scenario, target, repeats, record, loop_seconds))
+
+
+@bench.command("hw")
+@click.option("--seconds", type=click.FloatRange(min=2.0), default=10.0, show_default=True,
+              help="Window for the rate and queue measurement.")
+@click.option("--rate", type=click.FloatRange(min=1.0, max=200.0), default=25.0, show_default=True,
+              help="hw_node control rate (Hz).")
+@click.option("--steps", type=click.IntRange(min=2), default=20, show_default=True,
+              help="Step commands for the command-to-motion latency.")
+def bench_hw(seconds: float, rate: float, steps: int) -> None:
+    """hw_node on the emulated arm: command/feedback rates and command-to-motion
+    latency beside direct serial access and the 115200-baud line rate.
+
+    \b
+    Example:
+      hil bench hw --seconds 10 --rate 25
+    """
+    from tools.bench import hw as hw_bench
+
+    click.echo(hw_bench.report(hw_bench.run(seconds, rate, steps)))
+
