@@ -33,7 +33,7 @@ from bus.service import ServiceClient
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
 from roarm.joints import NAMES, pose
 from schemas import SCHEMA_MAJOR, SCHEMA_MINOR, messages_pb2, services_pb2
-from conftest import wait_ready
+from tests.conftest import wait_ready
 
 Frames = list[bytes]
 Sample = tuple[Frames, str]  # frames and the counter they must land in

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.endpoints import Endpoints
-from conftest import wait_ready
+from tests.conftest import wait_ready
 from hw_node import protocol
 from hw_node.emulator import Pty
 from hw_node.firmware import Firmware, FirmwareConfig
@@ -125,7 +125,7 @@ class FakeArm:
                 view = view[written:]
             except BlockingIOError:
                 select.select([], [self.pty.master], [], 0.05)
-                self.serve()
+                self.serve(answer=False)  # never a feedback line in the middle of this one
 
     def serve(self, answer: bool = True) -> None:
         """Read what the node wrote; answer each T:105 with a good feedback line."""

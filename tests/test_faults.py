@@ -21,7 +21,7 @@ import zmq
 from bus.endpoints import Endpoints
 from bus.envelope import decode
 from bus.topics import JOINT_COMMAND, JOINT_STATE
-from conftest import wait_ready
+from tests.conftest import wait_ready
 from schemas import services_pb2
 
 

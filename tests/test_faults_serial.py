@@ -21,7 +21,7 @@ import zmq
 from bus.endpoints import Endpoints
 from bus.pubsub import Subscriber
 from bus.topics import HEARTBEAT, JOINT_STATE
-from conftest import wait_ready
+from tests.conftest import wait_ready
 from schemas import services_pb2
 
 GARBAGE_KINDS = ("serial.text", "serial.number", "serial.bad_json", "serial.partial", "serial.bad_feedback",

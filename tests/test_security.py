@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from bus.service import ServiceClient, ServiceUnavailable, wait_for
 from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND, JOINT_STATE
 from roarm.joints import pose
 from schemas import messages_pb2, services_pb2
+from tests.conftest import HIL
 from tools.cli import main as hil_main
 
 
@@ -218,6 +220,11 @@ def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: z
     # A legitimate subscriber (allowed key) sees states, heartbeats and, later, events.
     watcher = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE, HEARTBEAT, EVENT], security=client_security)
     assert watcher.recv(20_000) is not None
+
+    # the command-line tools use the 'client' key: with it they get in, without it not
+    ping = [HIL, "bus", "ping", "robot", "--timeout", "5", "--endpoints", str(run_dir / "endpoints.json")]
+    assert subprocess.run([*ping, "--keys", str(keys)], capture_output=True, timeout=60).returncode == 0
+    assert subprocess.run(ping, capture_output=True, timeout=60).returncode == 1
 
     robot_key = load_public_key(keys, "robot")
     # 1. services: the stranger's shutdown gets no reply and changes nothing

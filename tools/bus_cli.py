@@ -42,7 +42,7 @@ def _subscriber(ctx: zmq.Context, run_dir: Path | None, endpoints_file: Path | N
         click.echo(f"rejected: {reject}", err=True)
 
     return Subscriber(ctx, [endpoints[r].pub for r in ROLES if r in endpoints.roles], [topic],
-                      policy=QueuePolicy.QUEUE, on_reject=warn)
+                      policy=QueuePolicy.QUEUE, on_reject=warn, security=endpoints.security_for())
 
 
 def envelope_json(envelope: Envelope) -> str:
@@ -154,7 +154,8 @@ def _client(ctx: zmq.Context, run_dir: Path | None, endpoints_file: Path | None,
     endpoints = load_endpoints(run_dir, endpoints_file)
     if role not in endpoints.roles:
         raise click.BadParameter(f"unknown role {role!r}; roles: {', '.join(endpoints.roles)}")
-    return ServiceClient(ctx, endpoints[role].rep, "hil-cli", timeout_s=timeout, retries=1)
+    return ServiceClient(ctx, endpoints[role].rep, "hil-cli", timeout_s=timeout, retries=1,
+                         security=endpoints.security_for())
 
 
 @bus.command()
