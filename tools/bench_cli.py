@@ -139,3 +139,26 @@ def bench_hw(seconds: float, rate: float, steps: int) -> None:
 
     click.echo(hw_bench.report(hw_bench.run(seconds, rate, steps)))
 
+
+@bench.command("bag")
+@click.option("--seconds", type=click.FloatRange(min=0.5), default=4.0, show_default=True,
+              help="Lockstep measurement window (each of without/with recorder, per round).")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Alternating without/with-recorder window pairs.")
+@click.option("--messages", type=click.IntRange(min=1000), default=100_000, show_default=True,
+              help="JointStates in the bag replayed at --max.")
+def bench_bag(seconds: float, rounds: int, messages: int) -> None:
+    """Recording cost on the lockstep loop (target < 10 %) and replay --max in msg/s (target >= 20,000).
+
+    Exit status 1 when a target is missed.
+
+    \b
+    Example:
+      hil bench bag --seconds 3 --rounds 2 --messages 50000
+    """
+    from tools.bench import bag as bag_bench
+
+    text, ok = bag_bench.report(seconds, rounds, messages)
+    click.echo(text)
+    if not ok:
+        raise SystemExit(1)

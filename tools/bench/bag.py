@@ -1,0 +1,266 @@
+"""``hil bench bag``: what recording costs the loop, and how fast a bag replays.
+
+1. Lockstep cost of recording: a real mock sim node in lockstep and the
+   sim benchmark's reactive responder (tools/bench/sim.py) run as fast as
+   they go; steps/s come from the node's own step counter over a window,
+   alternately without and with a real ``hil bag record`` process
+   subscribed to everything (A B A B, so drift of a shared machine hits
+   both). Target: recording costs under 10 %.
+2. Replay at ``--max``: a bag of JointStates (written by the real BagWriter)
+   replayed by the real replay code to a real subscriber process, in
+   messages/s; beside it the floor of raw pyzmq sending the same prepared
+   frames to the same subscriber in the same run. Target: >= 20,000 msg/s.
+
+Also ``python -m tools.bench.bag count RUN_DIR EXPECTED``: the counting
+subscriber alone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from bus.endpoints import Endpoints
+from bus.envelope import Encoder, decode
+from bus.pubsub import Subscriber
+from bus.service import ServiceClient, ServiceError, ServiceUnavailable, wait_for
+from bus.sockets import make_socket
+from bus.topics import JOINT_STATE, QueuePolicy
+from schemas import services_pb2
+
+HIL = str(Path(sys.executable).with_name("hil"))
+OVERHEAD_TARGET = 0.10
+REPLAY_TARGET = 20_000.0
+
+
+@dataclass
+class LoopResult:
+    without: list[float] = field(default_factory=list)  # steps/s per window
+    with_recorder: list[float] = field(default_factory=list)
+    recorded_per_s: list[float] = field(default_factory=list)
+    dropped: int = 0
+    bag_bytes: int = 0
+
+    @property
+    def overhead(self) -> float:
+        base = sum(self.without) / len(self.without)
+        return 1.0 - (sum(self.with_recorder) / len(self.with_recorder)) / base
+
+
+@dataclass
+class ReplayFigures:
+    messages: int
+    replay_per_s: float
+    replay_received: int
+    raw_per_s: float
+    raw_received: int
+
+
+def _steps(client: ServiceClient) -> float:
+    reply = client.call("info", services_pb2.InfoRequest())
+    assert isinstance(reply, services_pb2.NodeInfo)
+    return reply.metrics["steps"]
+
+
+def _window(robot: ServiceClient, seconds: float) -> float:
+    first, t0 = _steps(robot), time.monotonic()
+    time.sleep(seconds)
+    return (_steps(robot) - first) / (time.monotonic() - t0)
+
+
+class _Recorder:
+    """A real ``hil bag record`` process for one window; stopped with the shutdown service."""
+
+    def __init__(self, run_dir: Path, output: Path, ctx: zmq.Context) -> None:
+        self.proc = subprocess.Popen([HIL, "bag", "record", "-o", str(output), "--run-dir", str(run_dir)],
+                                     start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.client = ServiceClient(ctx, Endpoints.for_run(run_dir)["recorder"].rep, "bench", timeout_s=5.0,
+                                    retries=1)
+        try:
+            wait_for(self.client, 60.0)
+            deadline = time.monotonic() + 30
+            while self.info().metrics["received"] < 100:  # subscribed and receiving
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the recorder receives nothing from the lockstep loop")
+                time.sleep(0.05)
+        except (ServiceUnavailable, RuntimeError):
+            self.stop()
+            raise
+
+    def info(self) -> services_pb2.NodeInfo:
+        reply = self.client.call("info", services_pb2.InfoRequest())
+        assert isinstance(reply, services_pb2.NodeInfo)
+        return reply
+
+    def stop(self) -> None:
+        try:
+            self.client.call("shutdown", services_pb2.ShutdownRequest(reason="bench window over"), retries=1)
+            self.proc.wait(30)
+        except (ServiceUnavailable, ServiceError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        finally:
+            self.client.close()
+
+
+def lockstep_cost(seconds: float, rounds: int, workdir: Path) -> LoopResult:
+    """Steps/s of the mock lockstep loop, windows alternating without and with the recorder."""
+    from tools.bench.sim import _Run  # the sim benchmark's harness: sim node + responder, always reaped
+
+    run = _Run(workdir, "mock", "lockstep", "--autostart")
+    result = LoopResult()
+    try:
+        deadline = time.monotonic() + 30
+        while _steps(run.robot) < 200:  # joined and warmed up
+            if time.monotonic() > deadline:
+                raise RuntimeError("the lockstep loop did not start (is the responder running?)")
+            time.sleep(0.05)
+        for i in range(rounds):
+            result.without.append(_window(run.robot, seconds))
+            bag = workdir / f"loop-{i}.mcap"
+            recorder = _Recorder(run.dir, bag, run.ctx)
+            try:
+                before = recorder.info().metrics["received"]
+                t0 = time.monotonic()
+                result.with_recorder.append(_window(run.robot, seconds))
+                info = recorder.info()
+                result.recorded_per_s.append((info.metrics["received"] - before) / (time.monotonic() - t0))
+                result.dropped += int(info.metrics["dropped"])
+            finally:
+                recorder.stop()
+            result.bag_bytes = max(result.bag_bytes, bag.stat().st_size)
+    finally:
+        run.close()
+    return result
+
+
+def write_states_bag(path: Path, count: int) -> None:
+    """``count`` JointStates through the real BagWriter, as the recorder writes them."""
+    from tools.bag.writer import BagWriter
+
+    encoder = Encoder("sim")
+    payload = bus_payload()
+    bag = BagWriter(path, {"scenario": "bench", "dt": "0.01"})
+    for k in range(count):
+        envelope = decode(encoder.encode_raw(JOINT_STATE, "roarm.v1.JointState", payload, sent_ns=k * 10_000_000),
+                          parse=False)
+        envelope.recv_ns = k * 10_000_000 + 50_000
+        bag.write("robot", envelope)
+    bag.close()
+
+
+def count(run_dir: Path, expected: int, idle_s: float = 1.0) -> int:
+    """Receive (and decode) from the robot's PUB until ``expected`` arrived or it went idle; print the count."""
+    ctx = zmq.Context()
+    sub = Subscriber(ctx, [Endpoints.for_run(run_dir)["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
+    received = 0
+    last = time.monotonic() + 60.0  # generous until the first message
+    while received < expected and time.monotonic() - last < idle_s:
+        if sub.recv(timeout_ms=100) is not None:
+            received += 1
+            last = time.monotonic()
+        elif received == 0 and time.monotonic() > last:
+            break
+    sub.close()
+    ctx.term()
+    print(received, flush=True)
+    return received
+
+
+def _counter(run_dir: Path, expected: int) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "tools.bench.bag", "count", str(run_dir), str(expected)],
+                            start_new_session=True, stdout=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen[str]) -> int:
+    try:
+        out, _ = proc.communicate(timeout=60)
+        return int(out.strip() or 0)
+    except (subprocess.TimeoutExpired, ValueError):
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+        return 0
+
+
+def replay_speed(messages: int, workdir: Path) -> ReplayFigures:
+    """The replay at --max and raw pyzmq, each to a real counting subscriber process."""
+    from tools.bag.replay import ReplayConfig, replay
+
+    bag = workdir / "replay.mcap"
+    write_states_bag(bag, messages)
+
+    run_dir = Path(tempfile.mkdtemp(prefix="rp-", dir=workdir))
+    counter = _counter(run_dir, messages)
+    result = replay(ReplayConfig(bag, Endpoints.for_run(run_dir), rate=None, wait_subscribers=1,
+                                 wait_timeout_s=60.0, settle_s=0.3))
+    replay_received = _finish(counter)
+
+    raw_dir = Path(tempfile.mkdtemp(prefix="raw-", dir=workdir))
+    encoder, payload = Encoder("sim"), bus_payload()
+    frames = [encoder.encode_raw(JOINT_STATE, "roarm.v1.JointState", payload, seq=i) for i in range(messages)]
+    ctx = zmq.Context()
+    sock = make_socket(ctx, zmq.PUB, Endpoints.for_run(raw_dir)["robot"].pub, bind=True, options={zmq.SNDHWM: 10_000})
+    counter = _counter(raw_dir, messages)
+    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    monitor.poll(60_000)
+    time.sleep(0.3)  # the same settle the replay had
+    t0 = time.monotonic()
+    for frame in frames:
+        sock.send_multipart(frame, copy=False)
+    raw_s = time.monotonic() - t0
+    raw_received = _finish(counter)
+    sock.disable_monitor()
+    monitor.close(0)
+    sock.close(0)
+    ctx.term()
+    return ReplayFigures(messages, result.rate_hz, replay_received, messages / raw_s, raw_received)
+
+
+def bus_payload() -> bytes:
+    from tools.bench.bus import sample_state
+
+    return sample_state().SerializeToString()
+
+
+def report(seconds: float, rounds: int, messages: int) -> tuple[str, bool]:
+    """The printed figures and whether both targets were met."""
+    with tempfile.TemporaryDirectory(prefix="hbb-", dir="/tmp") as tmp:
+        workdir = Path(tmp)
+        loop = lockstep_cost(seconds, rounds, workdir)
+        rep = replay_speed(messages, workdir)
+    base = sum(loop.without) / len(loop.without)
+    recorded = sum(loop.with_recorder) / len(loop.with_recorder)
+    lines = [
+        f"lockstep loop, mock sim + responder, dt 10 ms, {rounds} x {seconds:g} s windows alternating:",
+        f"  without recorder (baseline): {base:>9,.0f} steps/s  ({', '.join(f'{x:,.0f}' for x in loop.without)})",
+        f"  with recorder:               {recorded:>9,.0f} steps/s  "
+        f"({', '.join(f'{x:,.0f}' for x in loop.with_recorder)})",
+        f"  recording cost: {loop.overhead * 100:.1f} % (target < {OVERHEAD_TARGET * 100:.0f} %); recorder stored "
+        f"{sum(loop.recorded_per_s) / len(loop.recorded_per_s):,.0f} msg/s, {loop.dropped} dropped, "
+        f"largest bag {loop.bag_bytes / 1e6:.1f} MB",
+        "",
+        f"replay --max of {rep.messages:,} JointStates to a decoding subscriber process (ipc):",
+        f"  raw pyzmq PUB of prepared frames (floor): {rep.raw_per_s:>9,.0f} msg/s sent, "
+        f"{rep.raw_received:,} received",
+        f"  hil bag replay --max:                     {rep.replay_per_s:>9,.0f} msg/s sent, "
+        f"{rep.replay_received:,} received (target >= {REPLAY_TARGET:,.0f} msg/s)",
+        f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        "(shared with other work)",
+    ]
+    ok = loop.overhead < OVERHEAD_TARGET and rep.replay_per_s >= REPLAY_TARGET
+    return "\n".join(lines), ok
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "count":
+        count(Path(sys.argv[2]), int(sys.argv[3]))
+    else:
+        sys.exit("usage: python -m tools.bench.bag count RUN_DIR EXPECTED")
