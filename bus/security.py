@@ -204,11 +204,14 @@ class Gate:
     """
 
     def __init__(self, ctx: zmq.Context, allowed: frozenset[bytes]) -> None:
+        # Imported here: zmq.auth.thread pulls in asyncio, which `hil --help` need not pay for.
         from zmq.auth.thread import ThreadAuthenticator
 
         gate = self
 
         class _Authenticator(ThreadAuthenticator):
+            """pyzmq's ZAP thread, with our handler (it needs the peer address)."""
+
             async def handle_zap_message(self, msg: list[bytes]) -> None:
                 gate._handle(self, msg)
 
@@ -222,27 +225,31 @@ class Gate:
 
     def _handle(self, auth: Any, msg: list[bytes]) -> None:
         """Answer one ZAP request (RFC 27): 200 for an allowed CURVE key, 400 otherwise."""
+        from zmq.utils import z85
+
         if len(msg) < 6:
             if len(msg) >= 2:
-                auth._send_zap_reply(msg[1], b"400", b"malformed ZAP request")
+                self._reply(auth, msg[1], b"400", b"malformed ZAP request")
             return
         request_id, address, mechanism, credentials = msg[1], msg[3], msg[5], msg[6:]
+        key = b"(no CURVE key)"
         if mechanism == b"CURVE" and len(credentials) == 1:
-            from zmq.utils import z85
-
             key = z85.encode(credentials[0])
             if key in self.allowed:
-                auth._send_zap_reply(request_id, b"200", b"OK", key.decode())
+                self._reply(auth, request_id, b"200", b"OK", key)
                 return
-        else:
-            key = b"(no CURVE key)"
-        auth._send_zap_reply(request_id, b"400", b"key not allowed")
+        self._reply(auth, request_id, b"400", b"key not allowed")
         peer = address.decode(errors="replace") or "?"
         with self._lock:
             self.refused += 1
             if peer not in self._seen and len(self._seen) < MAX_REPORTED_PEERS:
                 self._seen.add(peer)
                 self._new.put(Refusal(peer, key.decode(errors="replace")))
+
+    @staticmethod
+    def _reply(auth: Any, request_id: bytes, status: bytes, text: bytes, user: bytes = b"") -> None:
+        """A ZAP reply: version, request id, status code and text, user id, metadata."""
+        auth.zap_socket.send_multipart([b"1.0", request_id, status, text, user, b""])
 
     def take_refusals(self) -> list[Refusal]:
         """Peers refused for the first time since the last call."""
