@@ -56,13 +56,14 @@ def hw(port: str, baud: int, rate: float, deadline_ms: float, max_speed: float, 
         torque_on_exit=torque_on_exit,
     )
     node = HwNode(config, endpoints)
-    node.node.install_signal_handlers()
     try:
-        node.run()
-    except serial.SerialException as exc:
-        node.node.close()
+        node.connect()
+    except (serial.SerialException, ValueError) as exc:
+        node.close()
         click.echo(f"hil node hw: cannot open serial port {port!r}: {exc}", err=True)
         sys.exit(2)
+    node.node.install_signal_handlers()
+    node.run()
 
 
 @click.group()
@@ -89,9 +90,11 @@ def emulate() -> None:
 @click.option("--control", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="FIFO taking faults at run time, one per line: 'unplug 2', 'garbage 4000', "
                    "'unpowered on|off', 'reboot'.")
+@click.option("--noise", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
+              help="Print a line of debug text or a bare number every this many seconds (0: never).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the garbage generator.")
 def roarm(link: Path | None, baud: int, print_mode: str, legacy: bool, faults: tuple[str, ...],
-          control: Path | None, seed: int) -> None:
+          control: Path | None, noise: float, seed: int) -> None:
     """Emulate the RoArm-M3 firmware on a pseudo-terminal and print its path.
 
     Speaks the JSON line protocol (T:102/101/105/0/999/100/210/605), prints
@@ -109,7 +112,7 @@ def roarm(link: Path | None, baud: int, print_mode: str, legacy: bool, faults: t
         parsed = tuple(Fault.parse(text) for text in faults)
     except FaultError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
-    config = EmulatorConfig(link=link, baud=baud, faults=parsed, control=control, seed=seed,
+    config = EmulatorConfig(link=link, baud=baud, faults=parsed, control=control, seed=seed, noise_s=noise,
                             firmware=FirmwareConfig(print_mode=int(print_mode), reports_supply=not legacy))
     emulator = Emulator(config, announce=lambda text: click.echo(text, err=False))
 

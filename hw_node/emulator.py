@@ -41,6 +41,9 @@ LOOP_S = 0.004  # one firmware loop pass while there is something to do
 MIN_PASS_S = 0.001
 MAX_OUTPUT = 16384  # bytes queued for the host before the oldest are dropped
 FAULT_KINDS = ("unplug", "garbage", "unpowered", "reboot")
+# What the firmware prints between JSON lines on its own (ROARM_M3.md).
+NOISE = (b"Low operating voltage detected...\r\n", b"Servo ID:14 status: checked.\r\n", b"1\r\n", b"-1\r\n",
+         b"All bus servos status checked.\r\n")
 
 
 class FaultError(ValueError):
@@ -78,6 +81,7 @@ class EmulatorConfig:
     faults: tuple[Fault, ...] = ()
     control: Path | None = None  # FIFO for faults at run time
     seed: int = 0
+    noise_s: float = 0.0  # print a line of debug text or a bare number this often (0: never)
 
 
 def garbage(rng: random.Random, nbytes: int) -> bytes:
@@ -149,6 +153,7 @@ class Emulator:
         self.power_back_at: float | None = None
         self.running = True
         self.started = time.monotonic()
+        self.next_noise = self.started + config.noise_s
         self.control_fd: int | None = None
         self.control_lines = LineBuffer(max_line=256)
         self.rx_wire = Wire(config.baud)
@@ -245,6 +250,9 @@ class Emulator:
             self.power_back_at = None
             self.inject(Fault("unpowered", arg=-1))
         self._control()
+        if self.config.noise_s > 0 and now >= self.next_noise:
+            self.next_noise = now + self.config.noise_s
+            self._queue(self.rng.choice(NOISE))
         if self.pty is not None:
             self._receive(self.rx_wire.allowance(now))
         self.firmware.advance(dt)

@@ -73,11 +73,15 @@ class HwNode:
         self.rate_capped = False
 
     # -- the loop ------------------------------------------------------------------
-    def run(self) -> None:
-        """Connect (a SerialException propagates to the CLI), then loop until stopped."""
+    def connect(self) -> None:
+        """Open the port; serial.SerialException (or ValueError for a bad URL)
+        propagates so the CLI can say what is wrong in one line."""
         self.arm.connect()
         self.generation = self.arm.generation
         self.node.event(Severity.INFO, "hw.connected", f"serial {self.config.arm.link.port} open")
+
+    def run(self) -> None:
+        """The loop, until a signal or the shutdown service stops it; leaves the arm holding."""
         while self.node.running:
             self.node.spin(timeout_ms=max(0, int(min(self.config.poll_s, self.next_tick - time.monotonic()) * 1000)))
             now = time.monotonic()
@@ -196,6 +200,9 @@ class HwNode:
             self.arm.send_joints(self.config.control.spec.clamp(latest.position), self.filter.speed_limit)
         if self.arm.link.is_open and self.config.torque_on_exit == "off":
             self.arm.set_torque(False)
+        self.close()
+
+    def close(self) -> None:
         self.arm.close()
         self.node.close()
 

@@ -205,12 +205,13 @@ def test_unpowered_servos_make_the_node_degraded_not_a_liar(rig_factory) -> None
 
 def test_old_build_in_debug_print_mode(rig_factory) -> None:
     """Print mode 1 echoes commands and prints debug text; no v in feedback."""
-    rig = rig_factory(emulator_args=("--print-mode", "1", "--legacy"))
+    rig = rig_factory(emulator_args=("--print-mode", "1", "--legacy", "--noise", "0.2"))
     probe = rig.probe
     target = HOME.copy()
     target[3] = 0.4
     drive(probe, target, 10)
-    probe.until(lambda: probe.counter("serial.echo") >= 1, 5, "echoed commands counted")
+    probe.until(lambda: probe.counter("serial.echo") >= 1 and probe.counter("serial.number") >= 1, 5,
+                "echoed commands and bare numbers counted")
     # A reboot mid-run: boot text (read as firmware facts), print mode back to 1.
     inject(rig.control, "reboot")
     probe.until(lambda: probe.counter("serial.text") >= 5, 10, "boot text counted")
