@@ -151,3 +151,4 @@ def test_bad_meta_is_a_usage_error(run_dir):
     result = subprocess.run([HIL, "bag", "record", "-o", str(run_dir / "x.mcap"), "--run-dir", str(run_dir),
                              "--meta", "no-equals-sign"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "KEY=VALUE" in result.stderr
+

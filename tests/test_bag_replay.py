@@ -177,3 +177,4 @@ def test_label_change_is_incompatible():
                  descriptor_pb2.FileDescriptorSet.FromString(modified_joint_state(singular)), report)
     assert report.problems == [
         "message roarm.v1.JointState field 3 'names': singular string in the bag, repeated string now"]
+

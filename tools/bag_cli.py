@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import click
+import zmq
 
 from tools.options import endpoint_options, load_endpoints
 
@@ -69,7 +70,7 @@ def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_js
                             WriterConfig(flush_interval_s=flush_interval))
     try:
         result = run_recorder(config)
-    except BagWriteError as exc:
+    except (BagWriteError, zmq.ZMQError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"recorded {result.received} messages into {output} ({result.dropped} dropped); "
                f"stopped: {result.stop_reason}", err=True)
@@ -191,7 +192,7 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
                           _split_topics(topics), wait_subscribers, wait_timeout, settle)
     try:
         result = run_replay(config)
-    except (BagReadError, ReplayError, SchemaIncompatible) as exc:
+    except (BagReadError, ReplayError, SchemaIncompatible, zmq.ZMQError) as exc:
         raise click.ClickException(str(exc)) from None
     for note in result.notes:
         click.echo(f"note: {note}", err=True)

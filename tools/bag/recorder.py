@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import zmq
+
 from bus.endpoints import ROLES, Endpoints
 from bus.node import Node, Severity
 from bus.pubsub import Subscriber
@@ -48,7 +50,8 @@ class RecordResult:
 def record(config: RecorderConfig) -> RecordResult:
     """Record until shutdown, SIGINT/SIGTERM or a write error; the bag is always closed.
 
-    Raises BagWriteError before subscribing when the output cannot be written.
+    Raises BagWriteError before subscribing when the output cannot be written,
+    and zmq.ZMQError when the recorder's endpoints are taken (another recorder).
     """
     bag = BagWriter(config.output, config.provenance, config.writer)  # fails early, before any socket
 
@@ -60,7 +63,11 @@ def record(config: RecorderConfig) -> RecordResult:
         info.metrics["dropped"] = float(bag.drops.dropped)
         return info
 
-    node = Node(ROLE, config.name, config.endpoints, info=describe, heartbeat_period_s=config.heartbeat_period_s)
+    try:
+        node = Node(ROLE, config.name, config.endpoints, info=describe, heartbeat_period_s=config.heartbeat_period_s)
+    except (zmq.ZMQError, ValueError):
+        bag.close()  # a valid, empty bag rather than a torn file
+        raise
     subscribers: dict[str, Subscriber] = {
         role: node.subscribe(role, config.topics, policy=QueuePolicy.QUEUE, parse=False)
         for role in ROLES
