@@ -104,7 +104,7 @@ class HwNode:
         try:
             order_targets(list(command.names), list(command.position))  # reject bad input whatever the state
             if ignored:
-                self.counters[f"command.ignored_{ignored}"] += 1
+                self.counters[f"command.{ignored}_ignored"] += 1
                 return
             self.filter.accept(list(command.names), list(command.position), now, command.obs_seq)
         except BadCommand as exc:

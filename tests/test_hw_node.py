@@ -233,7 +233,7 @@ def test_estop_torque_and_reset_services(rig_factory) -> None:
         probe.command(target)
         probe.pump(40)
     assert abs(probe.position()[0]) < 0.01
-    probe.until(lambda: probe.counter("command.ignored_estop") >= 1, 5, "ignored commands counted")
+    probe.until(lambda: probe.counter("command.estop_ignored") >= 1, 5, "ignored commands counted")
     assert abs(probe.position()[0]) < 0.01
     probe.robot.call("estop", services_pb2.EstopRequest(engage=False))
     probe.until(lambda: probe.state_is("ok"), 5, "e-stop cleared")
@@ -251,7 +251,7 @@ def test_estop_torque_and_reset_services(rig_factory) -> None:
         probe.command(target)  # ignored while the reset moves
         probe.pump(40)
     probe.until(lambda: np.max(np.abs(probe.position() - ready)) < 0.03, 15, "the reset pose")
-    probe.until(lambda: probe.counter("command.ignored_resetting") >= 1, 5, "commands ignored while resetting")
+    probe.until(lambda: probe.counter("command.resetting_ignored") >= 1, 5, "commands ignored while resetting")
     with pytest.raises(Exception, match="reset pose"):
         probe.robot.call("reset", services_pb2.ResetRequest(position=[0.0, 1.0]), retries=1)
 
