@@ -46,6 +46,7 @@ class RunFigures:
     run_s: float
     sim_s: float
     stop_s: float
+    error: str = ""
 
     @property
     def speed(self) -> float:
@@ -114,9 +115,13 @@ def one_run(scenario_path: Path, target: str, out: Path, record: bool) -> RunFig
     started = time.monotonic()
     proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
     wall = time.monotonic() - started
-    timings = json.loads((out / "report.json").read_text())["timings"]
+    report = json.loads((out / "report.json").read_text())
+    timings = report["timings"]
+    failed = [v["name"] for v in report["verdicts"] if not v["passed"]]
+    error = (report["error"] or "").split("\n")[0] or ", ".join(failed)
     return RunFigures(proc.returncode, wall, timings.get("startup_s", 0.0), timings.get("reset_s", 0.0),
-                      timings.get("run_s", 0.0), timings.get("sim_time_s", 0.0), timings.get("stop_s", 0.0))
+                      timings.get("run_s", 0.0), timings.get("sim_time_s", 0.0), timings.get("stop_s", 0.0),
+                      error)
 
 
 def report(scenario_path: Path, target: str | None, repeats: int, record: bool | None, loop_seconds: float) -> str:
@@ -140,7 +145,8 @@ def report(scenario_path: Path, target: str | None, repeats: int, record: bool |
     ]
     for i, run in enumerate(runs):
         lines.append(f"  {i:>3} {run.wall_s:>7.2f} {run.startup_s:>10.2f} {run.reset_s:>8.2f} {run.run_s:>6.2f} "
-                     f"{run.sim_s:>6.2f} {run.speed:>11.1f} {run.stop_s:>7.2f} {run.exit_code:>4}")
+                     f"{run.sim_s:>6.2f} {run.speed:>11.1f} {run.stop_s:>7.2f} {run.exit_code:>4}"
+                     + (f"  {run.error[:80]}" if run.exit_code else ""))
     startup = statistics.median(r.startup_s for r in runs)
     speed = statistics.median(r.speed for r in runs)
     lines += [
