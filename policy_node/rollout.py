@@ -17,6 +17,7 @@ import numpy as np
 from policy_node.policy import Observation, Policy
 from roarm.safety import BadCommand, check_command
 from schemas import messages_pb2
+from schemas.services_pb2 import Randomization
 
 # What a rollout asks of a backend (sim_node.backend.SimBackend satisfies it).
 Backend = Any
@@ -48,6 +49,7 @@ def rollout(
     seed: int = 0,
     label: Callable[[Observation], np.ndarray] | None = None,
     keep: bool = False,
+    randomization: Randomization | None = None,
 ) -> Rollout:
     """Reset the backend at ``start`` and run ``policy`` toward ``goal_xyz`` for ``steps``.
 
@@ -56,7 +58,7 @@ def rollout(
     learner chooses where to go, the expert says what it should have done).
     """
     goal = cartesian_goal_message(goal_xyz)
-    backend.reset(start, seed=seed)
+    backend.reset(start, seed=seed, randomization=randomization)
     policy.reset()
     result = Rollout()
     previous = np.asarray(start, dtype=float).copy()

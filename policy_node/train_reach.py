@@ -1,6 +1,7 @@
 """Train ``policies/reach.onnx``: a small MLP that imitates the ``scripted:ik`` expert.
 
-Data comes from the MuJoCo backend driven in-process (no bus). Plain
+Data comes from the MuJoCo backend driven in-process (no bus), each episode
+with its own randomized physics and joint-measurement noise. Plain
 behaviour cloning only sees states the expert visits, so a learner that
 drifts off them has never been told how to come back; DAgger fixes that: after
 a first round on expert rollouts, the learner drives, the expert labels every
@@ -27,10 +28,19 @@ from policy_node.policy import Observation
 from policy_node.rollout import rollout
 from policy_node.scripted import SPEED_FRACTION, Ik
 from policy_node.spec import PolicySpec
-from roarm.joints import MAX_VELOCITY, pose
+from roarm.joints import LOWER, MAX_VELOCITY, UPPER, pose
+from schemas.services_pb2 import RandomizationRanges
 
 OBSERVATION = ("position", "tcp_error")
 MOVING = 4  # base, shoulder, elbow, wrist move the TCP; roll and gripper are held
+# Each training episode draws its physics from these spreads (and noise on the
+# measured joints), so the model does not learn one exact arm: the scenario
+# runner and the real arm both differ from nominal.
+RANDOMIZATION = RandomizationRanges(mass_scale=0.3, damping_scale=0.3, friction_scale=0.3,
+                                    actuator_gain_scale=0.15, obs_noise_std=0.002)
+# Inputs that barely vary in the data (none should, see start_pose) must not
+# be blown up by the normalisation: a floor on the standard deviation.
+MIN_INPUT_STD = 0.05
 
 
 @dataclass(frozen=True)
@@ -149,16 +159,23 @@ def reach_spec(dt: float) -> PolicySpec:
 
 
 def start_pose(rng: np.random.Generator) -> np.ndarray:
-    """Half the episodes start at home (what a reset gives), half anywhere in the task space."""
+    """Half the episodes start at home (what a reset gives), half anywhere in the task space.
+
+    Roll and gripper start anywhere in their range: they do not move the TCP,
+    and a model that saw them constant would read noise on them as a signal.
+    """
     from roarm.kinematics import sample_task_pose
 
-    return pose("home") if rng.random() < 0.5 else sample_task_pose(rng)
+    start = pose("home") if rng.random() < 0.5 else sample_task_pose(rng)
+    start[MOVING:] = rng.uniform(LOWER[MOVING:], UPPER[MOVING:])
+    return start
 
 
 def collect(backend: object, driver: object, expert: Ik, spec: PolicySpec, episodes: int, cfg: TrainConfig,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(features, expert step / scale) for every state ``driver`` visits."""
     from roarm.kinematics import sample_reachable_goal
+    from sim_node.randomization import sample
 
     xs, ys = [], []
     scale = np.asarray(spec.action_scale)[:MOVING]
@@ -166,8 +183,9 @@ def collect(backend: object, driver: object, expert: Ik, spec: PolicySpec, episo
     for _ in range(episodes):
         goal = sample_reachable_goal(rng)
         expert.reset()
+        seed = int(rng.integers(1 << 31))
         result = rollout(backend, driver, goal, start_pose(rng), cfg.episode_steps,  # type: ignore[arg-type]
-                         seed=int(rng.integers(1 << 31)), label=expert.act, keep=True)
+                         seed=seed, label=expert.act, keep=True, randomization=sample(RANDOMIZATION, seed))
         for obs, target in zip(result.observations, result.targets):
             xs.append(fill(spec, obs, buf).copy())
             ys.append((target[:MOVING] - obs.position[:MOVING]) / scale)
@@ -201,7 +219,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Mlp, Po
     try:
         started = time.monotonic()
         x, y = collect(backend, Ik(cfg.dt), expert, spec, cfg.expert_episodes, cfg, rng)
-        std = np.maximum(x.std(axis=0), 1e-3)
+        std = np.maximum(x.std(axis=0), MIN_INPUT_STD)
         mlp = Mlp.init([x.shape[1], cfg.hidden, cfg.hidden, 6], x.mean(axis=0), std, rng)
         loss = fit(mlp, x, y, weights_for(x), cfg.epochs, cfg, rng)
         log(f"behaviour cloning: {len(x)} samples, loss {loss:.5f} ({time.monotonic() - started:.0f} s)")

@@ -16,21 +16,34 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_reach_policy_reaches_18_of_20_random_goals_in_mujoco_lockstep() -> None:
+@pytest.mark.parametrize("randomized", [False, True], ids=["nominal", "randomized"])
+def test_reach_policy_reaches_18_of_20_random_goals_in_mujoco_lockstep(randomized: bool) -> None:
     """In-process lockstep (read state, act, safety check, step) on the MuJoCo backend.
 
     The goals come from a seed the training never used; tests/test_policy_node.py
-    drives the same model through real processes.
+    drives the same model through real processes. "randomized" varies the
+    physics per goal as scenarios/reach.yaml does (masses, damping, friction,
+    gains, joint-measurement noise) plus one period of command latency.
     """
+    from policy_node.rollout import rollout
+    from roarm.joints import pose
+    from schemas.services_pb2 import RandomizationRanges
     from sim_node.backend import make_backend
+    from sim_node.randomization import sample
 
     policy = load_policy(str(ROOT / "policies" / "reach.onnx"))
     rng = np.random.default_rng(20_251_123)
     goals = [sample_reachable_goal(rng) for _ in range(20)]
+    ranges = RandomizationRanges(mass_scale=0.1, damping_scale=0.1, friction_scale=0.1, actuator_gain_scale=0.05,
+                                 obs_noise_std=0.0005, max_latency_steps=1)
     backend = make_backend("mujoco", dt=policy.spec.dt)
     backend.connect()
     try:
-        errors = evaluate(backend, policy, goals, steps=300)
+        if randomized:
+            errors = np.array([rollout(backend, policy, goal, pose("home"), 300, seed=i,
+                                       randomization=sample(ranges, i)).final_error for i, goal in enumerate(goals)])
+        else:
+            errors = evaluate(backend, policy, goals, steps=300)
     finally:
         backend.close()
     reached = int(np.sum(errors < 0.015))
