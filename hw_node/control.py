@@ -79,10 +79,11 @@ class CommandFilter:
         self.last_command_at = None
 
     def accept(self, names: Sequence[str], position: Sequence[float], now: float, obs_seq: int = 0,
-               max_velocity: float | None = None) -> None:
+               max_velocity: float | np.ndarray | None = None) -> None:
         """Take a new desired target; raises roarm.safety.BadCommand (applies nothing).
 
-        ``max_velocity`` (rad/s) slows this target below the configured limit.
+        ``max_velocity`` (rad/s, one or per joint) slows this target below
+        the configured limit, never above it.
         """
         self.desired = order_targets(names, position, self.config.spec)
         self.desired_vmax = None if max_velocity is None else np.minimum(self.vmax, max_velocity)

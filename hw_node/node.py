@@ -103,10 +103,12 @@ class HwNode:
         ignored = self.ignoring_commands()
         try:
             order_targets(list(command.names), list(command.position))  # reject bad input whatever the state
+            # Optional per-joint speed limits (rad/s) can only slow the arm further.
+            limits = np.abs(order_targets(list(command.names), list(command.velocity))) if command.velocity else None
             if ignored:
                 self.counters[f"command.{ignored}_ignored"] += 1
                 return
-            self.filter.accept(list(command.names), list(command.position), now, command.obs_seq)
+            self.filter.accept(list(command.names), list(command.position), now, command.obs_seq, limits)
         except BadCommand as exc:
             self.counters[f"command.{exc.reason}"] += 1
             self.node.event(Severity.WARNING, f"command.{exc.reason}", exc.detail, command.obs_seq)

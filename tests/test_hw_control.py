@@ -116,3 +116,15 @@ def test_a_slower_target_uses_its_own_speed() -> None:
     assert f.speed_limit == pytest.approx(0.5)
     tick = f.tick(0.04, None)
     assert tick.target is not None and tick.target[0] == pytest.approx(0.5 * 0.04)
+
+
+def test_per_joint_speed_limits_only_slow_down() -> None:
+    f = make(vmax=1.0)
+    target = HOME.copy()
+    target[0] = 1.0
+    target[1] = 1.0
+    f.accept((), target, now=0.0, max_velocity=np.array([0.25, 5.0, 1, 1, 1, 1]))
+    tick = f.tick(0.04, None)
+    assert tick.target is not None
+    assert tick.target[0] == pytest.approx(0.25 * 0.04)
+    assert tick.target[1] == pytest.approx(1.0 * 0.04)  # 5 rad/s asked, the configured 1 rad/s kept
