@@ -21,6 +21,9 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.service import ServiceClient, wait_for
+from hw_node import protocol
+from hw_node.lines import LineBuffer
+from hw_node.link import open_port
 from hw_node.rig import Probe, inject, wait_for_path
 from roarm.joints import pose
 from roarm.kinematics import fk
@@ -261,6 +264,31 @@ def test_sigterm_stops_cleanly(rig_factory) -> None:
     rig.node.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
     assert rig.node.wait(timeout=15) == 0  # type: ignore[attr-defined]
     rig.probe.until(lambda: rig.probe.state_is("stopped"), 5, "the last heartbeat")
+
+
+def test_shutdown_holds_then_leaves_torque_as_configured(rig_factory, run_dir: Path) -> None:
+    rig = rig_factory(node_args=("--torque-on-exit", "off"))
+    probe = rig.probe
+    target = HOME.copy()
+    target[0] = 0.3
+    drive(probe, target, 10)
+    reply = probe.robot.call("shutdown", services_pb2.ShutdownRequest(reason="test"), retries=1)
+    assert reply.ok
+    assert rig.node.wait(timeout=15) == 0  # type: ignore[attr-defined]
+    # The node is gone; ask the arm itself: torque off (T:210 0), still where it was.
+    port = open_port(str(run_dir / "arm"), protocol.BAUD)
+    lines = LineBuffer()
+    try:
+        port.write(protocol.feedback_request())
+        deadline, feedback = time.monotonic() + 5, None
+        while feedback is None and time.monotonic() < deadline:
+            for raw in lines.feed(port.read(4096)):
+                feedback = protocol.parse_line(raw).feedback or feedback
+            time.sleep(0.01)
+    finally:
+        port.close()
+    assert feedback is not None and feedback.torque_switch == (0,) * 6
+    assert abs(feedback.position[0] - 0.3) < 0.02
 
 
 def test_a_missing_port_is_one_clear_line(procs: Procs, run_dir: Path) -> None:
