@@ -10,6 +10,7 @@ import numpy as np
 
 from policy_node.policy import Observation, cartesian_goal
 from policy_node.spec import TERMS, PolicySpec
+from roarm.kinematics import fk
 
 
 class MissingInput(ValueError):
@@ -20,8 +21,6 @@ def measured_tcp(obs: Observation) -> np.ndarray:
     """The TCP the robot sent, or forward kinematics of the measured joints."""
     if obs.tcp is not None:
         return obs.tcp
-    from roarm.kinematics import fk
-
     return np.asarray(fk(obs.position), dtype=float)
 
 

@@ -79,7 +79,8 @@ class PolicyNode:
         the policy was made for another arm, joints, limits or period.
         """
         self.node.set_state("degraded", "waiting for the robot's info")
-        client = ServiceClient(self.node.ctx, self.node.endpoints["robot"].rep, self.config.name, timeout_s=0.5)
+        client = ServiceClient(self.node.ctx, self.node.endpoints["robot"].rep, self.config.name, timeout_s=0.5,
+                               security=self.node.security)  # CURVE keys when the run uses them
         deadline = time.monotonic() + self.config.robot_timeout_s
         try:
             while self.node.running:

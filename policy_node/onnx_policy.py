@@ -81,6 +81,8 @@ class OnnxPolicy:
         self._features = self._input[0]
         self._to_targets = ActionMap(self.spec)
         self._held: np.ndarray | None = None
+        # The first run allocates and plans; do it now, not inside the first control step's budget.
+        self.session.run(self._fetch, self._feed)
 
     def reset(self) -> None:
         self._held = None

@@ -17,6 +17,7 @@ import numpy as np
 from policy_node.policy import Observation, cartesian_goal, joint_goal
 from policy_node.spec import DEFAULT_DT, PolicySpec
 from roarm.joints import MAX_VELOCITY, ROARM_M3, pose
+from roarm.kinematics import ik_step
 
 # Scripted policies move at this fraction of the servo's top speed: fast
 # enough to be useful, with headroom so the robot's own speed clamp never
@@ -121,8 +122,6 @@ class Ik(_Scripted):
         self.gains = gains
 
     def act(self, obs: Observation) -> np.ndarray:
-        from roarm.kinematics import ik_step
-
         xyz = cartesian_goal(obs.goal)
         if xyz is not None:
             position = ROARM_M3.clamp(obs.position)
