@@ -72,11 +72,12 @@ class PolicyNode:
         self._next_housekeeping = 0.0
 
     # -- start-up ---------------------------------------------------------------
-    def connect_robot(self) -> services_pb2.NodeInfo:
+    def connect_robot(self) -> services_pb2.NodeInfo | None:
         """The robot's info, asked until it answers (bounded), serving our own pings meanwhile.
 
-        Raises RobotUnavailable after ``robot_timeout_s`` and SpecError when
-        the policy was made for another arm, joints, limits or period.
+        Returns None when stopped (signal, shutdown) while waiting. Raises
+        RobotUnavailable after ``robot_timeout_s`` and SpecError when the
+        policy was made for another arm, joints, limits or period.
         """
         self.node.set_state("degraded", "waiting for the robot's info")
         client = ServiceClient(self.node.ctx, self.node.endpoints["robot"].rep, self.config.name, timeout_s=0.5,
@@ -99,7 +100,7 @@ class PolicyNode:
                 except ServiceError as exc:
                     raise RobotUnavailable(f"the robot node refused 'info': {exc}") from None
             else:
-                raise RobotUnavailable("stopped while waiting for the robot")
+                return None
         finally:
             client.close()
         check_against(self.policy.spec, info)
@@ -113,8 +114,10 @@ class PolicyNode:
     # -- the loop -----------------------------------------------------------------
     def run(self) -> None:
         """Connect, then answer states until shut down or signalled."""
-        self.connect_robot()
-        self.report(Severity.INFO, "policy.started", f"{self.policy.name} driving {self.robot.node}")  # type: ignore[union-attr]
+        robot = self.connect_robot()
+        if robot is None:
+            return  # stopped before the robot answered: nothing was driven
+        self.report(Severity.INFO, "policy.started", f"{self.policy.name} driving {robot.node}")
         while self.node.running:
             self.node.spin(self._poll_ms())
             for envelope in self.goals.drain():

@@ -194,3 +194,11 @@ def test_missing_robot_is_a_clear_error(procs: Procs, run_dir: Path) -> None:
     _, err = policy.communicate(timeout=START_S)
     assert policy.returncode == 1
     assert "did not answer 'info' within 1 s" in err.decode()
+
+
+def test_sigterm_while_waiting_for_the_robot_exits_cleanly(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                          zctx: zmq.Context) -> None:
+    policy = procs.hil("node", "policy", "--scripted", "hold", "--run-dir", str(run_dir))
+    wait_ready(zctx, endpoints, "policy", timeout_s=START_S).close()  # answers ping while it waits
+    os.killpg(policy.pid, signal.SIGTERM)
+    assert policy.wait(timeout=30) == 0
