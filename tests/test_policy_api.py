@@ -220,3 +220,18 @@ def test_event_log_writes_json_lines(tmp_path: Path) -> None:
     log.close()
     record = json.loads((tmp_path / "events.jsonl").read_text().splitlines()[0])
     assert record["code"] == "watchdog.stale_state" and record["obs_seq"] == 42 and record["severity"] == "WARNING"
+
+
+def test_hil_policy_info_prints_the_spec_or_a_clear_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tools.cli import main
+
+    runner = CliRunner()
+    shown = runner.invoke(main, ["policy", "info", str(REACH)])
+    assert shown.exit_code == 0, shown.output
+    assert "observation: position,tcp_error (9 values)" in shown.output and "dt:          0.01 s" in shown.output
+    missing = runner.invoke(main, ["policy", "info", str(tmp_path / "none.onnx")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+    both = runner.invoke(main, ["node", "policy", "--scripted", "hold", "--model", str(REACH)])
+    assert both.exit_code == 2 and "exactly one of --model PATH or --scripted" in both.output
