@@ -101,4 +101,8 @@ def test_a_bag_written_by_hil_run_decodes_and_checks(tmp_path):
 
     result = check(bag, "scripted:ik")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "PASS" in result.stdout
+    assert "PASS" in result.stdout and "the bag was made by" not in result.stdout
+    other = check(bag, "scripted:hold")
+    assert other.returncode == 1 and "note: the bag was made by scripted:ik" in other.stdout
+    info = subprocess.run([HIL, "bag", "info", str(bag)], capture_output=True, text=True, timeout=60).stdout
+    assert "node policy: policy (scripted:ik" in info and "node robot: sim (mock, lockstep, dt 0.02 s" in info

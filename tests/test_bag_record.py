@@ -87,6 +87,7 @@ def test_recorded_bag_decodes_from_embedded_schemas(procs, zctx, endpoints, run_
                 assert msg.obs_seq == msg.seq
     assert {"robot/joint_state", "robot/joint_command", "task/goal", "node/heartbeat"} <= set(decoded)
     assert decoded["robot/joint_state"] >= 300
+    assert metadata["roarm-hil.node.robot"]["node"] == "talker-robot"  # the recorder asked the robot's info
     prov = metadata["roarm-hil"]
     assert prov["scenario"] == "reach" and prov["seed"] == "7"
     assert prov["schema_version"] == SCHEMA_VERSION and prov["git_commit"]

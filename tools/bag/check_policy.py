@@ -6,16 +6,17 @@ for the same state (matched by ``obs_seq``). This mirrors the policy node
 (policy_node/node.py) step for step, so a deterministic policy reproduces
 its own run exactly:
 
+- messages are taken in the order their senders stamped them (sent_ns);
 - a command answers the newest state with ``seq == obs_seq`` before it;
-- the goal is the newest one recorded before the command;
+- the goal is the newest one sent before the command;
 - the policy is reset when the state seq goes back (a robot reset), and a
   re-published state answered again is not fed twice;
 - watchdog holds (``hold=True``) are the node's output, not the policy's:
   they are skipped and counted.
 
-A goal recorded between a state and its command may or may not have reached
-the policy in time (both are subscribers of the runner); such a step is also
-checked against the goal before it, and passes if either matches.
+A goal sent between a state and its command may or may not have reached the
+policy in time; such a step is also checked against the goal before it, and
+passes if either matches.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bus import registry
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
 from roarm.joints import NAMES
 from tools.bag.compat import ensure_compatible
+from tools.bag.node_info import PREFIX
 from tools.bag.period import control_period
 from tools.bag.reader import BagMessage, BagReader
 
@@ -79,7 +81,21 @@ class CheckResult:
 @dataclass
 class _Timed:
     message: Message
-    log_time: int
+    # The sender's stamp (envelope sent_ns, the MCAP publish_time).
+    sent_ns: int
+
+
+def _in_send_order(reader: BagReader) -> list[tuple[str, _Timed]]:
+    """States, commands and goals ordered by their senders' stamps.
+
+    The recorder writes in the order it drains its sockets, one role after
+    another; the senders' monotonic stamps (one host, DESIGN.md) give the
+    order things really happened in. Ties keep file order.
+    """
+    found = [(m.publish_time, i, m.topic, _decode(reader, m)) for i, m in enumerate(reader.messages())
+             if m.topic in (JOINT_STATE, JOINT_COMMAND, GOAL)]
+    found.sort(key=lambda entry: (entry[0], entry[1]))
+    return [(topic, _Timed(message, sent)) for sent, _i, topic, message in found]
 
 
 def _decode(reader: BagReader, message: BagMessage) -> Message:
@@ -124,30 +140,32 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
     result = CheckResult(policy.name, policy.model_hash, atol, period, notes=list(report.notes))
     if period <= 0:
         result.notes.append("the bag tells no control period: the policy's default is used")
+    recorded = reader.metadata.get(PREFIX + "policy", {})
+    if recorded and (recorded.get("backend", "") != policy.name or recorded.get("model_hash", "") != policy.model_hash):
+        result.notes.append(f"the bag was made by {recorded.get('backend', '?')} "
+                            f"(sha256 {recorded.get('model_hash', '') or '-'}); checking {policy.name} "
+                            f"(sha256 {policy.model_hash or '-'})")
 
     states: dict[int, _Timed] = {}
     goals: list[_Timed] = []
     last_seq: int | None = None
     last_key: tuple[int, bytes] | None = None
-    first_log: int | None = None
     top_seq = -1
-    for message in reader.messages():
-        if message.topic not in (JOINT_STATE, JOINT_COMMAND, GOAL):
+    timeline = _in_send_order(reader)
+    first_ns = timeline[0][1].sent_ns if timeline else 0
+    for topic, item in timeline:
+        if topic == GOAL:
+            if not goals or _goal_key(goals[-1].message) != _goal_key(item.message):  # runners re-send goals
+                goals = [*goals[-1:], item]  # the two newest are all a step needs
             continue
-        first_log = message.log_time if first_log is None else first_log
-        decoded = _decode(reader, message)
-        if message.topic == GOAL:
-            if not goals or _goal_key(goals[-1].message) != _goal_key(decoded):  # runners re-send goals
-                goals = [*goals[-1:], _Timed(decoded, message.log_time)]  # the two newest are all a step needs
-            continue
-        if message.topic == JOINT_STATE:
-            seq = int(decoded.seq)  # type: ignore[attr-defined]
+        if topic == JOINT_STATE:
+            seq = int(item.message.seq)  # type: ignore[attr-defined]
             if seq < top_seq:
                 states.clear()  # a new episode: older seqs belong to the last one
             top_seq = seq
-            states[seq] = _Timed(decoded, message.log_time)
+            states[seq] = item
             continue
-        command = decoded
+        command = item.message
         if command.hold:  # type: ignore[attr-defined]
             result.holds_skipped += 1
             continue
@@ -167,7 +185,7 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
 
         newest = goals[-1] if goals else None
         candidates = [newest]
-        if newest is not None and newest.log_time >= state.log_time:
+        if newest is not None and newest.sent_ns >= state.sent_ns:
             candidates.append(goals[-2] if len(goals) == 2 else None)  # the goal before it, maybe none
             result.ambiguous_goal += 1
         recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
@@ -186,7 +204,7 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
             result.diverging_steps += 1
             if result.first is None:
                 j = int(np.argmax(error))
-                result.first = Divergence(result.steps - 1, seq, (message.log_time - first_log) / 1e9,
+                result.first = Divergence(result.steps - 1, seq, (item.sent_ns - first_ns) / 1e9,
                                           NAMES[j] if j < len(NAMES) else str(j), float(recorded[j]),
                                           float(replayed[j]))
     if result.steps == 0:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tools.bag.drops import DropCounter
+from tools.bag.node_info import PREFIX
 from tools.bag.reader import BagReader
 
 
@@ -42,6 +43,7 @@ class BagInfo:
     duration_s: float
     channels: list[ChannelInfo] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, dict[str, str]] = field(default_factory=dict)
     recorder_summary: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
@@ -80,6 +82,7 @@ def bag_info(path: Path) -> BagInfo:
         duration_s=(last - first) / 1e9 if last > first else 0.0,
         channels=sorted(channels.values(), key=lambda c: (c.topic, c.src)),
         provenance=reader.provenance,
+        nodes={name[len(PREFIX):]: record for name, record in reader.metadata.items() if name.startswith(PREFIX)},
         recorder_summary=reader.stream_summary,
     )
 
@@ -102,6 +105,10 @@ def format_info(info: BagInfo) -> str:
         lines.extend(f"  {key}: {value}" for key, value in info.provenance.items())
     else:
         lines.append("provenance: none (not written by hil bag record)")
+    for role, node in sorted(info.nodes.items()):
+        facts = [node.get("backend", "?"), node.get("mode", ""), f"dt {node['dt']} s" if node.get("dt") else "",
+                 f"model sha256 {node['model_hash']}" if node.get("model_hash") else ""]
+        lines.append(f"node {role}: {node.get('node', '?')} ({', '.join(f for f in facts if f)})")
     if not info.recorder_summary:
         lines.append("recorder summary: none (the recorder did not close the bag: killed or crashed)")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 
 from bus.topics import JOINT_STATE
+from tools.bag.node_info import PREFIX
 from tools.bag.reader import BagReader
 
 _SAMPLES = 200
@@ -17,12 +18,12 @@ _SAMPLES = 200
 
 def control_period(reader: BagReader) -> float:
     """Seconds per control step, 0.0 when the bag cannot tell."""
-    given = reader.provenance.get("dt", "")
-    try:
-        if float(given) > 0:
-            return float(given)
-    except ValueError:
-        pass
+    for given in (reader.provenance.get("dt", ""), reader.metadata.get(PREFIX + "robot", {}).get("dt", "")):
+        try:
+            if float(given) > 0:
+                return float(given)
+        except ValueError:
+            pass
     times: list[float] = []
     for message in reader.messages():
         if message.topic == JOINT_STATE:

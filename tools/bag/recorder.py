@@ -19,9 +19,12 @@ from bus.node import Node, Severity
 from bus.pubsub import Subscriber
 from bus.topics import QueuePolicy
 from schemas import services_pb2
+from tools.bag.node_info import PREFIX, InfoProbe, as_metadata
 from tools.bag.writer import BagWriteError, BagWriter, WriterConfig
 
 ROLE = "recorder"
+# Roles whose ``info`` the bag keeps (model hash, dt, limits, randomization).
+DESCRIBED_ROLES = ("robot", "policy")
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,15 @@ def record(config: RecorderConfig) -> RecordResult:
         for role in ROLES
         if role != ROLE and role in config.endpoints.roles
     }
+    probe = InfoProbe(node.ctx, config.endpoints, DESCRIBED_ROLES, config.name, node.security)
     node.install_signal_handlers()
     error = ""
     try:
         while node.running:
             node.spin(timeout_ms=0)  # services and heartbeat; never waits here
-            _drain_into(bag, subscribers, node)
+            heard = _drain_into(bag, subscribers, node)
+            for role, info in probe.ask(heard).items():
+                bag.add_metadata(PREFIX + role, as_metadata(info))
             bag.flush_if_due()
             # Let messages pile up in the sockets' queues (100,000 deep) and take
             # them in batches: one wake-up per batch instead of one per message
@@ -90,6 +96,7 @@ def record(config: RecorderConfig) -> RecordResult:
         node.event(Severity.ERROR, "record.write_failed", error)
         node.stop(error)
     finally:
+        probe.close()
         try:
             bag.close()
         except BagWriteError as exc:
@@ -99,13 +106,19 @@ def record(config: RecorderConfig) -> RecordResult:
     return RecordResult(bag.drops.received, bag.drops.dropped, streams, node.detail, error)
 
 
-def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node) -> None:
-    for role, sub in subscribers.items():
-        for envelope in sub.drain():
-            gap = bag.write(role, envelope)
-            if gap:
-                node.counters["dropped"] += gap
-                node.event(Severity.WARNING, "record.dropped",
-                           f"{gap} message(s) of {envelope.topic} from {envelope.src} never arrived "
-                           f"(seq jumped to {envelope.seq})", envelope.seq)
+def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node) -> set[str]:
+    """Write everything waiting, in the order the senders stamped it; returns the roles heard from.
 
+    Within one batch the sockets are drained one after another, so the
+    senders' monotonic stamps (one host) restore the order across roles.
+    """
+    batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items() for envelope in sub.drain()]
+    batch.sort(key=lambda entry: entry[0])
+    for _sent, role, envelope in batch:
+        gap = bag.write(role, envelope)
+        if gap:
+            node.counters["dropped"] += gap
+            node.event(Severity.WARNING, "record.dropped",
+                       f"{gap} message(s) of {envelope.topic} from {envelope.src} never arrived "
+                       f"(seq jumped to {envelope.seq})", envelope.seq)
+    return {role for _sent, role, _envelope in batch}

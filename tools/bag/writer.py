@@ -139,6 +139,13 @@ class BagWriter:
             raise BagWriteError(_describe(exc, self.path)) from None
         return self.drops.observe(envelope.topic, envelope.src, envelope.seq)
 
+    def add_metadata(self, name: str, record: dict[str, str]) -> None:
+        """A metadata record (written at once, outside the chunks)."""
+        try:
+            self._writer.add_metadata(name, record)
+        except OSError as exc:
+            raise BagWriteError(_describe(exc, self.path)) from None
+
     def flush_if_due(self, now: float | None = None) -> bool:
         """Finish the open chunk when the flush interval has passed (SIGKILL safety)."""
         now = time.monotonic() if now is None else now
