@@ -95,7 +95,7 @@ class Monitor:
         self.latency = LatencyStats()
         self.bad_states = 0
         self.stale_states = 0
-        self._await_first = False
+        self._episode_ns = 0
         # Off while the robot moves to its reset pose (the real arm ignores
         # commands then): tracking means following the policy's commands.
         self.tracking = True
@@ -105,15 +105,15 @@ class Monitor:
         self._answered: set[int] = set()
         self.hold: HoldWatch | None = None
 
-    def new_episode(self) -> None:
-        """The robot was reset: its seq restarts at 0. Until state 0 arrives,
-        what is queued is from before the reset and is dropped; figures that
-        span the run (limits, tracking, latency) are kept."""
+    def new_episode(self, since_ns: int) -> None:
+        """The robot was reset at ``since_ns`` (its clock) and its seq restarts
+        at 0: states stamped before are from the old episode and are dropped.
+        Figures that span the run (limits, tracking, latency) are kept."""
         self._state_stamp.clear()
         self._state_pos.clear()
         self._command_pos.clear()
         self._answered.clear()
-        self._await_first = True
+        self._episode_ns = since_ns
         self.tracking = False
 
     def discard_pending(self) -> None:
@@ -153,11 +153,9 @@ class Monitor:
             self.bad_states += 1
             return None
         seq = int(state.seq)
-        if self._await_first:
-            if seq != 0:
-                self.stale_states += 1
-                return None
-            self._await_first = False
+        if state.stamp_ns < self._episode_ns:
+            self.stale_states += 1
+            return None
         self.state = state
         self.position = position
         self.last_state_wall = time.monotonic()

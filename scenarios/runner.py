@@ -180,6 +180,7 @@ class Run:
             except NodeFailed:
                 self._check_interrupt()  # Ctrl-C while waiting is an interruption, not a broken node
                 raise
+        self._wait_for_heartbeats(deadline)
         for role in ("robot", "policy"):
             self.infos[role] = self._info(role)
         problems = mismatches(self.infos["robot"], self.infos["policy"],
@@ -195,6 +196,23 @@ class Run:
         self.status.note(f"ready in {time.monotonic() - self.supervisor.nodes['robot'].started:.2f} s: "
                          f"robot {robot.backend or self.settings.target} ({robot.mode or self.settings.mode}, "
                          f"dt {robot.dt:g} s), policy {self.infos['policy'].backend}")
+
+    def _wait_for_heartbeats(self, deadline: float) -> None:
+        """A heartbeat from every node proves our subscriptions are live:
+        a publisher drops what it sends before a subscriber has joined, and
+        the robot's first state must not be lost that way."""
+        roles = [node.role for node in self.supervisor.nodes.values()]
+        while True:
+            self.node.spin(0)
+            self.monitor.discard_pending()
+            missing = [role for role in roles if role not in self.monitor.health]
+            if not missing:
+                return
+            self._check_interrupt()
+            if time.monotonic() > deadline:
+                raise SetupFailed(f"no heartbeat from {', '.join(missing)} reached the runner within "
+                                  f"{self.scenario.timeouts.startup_s:g} s although it answers ping")
+            time.sleep(0.01)
 
     def _answers_ping(self, client: ServiceClient, wait_s: float) -> bool:
         self.node.spin(0)
@@ -270,7 +288,9 @@ class Run:
         """
         self.episode_offset = self.sim_time
         reply = self._reset()
-        self.monitor.new_episode()
+        # The robot stamps the reply's state at the reset (on its monotonic
+        # clock, which is ours): anything stamped earlier is the old episode.
+        self.monitor.new_episode(reply.state.stamp_ns or time.monotonic_ns())
         self.settling = True
         self.settle_deadline = time.monotonic() + self.scenario.timeouts.startup_s
         return reply
