@@ -40,8 +40,10 @@ def _split_topics(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Provenance for the 'roarm-hil' metadata record (scenario, policy_sha256, seed, ...).")
 @click.option("--meta-json", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               help="A flat JSON object of provenance; --meta pairs win over it.")
-@click.option("--flush-interval", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
-              help="Seconds between chunk flushes: what a SIGKILL can lose at most.")
+@click.option("--flush-interval", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Seconds between chunk flushes: what a SIGKILL can lose at most. Each chunk costs "
+                   "~1-2 KB of memory until the bag closes (its index), so hours-long recordings "
+                   "may want more.")
 @click.option("--name", default="recorder", show_default=True, help="Node name on the bus.")
 @endpoint_options
 def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_json: Path | None,

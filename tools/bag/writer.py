@@ -44,8 +44,11 @@ class BagWriteError(RuntimeError):
 @dataclass(frozen=True)
 class WriterConfig:
     # Chunks close at this size or at the flush interval, whichever comes first.
-    chunk_size: int = 256 * 1024
-    flush_interval_s: float = 0.5
+    # The mcap writer keeps an index entry (~1-2 KB) per chunk in memory until
+    # the bag is closed, so fewer, larger chunks keep a long recording's memory
+    # flat; the interval is also what a SIGKILL can lose at most.
+    chunk_size: int = 1024 * 1024
+    flush_interval_s: float = 1.0
     # Refuse to start with less free space than this on the bag's file system.
     min_free_bytes: int = 16 * 1024 * 1024
     compression: str = "zstd"
