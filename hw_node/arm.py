@@ -11,7 +11,7 @@ link is never asked to carry both.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +49,7 @@ class RoArmM3:
         self._generation = 0
         self._connected_at = 0.0
         self._request_at: float | None = None  # an outstanding T:105
-        self._unsolicited_at = -1e9  # last feedback nobody asked for
+        self._unsolicited: deque[float] = deque(maxlen=3)  # when feedback nobody asked for arrived
         self._mode_set_at = -1e9
         self._owed = False
 
@@ -102,9 +102,9 @@ class RoArmM3:
                 assert line.feedback is not None
                 newest = line.feedback
                 if self._request_at is None:
-                    self._unsolicited_at = now
+                    self._unsolicited.append(now)
                     self.counters["serial.unsolicited"] += 1
-                    if now - self._mode_set_at > 1.0:  # streaming again (a reboot?): ask for quiet
+                    if self.streaming(now) and now - self._mode_set_at > 1.0:  # a reboot? ask for quiet again
                         self._set_print_mode(now)
                 self._request_at = None
                 if self._owed:  # a tick passed while this line was on its way
@@ -139,9 +139,14 @@ class RoArmM3:
         """Seconds since the last feedback (or since connecting, if none yet)."""
         return now - (self.latest_at if self.latest is not None else self._connected_at)
 
+    def streaming(self, now: float) -> bool:
+        """The arm sends feedback nobody asked for (print mode 2): several lines
+        within a second, not one late reply."""
+        return len(self._unsolicited) == self._unsolicited.maxlen and now - self._unsolicited[0] < 1.0
+
     def request_feedback(self, now: float) -> None:
         """Ask for one feedback line unless one is on its way or the arm streams."""
-        if now - self._unsolicited_at < 0.5:
+        if self.streaming(now):
             return
         if self._request_at is not None:
             if now - self._request_at < self.config.request_timeout_s:
