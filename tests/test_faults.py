@@ -69,7 +69,7 @@ def rss_kib(pid: int) -> int:
 
 SCENARIO = """\
 name: {name}
-robot: {{target: mock, mode: lockstep, dt: 0.02, initial_pose: home}}
+robot: {{target: mock, mode: {mode}, dt: 0.02, initial_pose: home}}
 policy: {{scripted: ik}}
 seed: 0
 goals:
@@ -92,11 +92,14 @@ def report(out: Path) -> dict:
 @pytest.mark.slow
 def test_sigkill_policy_mid_run_robot_holds_and_runner_reports(procs, tmp_path: Path) -> None:
     """The scenario SIGKILLs the policy at t=0.3 s: the robot holds where it
-    is (deadline misses hold the last command), the runner judges the hold
-    and reports the kill and the unreached goal; nothing is left running."""
+    is (no new command: the last target stays), the runner judges the hold
+    and reports the kill and the unreached goal; nothing is left running.
+
+    Realtime, so the kill lands at its time: a lockstep run with a live
+    policy can outrun the runner's clock by the time the kill is due."""
     scenario = tmp_path / "kill_policy.yaml"
     scenario.write_text(SCENARIO.format(
-        name="kill-policy", timeout_s=1.0, actions="actions:\n  - {at_s: 0.3, kill: policy}",
+        name="kill-policy", mode="realtime", timeout_s=1.5, actions="actions:\n  - {at_s: 0.3, kill: policy}",
         assertions="  hold_after_kill: {max_drift_rad: 0.02, settle_s: 0.2}"))
     out = tmp_path / "out"
     run = procs.hil("run", str(scenario), "--target", "mock", "--out", str(out), "--no-progress")
@@ -120,7 +123,7 @@ def test_sigkill_robot_mid_run_policy_stops_and_runner_reports(procs, tmp_path: 
     sends holds from then on (no new commands), the runner notices, reports
     the robot's death and ends the run without hanging."""
     scenario = tmp_path / "long.yaml"
-    scenario.write_text(SCENARIO.format(name="kill-robot", timeout_s=60.0, actions="", assertions=""))
+    scenario.write_text(SCENARIO.format(name="kill-robot", mode="lockstep", timeout_s=60.0, actions="", assertions=""))
     out = tmp_path / "out"
     run = procs.hil("run", str(scenario), "--target", "mock", "--out", str(out), "--no-progress")
 
