@@ -6,9 +6,11 @@ unknown joint names); each kind has the counter it must land in. After every
 batch the node must still answer ping and its counters (``info.metrics``)
 must have grown by exactly what was sent, no more, no less.
 
-Subscribers are reached by binding the PUB endpoint of a role that is not
-running (the node connects to it and reconnects on its own); services by a
-raw REQ socket.
+Nodes covered: the sim robot (lockstep), the policy, the hw robot (on the
+firmware emulator) and the recorder; the runner is a short-lived process
+built from the same Node and Subscriber. Subscribers are reached by binding
+the PUB endpoint of a role that is not running (the node connects to it and
+reconnects on its own); services by a raw REQ socket.
 """
 
 from __future__ import annotations
@@ -394,3 +396,122 @@ def test_policy_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoin
     client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
     client.close()
     robot.close()
+
+
+def paced(pub: zmq.Socket, client: ServiceClient, batch: list[Sample], spin: Callable[[], None] = lambda: None) -> None:
+    """Send one input at a time and wait until it is counted: a subscriber
+    that keeps only the newest message (LATEST, queue of 4) must not lose any
+    to its own queue limit, or the count could not be exact."""
+    before = rejected(client)
+    for frames, key in batch:
+        seen = rejected(client)[key]
+        pub.send_multipart(frames)
+        deadline = time.monotonic() + 20
+        while rejected(client)[key] == seen:
+            assert time.monotonic() < deadline, f"the node never counted a {key}"
+            spin()
+            time.sleep(0.005)
+    want = before + Counter(key for _, key in batch)
+    assert settle(client, want) == want
+
+
+# -- the real-arm node (on the firmware emulator) -------------------------------------
+@pytest.mark.slow
+def test_hw_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoints: Endpoints,
+                                                zctx: zmq.Context) -> None:
+    """Garbage on the hw node's command subscriber (which keeps only the
+    newest command) and its services; serial garbage is in test_badinput_serial.py."""
+    link = run_dir / "roarm0"
+    procs.hil("emulate", "roarm", "--link", str(link))
+    deadline = time.monotonic() + 60
+    while not link.exists():
+        assert time.monotonic() < deadline, "the emulator never made its pty"
+        time.sleep(0.05)
+    procs.hil("node", "hw", "--port", str(link), "--run-dir", str(run_dir))
+    client = wait_ready(zctx, endpoints, "robot", timeout_s=60)
+    fake_policy = zctx.socket(zmq.PUB)
+    fake_policy.linger = 0
+    fake_policy.bind(endpoints["policy"].pub)
+    join(fake_policy, client, JOINT_COMMAND.encode())
+    encoder = Encoder("fuzz-policy")
+    command = messages_pb2.JointCommand(position=list(pose("home")))
+    garbage = st.one_of(
+        bus_rejects(JOINT_COMMAND.encode(), "roarm.v1.JointCommand", command.SerializeToString(),
+                    "roarm.v1.JointState", messages_pb2.JointCommand),
+        bad_commands().map(lambda c: (encoder.encode(JOINT_COMMAND, c[0]), c[1])),
+    )
+
+    @SETTINGS
+    @given(batch=st.lists(garbage, min_size=1, max_size=6))
+    def sub_batch(batch: list[Sample]) -> None:
+        paced(fake_policy, client, batch)
+        assert client.call("ping", services_pb2.PingRequest()).role == "robot"
+
+    sub_batch()
+
+    @SETTINGS
+    @given(batch=st.lists(service_rejects(
+        "torque", services_pb2.TorqueRequest, services_pb2.TorqueRequest(enable=True).SerializeToString(),
+        {"ping", "info", "shutdown", "reset", "estop", "torque"}), min_size=1, max_size=6))
+    def service_batch(batch: list[Sample]) -> None:
+        check_services(zctx, client, endpoints["robot"].rep, batch)
+
+    service_batch()
+    # a reset to a NaN pose is refused by the handler, the node stays up
+    with pytest.raises(Exception, match="reset pose"):
+        client.call("reset", services_pb2.ResetRequest(position=[math.nan] * 6), retries=1)
+    assert client.call("ping", services_pb2.PingRequest()).role == "robot"
+    fake_policy.close(0)
+    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.close()
+
+
+# -- the recorder ---------------------------------------------------------------------
+@pytest.mark.slow
+def test_recorder_survives_and_counts_bad_input(procs, run_dir: Path, endpoints: Endpoints,
+                                                 zctx: zmq.Context, tmp_path: Path) -> None:
+    """Garbage on the recorder's subscribers (it keeps payloads unparsed, so a
+    truncated payload is recorded as it came, not rejected) and its services;
+    good messages around the garbage are still recorded."""
+    procs.hil("bag", "record", "-o", str(tmp_path / "fuzz.mcap"), "--run-dir", str(run_dir))
+    client = wait_ready(zctx, endpoints, "recorder", timeout_s=60)
+    runner = zctx.socket(zmq.PUB)
+    runner.linger = 0
+    runner.bind(endpoints["runner"].pub)
+    join(runner, client, GOAL.encode())
+    goal = messages_pb2.Goal(id="reach", tolerance=0.01)
+    encoder = Encoder("fuzz-runner")
+
+    def received() -> float:
+        return client.call("info", services_pb2.InfoRequest()).metrics.get("received", 0)
+
+    garbage = bus_rejects(GOAL.encode(), "roarm.v1.Goal", goal.SerializeToString(), "roarm.v1.JointState",
+                          messages_pb2.Goal).filter(lambda s: s[1] != "reject.bad_payload")
+
+    @SETTINGS
+    @given(batch=st.lists(garbage, min_size=1, max_size=8))
+    def sub_batch(batch: list[Sample]) -> None:
+        before = rejected(client)
+        count = received()
+        for frames, _ in batch:
+            runner.send_multipart(frames)
+        runner.send_multipart(encoder.encode(GOAL, goal))
+        want = before + Counter(key for _, key in batch)
+        assert settle(client, want) == want
+        deadline = time.monotonic() + 20
+        while received() < count + 1:  # the good goal behind the garbage is recorded
+            assert time.monotonic() < deadline, "the recorder stopped recording"
+            time.sleep(0.02)
+
+    sub_batch()
+
+    @SETTINGS
+    @given(batch=st.lists(service_rejects("info", services_pb2.InfoRequest, b"", POLICY_METHODS),
+                          min_size=1, max_size=6))
+    def service_batch(batch: list[Sample]) -> None:
+        check_services(zctx, client, endpoints["recorder"].rep, batch)
+
+    service_batch()
+    runner.close(0)
+    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.close()
