@@ -43,6 +43,8 @@ def generate(directory: Path, names: tuple[str, ...], force: bool) -> None:
         made = generate_keys(directory, wanted, force=force)
     except SecurityError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write keys to {directory}: {exc.strerror or exc}") from None
     for path in made:
         click.echo(f"wrote {path}")
     root = directory.resolve()
