@@ -80,7 +80,7 @@ def policy(
     try:
         node = PolicyNode(config, endpoints)
     except (OSError, ModelError, SpecError, ValueError) as exc:
-        raise click.ClickException(f"cannot load policy {config.source}: {exc}") from None
+        raise click.ClickException(f"cannot start the policy node with {config.source}: {exc}") from None
     node.node.install_signal_handlers()
     try:
         node.run()

@@ -8,6 +8,7 @@ with a recorded run by ``obs_seq``.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TextIO
@@ -35,8 +36,12 @@ class EventLog:
             "text": text,
             "obs_seq": obs_seq,
         }
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as exc:  # the log is a diagnostic: losing it must not stop the node
+            print(f"[{self.node}] events file no longer writable, stopped logging to it: {exc}", file=sys.stderr)
+            self._file = None
 
     def close(self) -> None:
         if self._file is not None:

@@ -187,7 +187,10 @@ class PolicyNode:
         for alert in self.metrics.alerts(now):
             self.report(Severity.WARNING, alert.code, alert.text, self.watchdog.last_seq or 0)
         if self.config.metrics_file is not None:
-            self.metrics.write_textfile(self.config.metrics_file, self.config.name)
+            try:
+                self.metrics.write_textfile(self.config.metrics_file, self.config.name)
+            except OSError as exc:  # a full disk or a removed folder must not stop the arm's controller
+                self.report(Severity.WARNING, "metrics.write_failed", f"{self.config.metrics_file}: {exc}")
         if self.node.state == "degraded" and not self.watchdog.stale(now) and self.watchdog.last_seq is not None:
             self.node.set_state("ok", "robot state fresh again")
 

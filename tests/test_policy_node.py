@@ -202,3 +202,17 @@ def test_sigterm_while_waiting_for_the_robot_exits_cleanly(procs: Procs, run_dir
     wait_ready(zctx, endpoints, "policy", timeout_s=START_S).close()  # answers ping while it waits
     os.killpg(policy.pid, signal.SIGTERM)
     assert policy.wait(timeout=30) == 0
+
+
+def test_unwritable_metrics_file_is_reported_and_the_loop_goes_on(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                                  zctx: zmq.Context) -> None:
+    events_file = run_dir / "events.jsonl"
+    start_sim(procs, run_dir)
+    procs.hil("node", "policy", "--scripted", "hold", "--metrics-file", str(run_dir / "no" / "such" / "p.prom"),
+              "--events-file", str(events_file), "--run-dir", str(run_dir))
+    client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
+    poll_until("a metrics.write_failed event",
+               lambda: any(e["code"] == "metrics.write_failed" for e in read_events(events_file)))
+    first = info(client).metrics["commands"]
+    poll_until("more commands", lambda: info(client).metrics["commands"] > first + 10)
+    client.close()
