@@ -47,7 +47,7 @@ def goal_error(goal: GoalSpec, state: messages_pb2.JointState, position: np.ndar
     if goal.kind == "tcp":
         if len(state.tcp) != 3:
             return None
-        return float(np.linalg.norm(np.asarray(state.tcp) - np.asarray(goal.target)))
+        return math.dist(state.tcp, goal.target)
     index = list(goal.joints_judged)
     return float(np.max(np.abs(position[index] - np.asarray(goal.target)[index])))
 

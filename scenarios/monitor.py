@@ -53,14 +53,15 @@ class HoldWatch:
 
 
 def ordered(names: list[str] | tuple[str, ...], values: list[float], size: int = len(NAMES)) -> np.ndarray | None:
-    """Values in canonical joint order; None when they cannot be."""
-    values_arr = np.asarray(values, dtype=float)
-    if not names:
-        return values_arr if values_arr.shape == (size,) else None
-    if len(names) != values_arr.size or set(names) != set(NAMES):
+    """Finite values in canonical joint order; None when they cannot be."""
+    if not all(map(math.isfinite, values)):
+        return None
+    if not names or tuple(names) == NAMES:  # the common case, kept cheap: it runs for every message
+        return np.array(values, dtype=float) if len(values) == size else None
+    if len(names) != len(values) or set(names) != set(NAMES):
         return None
     index = {name: i for i, name in enumerate(names)}
-    return values_arr[[index[name] for name in NAMES]]
+    return np.array([values[index[name]] for name in NAMES], dtype=float)
 
 
 class Monitor:
@@ -148,8 +149,8 @@ class Monitor:
         return None
 
     def _on_state(self, state: messages_pb2.JointState) -> messages_pb2.JointState | None:
-        position = ordered(list(state.names), list(state.position))
-        if position is None or not np.all(np.isfinite(position)):
+        position = ordered(state.names, state.position)
+        if position is None:
             self.bad_states += 1
             return None
         seq = int(state.seq)
@@ -184,10 +185,10 @@ class Monitor:
         return state
 
     def _check_limits(self, position: np.ndarray, seq: int) -> None:
-        excess = np.maximum(self.lower - position, position - self.upper)
-        worst = int(np.argmax(excess))
-        if excess[worst] > self.limit_excess:
-            self.limit_excess = float(excess[worst])
+        excess = np.maximum(self.lower - position, position - self.upper).max()
+        if excess > self.limit_excess:
+            worst = int(np.argmax(np.maximum(self.lower - position, position - self.upper)))
+            self.limit_excess = float(excess)
             self.limit_where = f"{NAMES[worst]} = {position[worst]:.4f} rad at step {seq}"
 
     def _on_command(self, command: messages_pb2.JointCommand) -> None:
@@ -195,11 +196,11 @@ class Monitor:
         if command.hold:
             self.hold_commands += 1
         obs_seq = int(command.obs_seq)
-        target = ordered(list(command.names), list(command.position))
+        target = ordered(command.names, command.position)
         # Only commands for states already seen in this episode: the state
         # travels robot -> runner, its command the longer robot -> policy ->
         # runner, so anything else answers a state from before a reset.
-        if target is not None and obs_seq in self._state_pos and np.all(np.isfinite(target)):
+        if target is not None and obs_seq in self._state_pos:
             self._command_pos.setdefault(obs_seq, target)
         stamp = self._state_stamp.get(obs_seq)
         # Each state's first answer only; state 0 may be re-published while
