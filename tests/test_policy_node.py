@@ -173,6 +173,8 @@ def test_nan_model_leads_to_holds_and_events_not_a_crash(procs: Procs, run_dir: 
     nan_events = [e for e in read_events(events_file) if e["code"] == "watchdog.non_finite_output"]
     assert nan_events and all(isinstance(e["obs_seq"], int) for e in nan_events)
     assert "roarm_policy_deadline_miss_total" in metrics_file.read_text()
+    poll_until("an SLA alert on the miss rate (every answer is a hold)",
+               lambda: any(e["code"] == "sla.miss_rate" for e in read_events(events_file)))
     commands.close()
     client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
     client.close()
@@ -215,4 +217,28 @@ def test_unwritable_metrics_file_is_reported_and_the_loop_goes_on(procs: Procs, 
                lambda: any(e["code"] == "metrics.write_failed" for e in read_events(events_file)))
     first = info(client).metrics["commands"]
     poll_until("more commands", lambda: info(client).metrics["commands"] > first + 10)
+    client.close()
+
+
+def test_budget_overrun_is_a_hold_and_a_p95_alert(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                  zctx: zmq.Context) -> None:
+    """A 1 us budget no policy can meet: every answer becomes a hold, and p95 is over its SLA."""
+    events_file = run_dir / "events.jsonl"
+    start_sim(procs, run_dir)
+    procs.hil("node", "policy", "--scripted", "ik", "--budget-us", "1", "--sla-p95-us", "1",
+              "--events-file", str(events_file), "--run-dir", str(run_dir))
+    client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
+    commands = Subscriber(zctx, [endpoints["policy"].pub], [JOINT_COMMAND], policy=QueuePolicy.QUEUE)
+    answers: list[messages_pb2.JointCommand] = []
+
+    def collect() -> None:
+        answers.extend(e.message for e in commands.drain())  # type: ignore[misc]
+        time.sleep(0.01)
+
+    poll_until("20 commands", lambda: len(answers) >= 20, 60.0, collect)
+    assert all(c.hold for c in answers)
+    poll_until("budget and p95 events", lambda: {"watchdog.budget_overrun", "sla.p95"}
+               <= {str(e["code"]) for e in read_events(events_file)})
+    assert info(client).metrics["watchdog.budget_overrun"] >= 20
+    commands.close()
     client.close()
