@@ -187,6 +187,31 @@ def test_node_cli_refuses_network_bind_without_keys_and_insecure_warns(procs, ru
     client.close()
 
 
+def test_keys_from_the_endpoints_file(procs, run_dir: Path, zctx: zmq.Context) -> None:
+    """``"security": {"keys": "keys"}`` in endpoints.json (relative to the
+    file) turns CURVE on without any command-line option."""
+    generate_keys(run_dir / "keys", [*ROLES, CLIENT_IDENTITY])
+    host = NET_ADDRESS or "0.0.0.0"
+    path = run_dir / "endpoints.json"
+    Endpoints.tcp(host, free_base_port(host)).save(path)
+    data = json.loads(path.read_text())
+    data["security"] = {"keys": "keys"}
+    path.write_text(json.dumps(data))
+    endpoints = Endpoints.load(path)
+    assert endpoints.security.keys == (run_dir / "keys").resolve()
+    node = procs.hil("node", "sim", "--backend", "mock", "--endpoints", str(path))
+    keyed = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2,
+                          security=endpoints.security_for(CLIENT_IDENTITY))
+    wait_for(keyed, 60.0)
+    plain = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=1.0, retries=1)
+    with pytest.raises(ServiceUnavailable):
+        plain.call("ping", services_pb2.PingRequest())
+    keyed.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    assert node.wait(timeout=30) == 0
+    for client in (keyed, plain):
+        client.close()
+
+
 def _wait(condition, timeout_s: float = 20.0, period_s: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
