@@ -143,7 +143,7 @@ def bench_hw(seconds: float, rate: float, steps: int) -> None:
 @bench.command("bag")
 @click.option("--seconds", type=click.FloatRange(min=0.5), default=4.0, show_default=True,
               help="Lockstep measurement window (each of without/with recorder, per round).")
-@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Alternating without/with-recorder window pairs.")
 @click.option("--messages", type=click.IntRange(min=1000), default=100_000, show_default=True,
               help="JointStates in the bag replayed at --max.")
@@ -154,7 +154,7 @@ def bench_bag(seconds: float, rounds: int, messages: int) -> None:
 
     \b
     Example:
-      hil bench bag --seconds 3 --rounds 2 --messages 50000
+      hil bench bag --seconds 3 --rounds 3 --messages 50000
     """
     from tools.bench import bag as bag_bench
 

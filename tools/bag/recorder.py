@@ -8,6 +8,7 @@ subscriber into the bag, flush a chunk when due.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,10 @@ class RecorderConfig:
     heartbeat_period_s: float = 0.5
     # Seconds between drains; services (ping, shutdown) answer within this too.
     batch_s: float = 0.02
+    # Added to the process's niceness before any socket exists (so ZMQ's I/O
+    # thread inherits it): on a busy machine the loop being recorded gets the
+    # CPU first, the recorder catches up from its deep queues.
+    nice: int = 10
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ def record(config: RecorderConfig) -> RecordResult:
     and zmq.ZMQError when the recorder's endpoints are taken (another recorder).
     """
     bag = BagWriter(config.output, config.provenance, config.writer)  # fails early, before any socket
+    if config.nice:
+        os.nice(config.nice)
 
     def describe() -> services_pb2.NodeInfo:
         info = services_pb2.NodeInfo(backend="mcap")
