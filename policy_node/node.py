@@ -70,6 +70,7 @@ class PolicyNode:
         self._answered: tuple[int, tuple[float, ...]] | None = None  # (seq, positions) last answered
         self._last_command: messages_pb2.JointCommand | None = None
         self._next_housekeeping = 0.0
+        self._holding = False  # holding because the robot went quiet
 
     # -- start-up ---------------------------------------------------------------
     def connect_robot(self) -> services_pb2.NodeInfo | None:
@@ -139,6 +140,9 @@ class PolicyNode:
             return
         obs = Observation.from_state(state, self.goal)
         self.watchdog.on_state(obs.seq, obs.position)
+        if self._holding:
+            self._holding = False
+            self.node.set_state("ok", f"robot state fresh again at state {obs.seq}")
         key = (obs.seq, position)
         if key == self._answered and self._last_command is not None:
             self._send(self._last_command)  # the robot re-published the same state: same answer
@@ -176,10 +180,11 @@ class PolicyNode:
                     f"{command.obs_seq}: holding", command.obs_seq)
         self._send(command)
         self.metrics.record_stale_hold()
-        self.node.set_state("degraded", "no fresh robot state: holding")
+        self._holding = True
+        self.node.set_state("degraded", f"no fresh robot state since state {command.obs_seq}: holding")
 
     def housekeeping(self) -> None:
-        """Once per period: SLA alerts, the Prometheus textfile, the node's health."""
+        """Once per period: SLA alerts and the Prometheus textfile."""
         now = time.monotonic()
         if now < self._next_housekeeping:
             return
@@ -191,8 +196,6 @@ class PolicyNode:
                 self.metrics.write_textfile(self.config.metrics_file, self.config.name)
             except OSError as exc:  # a full disk or a removed folder must not stop the arm's controller
                 self.report(Severity.WARNING, "metrics.write_failed", f"{self.config.metrics_file}: {exc}")
-        if self.node.state == "degraded" and not self.watchdog.stale(now) and self.watchdog.last_seq is not None:
-            self.node.set_state("ok", "robot state fresh again")
 
     # -- helpers ------------------------------------------------------------------
     def _usable(self, state: messages_pb2.JointState, position: tuple[float, ...]) -> bool:

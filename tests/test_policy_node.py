@@ -19,7 +19,7 @@ from tests.policy_models import write_model
 from bus.endpoints import Endpoints
 from bus.pubsub import Publisher, Subscriber
 from bus.service import ServiceClient
-from bus.topics import EVENT, GOAL, JOINT_COMMAND, JOINT_STATE, QueuePolicy
+from bus.topics import EVENT, GOAL, HEARTBEAT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from policy_node.rollout import cartesian_goal_message
 from policy_node.spec import PolicySpec
 from roarm.kinematics import sample_reachable_goal
@@ -136,6 +136,13 @@ def test_dead_robot_gets_holds_at_the_last_measured_position(procs: Procs, run_d
                10.0, lambda: bus_codes.update(e.message.code for e in events.drain()) or time.sleep(0.05))  # type: ignore[func-returns-value]
     described = info(client)
     assert described.metrics["deadline_miss"] >= 3
+    heartbeat = client.call("ping", services_pb2.PingRequest())
+    assert heartbeat.role == "policy"  # alive, and saying why it holds:
+    beats = Subscriber(zctx, [endpoints["policy"].pub], [HEARTBEAT])
+    states_seen: list[str] = []
+    poll_until("a degraded heartbeat", lambda: "degraded" in states_seen, 10.0,
+               lambda: states_seen.extend(e.message.state for e in beats.drain()) or time.sleep(0.05))  # type: ignore[func-returns-value]
+    beats.close()
     os.killpg(policy.pid, signal.SIGTERM)
     assert policy.wait(timeout=30) == 0, "SIGTERM must end the policy node cleanly"
     assert read_events(events_file)[-1]["code"] == "policy.stopped"
