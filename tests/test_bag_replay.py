@@ -178,3 +178,29 @@ def test_label_change_is_incompatible():
     assert report.problems == [
         "message roarm.v1.JointState field 3 'names': singular string in the bag, repeated string now"]
 
+
+
+def test_replay_answers_info_as_the_recorded_robot(procs, zctx, endpoints, run_dir, tmp_path):
+    from tests.bag_factory import Clock, envelope
+    from tests.conftest import wait_ready
+    from bus.envelope import Encoder
+    from schemas import services_pb2
+    from tools.bag.node_info import PREFIX, as_metadata
+    from tools.bag.writer import BagWriter
+
+    bag = BagWriter(tmp_path / "run.mcap", {"schema_version": "1.0"})
+    recorded = services_pb2.NodeInfo(node="sim", role="robot", backend="mujoco", dt=0.004, mode="lockstep",
+                                     joint_names=["base", "shoulder", "elbow", "wrist", "roll", "gripper"],
+                                     lower=[-1.0] * 6, upper=[1.0] * 6, model_hash="ab12")
+    bag.add_metadata(PREFIX + "robot", as_metadata(recorded))
+    bag.write("robot", envelope(Encoder("sim"), JOINT_STATE, messages_pb2.JointState(seq=0), Clock()))
+    bag.close()
+    replay = procs.hil("bag", "replay", str(tmp_path / "run.mcap"), "--settle", "20", "--run-dir", str(run_dir))
+    client = wait_ready(zctx, endpoints, "robot")
+    info = client.call("info", services_pb2.InfoRequest())
+    assert info.backend == "replay" and info.mode == "replay" and info.dt == pytest.approx(0.004)
+    assert list(info.lower) == [-1.0] * 6 and info.model_hash == "ab12"
+    assert info.extra["recorded_backend"] == "mujoco"
+    client.call("shutdown", services_pb2.ShutdownRequest(reason="test"))
+    _, err = replay.communicate(timeout=30)
+    assert replay.returncode == 0, err.decode()

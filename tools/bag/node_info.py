@@ -36,6 +36,20 @@ def as_metadata(info: services_pb2.NodeInfo) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value, sort_keys=True) for key, value in data.items()}
 
 
+def from_metadata(record: dict[str, str]) -> services_pb2.NodeInfo:
+    """The NodeInfo ``as_metadata`` stored (fields this schema lacks are ignored)."""
+    data: dict[str, object] = {}
+    for key, value in record.items():
+        try:
+            data[key] = json.loads(value) if value[:1] in "[{" else value
+        except ValueError:
+            data[key] = value
+    try:
+        return json_format.ParseDict(data, services_pb2.NodeInfo(), ignore_unknown_fields=True)
+    except json_format.ParseError:
+        return services_pb2.NodeInfo()
+
+
 class InfoProbe:
     """Asks each role's ``info`` once it has been heard from, a few times at most."""
 

@@ -4,8 +4,9 @@ The replay stands in for the roles that published the replayed topics (by
 default robot and runner: joint states, clock and goals), binding their PUB
 endpoints, so a policy node cannot tell a bag from a live robot. When it
 stands in for the robot it also answers the robot's ping/info/shutdown (the
-policy node asks the robot's ``info`` before it starts), describing the arm
-of roarm.joints with the bag's control period.
+policy node asks the robot's ``info`` before it starts) with the recorded
+robot's info (the recorder keeps it), or the arm of roarm.joints with the
+bag's control period for bags without it.
 
 Headers carry the recorded sender and seq (so drops stay visible) and a fresh
 sent_ns; payloads are the recorded bytes. ZMQ's slow joiner: a PUB drops
@@ -34,6 +35,7 @@ from bus.topics import EVENT, HEARTBEAT
 from roarm.joints import ROARM_M3
 from schemas import services_pb2
 from tools.bag.compat import ensure_compatible
+from tools.bag.node_info import PREFIX, from_metadata
 from tools.bag.period import control_period
 from tools.bag.reader import BagReader
 
@@ -98,10 +100,18 @@ def select_channels(reader: BagReader, topics: tuple[str, ...]) -> dict[int, str
     return chosen
 
 
-def _robot_info(dt: float, bag: Path) -> services_pb2.NodeInfo:
-    info = services_pb2.NodeInfo(backend="replay", joint_names=ROARM_M3.names, lower=ROARM_M3.lower,
-                                 upper=ROARM_M3.upper, max_velocity=ROARM_M3.max_velocity, dt=dt, mode="replay")
-    info.extra["bag"] = str(bag)
+def _robot_info(reader: BagReader, dt: float) -> services_pb2.NodeInfo:
+    """What the replay answers as the robot: the recorded robot's info when the bag kept it
+    (joints, limits, dt), else the arm of roarm.joints with the bag's dt."""
+    recorded = reader.metadata.get(PREFIX + "robot")
+    if recorded:
+        info = from_metadata(recorded)
+        info.extra["recorded_backend"] = info.backend
+    else:
+        info = services_pb2.NodeInfo(joint_names=ROARM_M3.names, lower=ROARM_M3.lower, upper=ROARM_M3.upper,
+                                     max_velocity=ROARM_M3.max_velocity, dt=dt)
+    info.backend, info.mode = "replay", "replay"
+    info.extra["bag"] = str(reader.path)
     return info
 
 
@@ -127,6 +137,13 @@ def _wait_for_peers(node: Node, sockets: dict[str, zmq.Socket], want: int, timeo
             monitors[role].close(0)
 
 
+def _copy(info: services_pb2.NodeInfo) -> services_pb2.NodeInfo:
+    """A fresh copy per call: Node.info() adds its own fields to what it is given."""
+    out = services_pb2.NodeInfo()
+    out.CopyFrom(info)
+    return out
+
+
 def _pause(node: Node, seconds: float) -> None:
     """Wait, still answering services (a runner may ping us meanwhile)."""
     deadline = time.monotonic() + seconds
@@ -144,7 +161,8 @@ def replay(config: ReplayConfig) -> ReplayResult:
     dt = control_period(reader)
     items = _load(reader, channels)
     result = ReplayResult(roles=roles, notes=list(report.notes))
-    node = Node(primary, config.name, config.endpoints, info=lambda: _robot_info(dt, config.bag))
+    robot_info = _robot_info(reader, dt)
+    node = Node(primary, config.name, config.endpoints, info=lambda: _copy(robot_info))
     publishers: dict[str, Publisher] = {primary: node.publisher}
     role_endpoints = {r: (e.pub, e.rep) for r, e in config.endpoints.roles.items()}
     try:
