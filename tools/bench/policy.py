@@ -2,8 +2,9 @@
 
 Measured in one run, so a busy machine shows in every figure:
 
-- baseline: a raw pyzmq REQ/REP round trip between two processes
-  (tools.bench.bus.raw_roundtrip), the floor of any request/answer exchange;
+- baselines: a raw pyzmq REQ/REP round trip between two processes
+  (tools.bench.bus.raw_roundtrip), the floor of any request/answer exchange,
+  and a raw PUB/SUB ping-pong, the same socket pattern lockstep uses;
 - inference: ``session.run`` of policies/reach.onnx on its preallocated input,
   in this process, and the whole ``act`` (features + inference + action map);
 - closed loop: ``hil node sim --backend mock --mode lockstep`` and ``hil node
@@ -15,6 +16,7 @@ Measured in one run, so a busy machine shows in every figure:
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import signal
 import subprocess
@@ -23,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zmq
@@ -161,6 +164,67 @@ def closed_loop(seconds: float, workdir: Path, source: str = str(REACH)) -> Loop
     )
 
 
+def _pubsub_echo(workdir: str, ready: Any) -> None:
+    """The other end of the raw PUB/SUB ping-pong: every message straight back."""
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.connect(f"ipc://{workdir}/ping.pub")
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    pub = ctx.socket(zmq.PUB)
+    pub.bind(f"ipc://{workdir}/pong.pub")
+    ready.set()
+    while True:
+        frames = sub.recv_multipart()
+        pub.send_multipart(frames)
+        if frames[0] == b"stop":
+            break
+    time.sleep(0.1)
+    sub.close(0)
+    pub.close(0)
+    ctx.term()
+
+
+def raw_pubsub_roundtrip(samples: int, workdir: Path) -> Summary:
+    """Raw pyzmq PUB -> SUB -> PUB -> SUB ping-pong between two processes: the
+    transport floor of a lockstep step (state out, command back), 200 B frames."""
+    spawn = mp.get_context("spawn")
+    ready = spawn.Event()
+    proc = spawn.Process(target=_pubsub_echo, args=(str(workdir), ready), daemon=True)
+    proc.start()
+    ctx = zmq.Context()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("PUB/SUB echo process did not start")
+        pub = ctx.socket(zmq.PUB)
+        pub.bind(f"ipc://{workdir}/ping.pub")
+        sub = ctx.socket(zmq.SUB)
+        sub.connect(f"ipc://{workdir}/pong.pub")
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        frames = [b"robot/joint_state", b"h" * 40, b"x" * 200]
+        while True:  # slow joiners on both legs: ping until a pong comes back
+            pub.send_multipart(frames)
+            if sub.poll(50):
+                sub.recv_multipart()
+                break
+        times = []
+        for i in range(samples + 500):
+            t0 = time.perf_counter()
+            pub.send_multipart(frames)
+            sub.recv_multipart()
+            if i >= 500:
+                times.append(time.perf_counter() - t0)
+        pub.send_multipart([b"stop"])
+        sub.poll(1000)
+        pub.close(0)
+        sub.close(0)
+    finally:
+        ctx.term()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+    return summarize(times)
+
+
 def _verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -171,11 +235,14 @@ def report(samples: int, seconds: float) -> str:
     with tempfile.TemporaryDirectory(prefix="hbp-", dir="/tmp") as tmp:
         workdir = Path(tmp)
         raw = raw_roundtrip(5000, 200, workdir)
+        raw_pubsub = raw_pubsub_roundtrip(5000, workdir)
         run, act = inference(samples)
         loops = [closed_loop(seconds, workdir, str(REACH)), closed_loop(seconds, workdir, "scripted:hold")]
     raw_p50, raw_p99 = raw.p50_s * 1e6, raw.p99_s * 1e6
     lines = [
         f"baseline: raw pyzmq REQ/REP round trip (2 processes, ipc, 200 B): p50 {raw_p50:.1f} us, p99 {raw_p99:.1f} us",
+        f"          raw pyzmq PUB/SUB ping-pong (2 processes, ipc, lockstep's pattern): "
+        f"p50 {raw_pubsub.p50_s * 1e6:.1f} us, p99 {raw_pubsub.p99_s * 1e6:.1f} us",
         "",
         f"inference, policies/reach.onnx in-process ({samples} calls, 1 thread, no spinning):",
         f"  session.run             p50 {run.p50_s * 1e6:7.1f} us  p99 {run.p99_s * 1e6:7.1f} us  "
