@@ -23,6 +23,9 @@ from hw_node.protocol import Feedback, Kind
 # Until a real feedback line has been seen, assume a long one (all fields of
 # the newest builds, wide numbers) so the rate cap starts conservative.
 FEEDBACK_BYTES_GUESS = 330
+# A stream (print mode 2) sends a line every firmware loop pass, throttled by
+# the wire to one per ~25 ms: a longer silence means it has stopped.
+STREAM_GAP_S = 0.1
 # Boot and debug text kept for `info` (the firmware's own words about itself).
 MAX_FIRMWARE_LINES = 12
 
@@ -141,8 +144,10 @@ class RoArmM3:
 
     def streaming(self, now: float) -> bool:
         """The arm sends feedback nobody asked for (print mode 2): several lines
-        within a second, not one late reply."""
-        return len(self._unsolicited) == self._unsolicited.maxlen and now - self._unsolicited[0] < 1.0
+        within a second and still coming. Late replies that were stuck behind a
+        burst of noise arrive together and then stop: not a stream."""
+        recent = self._unsolicited
+        return len(recent) == recent.maxlen and now - recent[0] < 1.0 and now - recent[-1] < STREAM_GAP_S
 
     def request_feedback(self, now: float) -> None:
         """Ask for one feedback line unless one is on its way or the arm streams."""
