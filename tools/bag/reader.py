@@ -75,7 +75,7 @@ class BagReader:
                 raise BagReadError(f"{self.path} is not an MCAP file (bad magic)")
 
     def messages(self) -> Iterator[BagMessage]:
-        """Every message in file order (chunks are written in receive order)."""
+        """Every message in file order (the recorder writes each batch in sender-stamp order)."""
         with open(self.path, "rb") as handle:
             records = StreamReader(handle, record_size_limit=1 << 30).records
             while True:
