@@ -57,40 +57,71 @@ def read_events(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_same_policy_command_reaches_a_goal_on_mock_and_mujoco(procs: Procs, run_dir: Path,
-                                                                zctx: zmq.Context) -> None:
+def start_robot(procs: Procs, folder: Path, target: str) -> None:
+    """A lockstep sim (mock, mujoco) or the hw node on the firmware emulator (hw)."""
+    if target != "hw":
+        start_sim(procs, folder, target)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "arm"
+    procs.hil("emulate", "roarm", "--link", str(link))
+    poll_until("the emulator's pty", link.exists, START_S)
+    procs.hil("node", "hw", "--port", str(link), "--run-dir", str(folder))
+
+
+def reach_through_processes(procs: Procs, zctx: zmq.Context, folder: Path, target: str,
+                            policy_args: tuple[str, ...], goal_xyz: np.ndarray) -> services_pb2.NodeInfo:
+    """Start the robot and ``hil node policy ARGS --run-dir FOLDER``, publish the goal until the
+    robot's TCP is within 15 mm; returns the policy's info, then shuts it down."""
+    endpoints = Endpoints.for_run(folder)
+    start_robot(procs, folder, target)
+    policy = procs.hil(*policy_args, "--run-dir", str(folder))
+    client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
+    runner = Publisher(zctx, endpoints["runner"].pub, "test")
+    states = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE])
+    latest: list[messages_pb2.JointState] = []
+
+    def step() -> None:
+        runner.publish(GOAL, cartesian_goal_message(goal_xyz))  # again and again: slow joiners
+        envelope = states.recv(timeout_ms=50)
+        if envelope is not None:
+            latest[:] = [envelope.message]  # type: ignore[list-item]
+
+    def reached() -> bool:
+        return bool(latest) and float(np.linalg.norm(np.asarray(latest[0].tcp) - goal_xyz)) < 0.015
+
+    poll_until(f"{' '.join(policy_args[2:])} to bring the {target} arm within 15 mm", reached, 90.0, step)
+    described = info(client)
+    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    assert policy.wait(timeout=30) == 0
+    runner.close()
+    states.close()
+    client.close()
+    return described
+
+
+def test_same_model_command_reaches_a_goal_on_mock_and_mujoco(procs: Procs, run_dir: Path,
+                                                              zctx: zmq.Context) -> None:
     """One policy command line, two robots: only the sim node's --backend differs."""
     goal_xyz = sample_reachable_goal(np.random.default_rng(2024))
-    policy_args = ("node", "policy", "--model", REACH, "--deadline-ms", "500")
     for backend in ("mock", "mujoco"):
-        folder = run_dir / backend
-        endpoints = Endpoints.for_run(folder)
-        start_sim(procs, folder, backend)
-        policy = procs.hil(*policy_args, "--run-dir", str(folder))
-        client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
-        runner = Publisher(zctx, endpoints["runner"].pub, "test")
-        states = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE])
-        latest: list[messages_pb2.JointState] = []
-
-        def step() -> None:
-            runner.publish(GOAL, cartesian_goal_message(goal_xyz))  # again and again: slow joiners
-            envelope = states.recv(timeout_ms=50)
-            if envelope is not None:
-                latest[:] = [envelope.message]  # type: ignore[list-item]
-
-        def reached() -> bool:
-            return bool(latest) and float(np.linalg.norm(np.asarray(latest[0].tcp) - goal_xyz)) < 0.015
-
-        poll_until(f"the reach policy to bring the {backend} arm within 15 mm", reached, 90.0, step)
-        described = info(client)
+        described = reach_through_processes(procs, zctx, run_dir / backend, backend,
+                                            ("node", "policy", "--model", REACH, "--deadline-ms", "500"), goal_xyz)
         assert described.backend == "onnx:reach.onnx"
         assert described.extra["robot_backend"] == backend
         assert described.metrics["commands"] > 0  # (a loaded machine may cause a budget-overrun hold)
-        client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
-        assert policy.wait(timeout=30) == 0
-        runner.close()
-        states.close()
-        client.close()
+
+
+def test_same_scripted_command_drives_mock_mujoco_and_the_emulated_arm(procs: Procs, run_dir: Path,
+                                                                       zctx: zmq.Context) -> None:
+    """scripted:ik takes its period from the robot, so it also drives the hw node (25 Hz, realtime)."""
+    goal_xyz = sample_reachable_goal(np.random.default_rng(7))
+    backends = set()
+    for target in ("mock", "mujoco", "hw"):
+        described = reach_through_processes(procs, zctx, run_dir / target, target,
+                                            ("node", "policy", "--scripted", "ik"), goal_xyz)
+        backends.add(described.extra["robot_backend"])
+    assert len(backends) == 3
 
 
 def test_dead_robot_gets_holds_at_the_last_measured_position(procs: Procs, run_dir: Path, endpoints: Endpoints,

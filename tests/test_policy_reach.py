@@ -64,3 +64,29 @@ def test_training_is_reproducible_from_a_seed(tmp_path: Path) -> None:
     assert files[0] != files[2]
     exported = load_policy(str(tmp_path / "a.onnx"))
     assert exported.spec.observation == ("position", "tcp_error") and exported.spec.dt == tiny.dt
+
+
+def test_hil_policy_train_reach_for_another_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command end to end (made tiny): --dt lands in the model's spec and the evaluation runs."""
+    from click.testing import CliRunner
+
+    from policy_node import train_reach
+    from tools.cli import main
+
+    tiny = {"episode_steps": 30, "expert_episodes": 2, "dagger_rounds": 1, "dagger_episodes": 1, "hidden": 8,
+            "epochs": 1, "dagger_epochs": 1}
+    monkeypatch.setattr(train_reach.TrainConfig, "__init__",
+                        _with_defaults(train_reach.TrainConfig.__init__, tiny))
+    out = tmp_path / "reach_25hz.onnx"
+    result = CliRunner().invoke(main, ["policy", "train-reach", "--seed", "1", "--dt", "0.04", "--out", str(out),
+                                       "--eval-goals", "2"])
+    assert result.exit_code == 0, result.output
+    assert "evaluation: " in result.output and "/2 goals within 15 mm" in result.output
+    assert load_policy(str(out)).spec.dt == 0.04
+
+
+def _with_defaults(init: object, defaults: dict[str, object]) -> object:
+    def patched(self: object, *args: object, **kwargs: object) -> None:
+        init(self, *args, **{**defaults, **kwargs})  # type: ignore[operator]
+
+    return patched

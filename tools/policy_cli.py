@@ -21,19 +21,23 @@ def policy() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for goals, starts and weights.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("policies/reach.onnx"),
               show_default=True, help="Where to write the ONNX model.")
+@click.option("--dt", type=click.FloatRange(min=0.002, max=0.1), default=0.01, show_default=True,
+              help="Control period the model is made for (a multiple of MuJoCo's 2 ms step); the policy node "
+                   "refuses robots with another period, e.g. --dt 0.04 for hil node hw at 25 Hz.")
 @click.option("--eval-goals", type=click.IntRange(min=0), default=20, show_default=True,
               help="Random reachable goals to evaluate the result on (0 skips).")
 @click.option("--tolerance-mm", type=click.FloatRange(min=0.1), default=15.0, show_default=True,
               help="Evaluation: a goal counts as reached within this distance.")
-def train_reach(seed: int, out: Path, eval_goals: int, tolerance_mm: float) -> None:
+def train_reach(seed: int, out: Path, dt: float, eval_goals: int, tolerance_mm: float) -> None:
     """Train the reach MLP on MuJoCo data from the scripted:ik expert (DAgger), export ONNX.
 
     Runs in-process without the bus, about a minute or two on one core; the
     same seed gives the same file.
 
     \b
-    Example:
+    Examples:
       hil policy train-reach --seed 0 --out policies/reach.onnx
+      hil policy train-reach --seed 0 --dt 0.04 --out /tmp/reach_25hz.onnx
     """
     import numpy as np
 
@@ -42,7 +46,7 @@ def train_reach(seed: int, out: Path, eval_goals: int, tolerance_mm: float) -> N
     from roarm.kinematics import sample_reachable_goal
     from sim_node.backend import make_backend
 
-    config = TrainConfig(seed=seed)
+    config = TrainConfig(seed=seed, dt=dt)
     mlp, spec = train(config, log=click.echo)
     export(mlp, spec, out, seed)
     model = load_policy(str(out))
@@ -53,7 +57,7 @@ def train_reach(seed: int, out: Path, eval_goals: int, tolerance_mm: float) -> N
         backend = make_backend("mujoco", dt=config.dt)
         backend.connect()
         try:
-            errors = evaluate(backend, model, goals, steps=300) * 1e3
+            errors = evaluate(backend, model, goals, steps=round(3.0 / dt)) * 1e3  # 3 s per goal
         finally:
             backend.close()
         reached = int(np.sum(errors <= tolerance_mm))
