@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 import zmq
 from tests.conftest import Procs, wait_ready
 from tests.policy_models import write_model
