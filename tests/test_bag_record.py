@@ -148,6 +148,25 @@ def test_unwritable_output_is_a_clear_error_at_start(run_dir, target, expected):
     assert not (run_dir / "recorder.rep").exists(), "it must fail before binding anything"
 
 
+def test_disk_full_while_recording_stops_with_a_clear_error(procs, run_dir):
+    """A file size limit (RLIMIT_FSIZE) makes writes fail mid-run as a full disk would."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    procs.python(TALKER, str(run_dir), "500", "0")
+    recorder = procs.hil("bag", "record", "-o", str(run_dir / "run.mcap"), "--run-dir", str(run_dir),
+                         "--flush-interval", "0.1", preexec_fn=limit)
+    _, err = recorder.communicate(timeout=120)
+    assert recorder.returncode == 1
+    assert b"cannot write bag" in err and b"File too large" in err and b"Traceback" not in err
+    info = subprocess.run([HIL, "bag", "info", str(run_dir / "run.mcap")], capture_output=True, text=True,
+                          timeout=60)
+    assert info.returncode == 0 and "TRUNCATED" in info.stdout  # readable up to the last good chunk
+    assert int(info.stdout.split("messages:")[1].split()[0]) > 50
+
+
 def test_bad_meta_is_a_usage_error(run_dir):
     result = subprocess.run([HIL, "bag", "record", "-o", str(run_dir / "x.mcap"), "--run-dir", str(run_dir),
                              "--meta", "no-equals-sign"], capture_output=True, text=True, timeout=60)
