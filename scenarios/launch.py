@@ -71,9 +71,11 @@ def node_launches(scenario: Scenario, settings: RunSettings) -> list[NodeLaunch]
 
 def robot_argv(hil: list[str], scenario: Scenario, settings: RunSettings) -> list[str]:
     extra = list(scenario.robot.options.get(settings.target, ()))
-    if settings.target == "hw":
+    kind = "hw" if settings.target == "hw" else "sim"
+    command = list(scenario.robot.command.get(settings.target, ())) or [*hil, "node", kind]
+    if kind == "hw":
         if not settings.port:
             raise LaunchError("target hw needs a serial port: --port /dev/ttyUSB0 (or robot.port in the scenario)")
-        return [*hil, "node", "hw", "--port", settings.port, *extra]
-    return [*hil, "node", "sim", "--backend", settings.target, "--mode", settings.mode,
+        return [*command, "--port", settings.port, *extra]
+    return [*command, "--backend", settings.target, "--mode", settings.mode,
             "--dt", repr(scenario.robot.dt), "--seed", str(settings.seed), *extra]

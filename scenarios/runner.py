@@ -51,6 +51,8 @@ GOAL_REPEAT_S = 0.25
 # Before the reset, the first goal is sent for this long so the policy holds
 # it before the first state arrives.
 GOAL_LEAD_S = 0.1
+# Robot counters of commands that did not arrive in time (sim lockstep, hw).
+DEADLINE_COUNTERS = ("deadline_miss", "deadline_hold")
 # The runner's loop period: it takes every message queued meanwhile.
 BATCH_S = 0.005
 # The goal clock starts once the measured joints are this close (rad) to the
@@ -428,13 +430,18 @@ class Run:
         self.report.exit_code = EXIT_FAIL if code == EXIT_PASS and failed else code
 
     def _robot_deadline_misses(self) -> int | None:
+        """Commands the robot did not get in time: ``deadline_miss`` (a lockstep
+        simulator) plus ``deadline_hold`` (the real arm's watchdog), from its
+        final ``info`` or else its last heartbeat; None if it told neither."""
         info = self.infos.get("robot")
-        if info is not None and "deadline_miss" in info.metrics:
-            return int(info.metrics["deadline_miss"])
         health = self.monitor.health.get("robot")
-        if health is not None:
-            return int(health.counters.get("deadline_miss", 0))
-        return None
+        if info is not None:
+            counters: dict[str, float] = dict(info.metrics)
+        elif health is not None:
+            counters = {k: float(v) for k, v in health.counters.items()}
+        else:
+            return None
+        return int(sum(counters.get(key, 0.0) for key in DEADLINE_COUNTERS))
 
     def _outcome(self, node: NodeProcess) -> NodeOutcome:
         health = self.monitor.health.get(node.role)

@@ -36,6 +36,9 @@ class RobotConfig:
     initial_pose: tuple[float, ...] = tuple(POSES["home"])
     # Extra command-line options for the robot node, per target.
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # A command that replaces "hil node sim|hw", per target: Isaac Sim's
+    # backend must run in Isaac's own Python (["/isaac-sim/python.sh", "-m", "sim_node"]).
+    command: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -207,12 +210,17 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
 
 
 def _robot(check: Checker, value: Any) -> RobotConfig:
-    data = check.mapping("robot", value, ("target", "mode", "dt", "port", "initial_pose", "options"))
+    data = check.mapping("robot", value, ("target", "mode", "dt", "port", "initial_pose", "options", "command"))
     options: dict[str, tuple[str, ...]] = {}
-    raw_options = check.mapping("robot.options", _get(data, "options"), TARGETS)
-    for target, args in raw_options.items():
+    for target, args in check.mapping("robot.options", _get(data, "options"), TARGETS).items():
         if target in TARGETS:
             options[target] = check.strings(child("robot.options", target), args)
+    command: dict[str, tuple[str, ...]] = {}
+    for target, argv in check.mapping("robot.command", _get(data, "command"), TARGETS).items():
+        if target in TARGETS:
+            command[target] = check.strings(child("robot.command", target), argv)
+            if not command[target]:
+                check.error(child("robot.command", target), "expected a command: a list of at least one string")
     return RobotConfig(
         target=check.choice("robot.target", _get(data, "target"), TARGETS, "mujoco"),
         mode=check.choice("robot.mode", _get(data, "mode"), MODES, "lockstep"),
@@ -220,6 +228,7 @@ def _robot(check: Checker, value: Any) -> RobotConfig:
         port=check.string("robot.port", _get(data, "port"), None),
         initial_pose=_pose(check, "robot.initial_pose", _get(data, "initial_pose")),
         options=options,
+        command=command,
     )
 
 

@@ -235,23 +235,31 @@ def test_ctrl_c_stops_a_sweep_and_every_run_in_it(procs: Procs, tmp_path: Path) 
         assert not processes_mentioning(run_dir_of(report))
 
 
+def arm_port(request: pytest.FixtureRequest, procs: Procs, tmp_path: Path) -> str:
+    """A real arm (--roarm-port) or the firmware emulator on a pty."""
+    port = request.config.getoption("--roarm-port")
+    if port:
+        return str(port)
+    link = tmp_path / "arm"
+    procs.hil("emulate", "roarm", "--link", str(link))
+    deadline = time.monotonic() + 30
+    while not link.exists():
+        assert time.monotonic() < deadline, "the emulator made no pty"
+        time.sleep(0.05)
+    return str(link)
+
+
 @pytest.mark.hil
 @pytest.mark.slow
-def test_smoke_runs_on_hw_through_the_serial_driver(request: pytest.FixtureRequest, procs: Procs,
-                                                   tmp_path: Path) -> None:
-    """The same smoke scenario, now through hw_node and the serial protocol:
-    the firmware emulator on a pty, or a real arm with --roarm-port."""
-    port = request.config.getoption("--roarm-port")
-    if not port:
-        link = tmp_path / "arm"
-        procs.hil("emulate", "roarm", "--link", str(link))
-        deadline = time.monotonic() + 30
-        while not link.exists():
-            assert time.monotonic() < deadline, "the emulator made no pty"
-            time.sleep(0.05)
-        port = str(link)
+@pytest.mark.parametrize("name", ["smoke", "watchdog"])
+def test_scenarios_run_on_hw_through_the_serial_driver(name: str, request: pytest.FixtureRequest, procs: Procs,
+                                                      tmp_path: Path) -> None:
+    """The same scenario files, now through hw_node and the serial protocol in
+    real time; the watchdog one kills the policy and the arm must hold."""
+    port = arm_port(request, procs, tmp_path)
     out = tmp_path / "out"
-    code, stdout, stderr = run_hil(procs, str(SMOKE), "--target", "hw", "--port", port, "--out", str(out))
+    code, stdout, stderr = run_hil(procs, str(ROOT / "scenarios" / f"{name}.yaml"), "--target", "hw",
+                                   "--port", port, "--out", str(out))
     assert code == 0, stdout + stderr
     report = check_report_files(out)
     assert report["mode"] == "realtime" and report["provenance"]["robot_backend"] == "hw"

@@ -109,3 +109,20 @@ def test_cli_refuses_a_bad_seed_range(tmp_path: Path) -> None:
     result = subprocess.run([HIL, "run", str(ROOT / "scenarios" / "smoke.yaml"), "--seeds", "5..2"],
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 2 and "--seeds: '5..2'" in result.stderr
+
+
+def test_robot_command_replaces_hil_node_for_one_target(tmp_path: Path) -> None:
+    from scenarios.launch import RunSettings, robot_argv
+
+    text = GOOD.replace("robot: {target: mock, dt: 0.02}",
+                        "robot:\n  target: mock\n  command:\n    isaac: [/isaac-sim/python.sh, -m, sim_node]\n"
+                        "  options:\n    isaac: [--deadline-ms, '50']")
+    scenario = loads(text, Path("x.yaml"))
+    settings = RunSettings("isaac", "lockstep", 4, None, False, tmp_path, tmp_path)
+    assert robot_argv(["hil"], scenario, settings) == [
+        "/isaac-sim/python.sh", "-m", "sim_node", "--backend", "isaac", "--mode", "lockstep", "--dt", "0.02",
+        "--seed", "4", "--deadline-ms", "50"]
+    mock = RunSettings("mock", "lockstep", 4, None, False, tmp_path, tmp_path)
+    assert robot_argv(["hil"], scenario, mock)[:4] == ["hil", "node", "sim", "--backend"]
+    errors = errors_of(text.replace("[/isaac-sim/python.sh, -m, sim_node]", "[]"))
+    assert any("robot.command.isaac: expected a command" in e for e in errors), errors
