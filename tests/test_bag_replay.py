@@ -134,6 +134,9 @@ def test_field_type_change_stops_replay_naming_message_and_field(run_dir, tmp_pa
     assert "message roarm.v1.JointState field 4 'position': repeated float in the bag, repeated double now" \
         in result.stderr
     assert "Traceback" not in result.stderr
+    check = subprocess.run([HIL, "bag", "check-policy", str(bag), "--model", "scripted:ik"], capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode == 1 and "field 4 'position': repeated float in the bag" in check.stderr
 
 
 def test_a_message_that_is_gone_stops_replay(run_dir, tmp_path):

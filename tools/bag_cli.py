@@ -162,7 +162,7 @@ def export(bag_file: Path, csv_dir: Path, topics: tuple[str, ...]) -> None:
 @click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--rate", type=click.FloatRange(min=0.001), default=1.0, show_default=True,
               help="Speed factor on the recorded timing (2.0 = twice as fast).")
-@click.option("--max", "as_fast", is_flag=True, help="Ignore the recorded timing: as fast as possible.")
+@click.option("--max", "as_fast", is_flag=True, help="Ignore the recorded timing (and --rate): as fast as possible.")
 @click.option("--topics", multiple=True,
               help="Replay these topics, from whichever role recorded them (repeat or comma-separate) "
                    "[default: robot and runner topics except heartbeats and events].")

@@ -127,11 +127,11 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
 
     reader = BagReader(bag).scan()
     channels = [cid for cid, c in reader.channels.items() if c.topic in (JOINT_STATE, JOINT_COMMAND, GOAL)]
+    report = ensure_compatible(reader, channels)
     topics = {reader.channels[cid].topic for cid in channels}
     if not {JOINT_STATE, JOINT_COMMAND} <= topics:
         raise CheckError(f"{bag} needs robot/joint_state and robot/joint_command to check a policy "
                          f"(it has {', '.join(sorted(topics)) or 'neither'})")
-    report = ensure_compatible(reader, channels)
     period = dt if dt is not None else control_period(reader)
     try:
         policy = load_policy(source, dt=period) if period > 0 else load_policy(source)
