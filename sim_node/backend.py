@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from roarm.joints import LOWER, UPPER
+from roarm.joints import LOWER, MAX_VELOCITY, UPPER
 from roarm.kinematics import fk
 from schemas.services_pb2 import Randomization
 
@@ -148,6 +148,20 @@ class SimBackend(ABC):
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def servo_ramp(ctrl: np.ndarray, target: np.ndarray, physics_dt: float, substeps: int) -> np.ndarray:
+    """Servo set-points for the physics steps of one control period, (substeps, 6).
+
+    A servo cannot turn faster than MAX_VELOCITY however far the command
+    jumps: the set-point moves toward the (limit-clamped) target by at most
+    ``MAX_VELOCITY * physics_dt`` per physics step. Toward a fixed target
+    that is a clip at k steps' worth of travel, so one expression gives the
+    whole period (physics backends feed row k to physics step k).
+    """
+    travel = np.outer(np.arange(1, substeps + 1), MAX_VELOCITY * physics_dt)
+    error = np.minimum(np.maximum(target, LOWER), UPPER) - ctrl
+    return ctrl + np.minimum(np.maximum(error, -travel), travel)
 
 
 def make_backend(name: str, **config: Any) -> SimBackend:

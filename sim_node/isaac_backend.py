@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, NAMES, UPPER
+from roarm.joints import MAX_TORQUE, NAMES
 from schemas.services_pb2 import Randomization
-from sim_node.backend import BackendUnavailable, SimBackend
+from sim_node.backend import BackendUnavailable, SimBackend, servo_ramp
 from sim_node.urdf import URDF_JOINTS, roarm_m3_urdf
 
 PHYSICS_DT = 0.002
@@ -134,12 +134,10 @@ class IsaacBackend(SimBackend):
         return out
 
     def _advance(self, target: np.ndarray) -> None:
-        target = np.clip(target, LOWER, UPPER)
-        max_move = MAX_VELOCITY * self.physics_dt
-        for _ in range(self.substeps):
-            self._ctrl = self._ctrl + np.clip(target - self._ctrl, -max_move, max_move)
-            self._robot.apply_action(self._action(joint_positions=self._ctrl, joint_indices=self._index))
+        for ctrl in servo_ramp(self._ctrl, target, self.physics_dt, self.substeps):
+            self._robot.apply_action(self._action(joint_positions=ctrl, joint_indices=self._index))
             self._world.step(render=False)
+            self._ctrl = ctrl
 
     def _measure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         robot = self._robot

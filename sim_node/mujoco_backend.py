@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from roarm.joints import LOWER, MAX_VELOCITY, NAMES, UPPER
+from roarm.joints import NAMES
 from schemas.services_pb2 import Randomization
-from sim_node.backend import SimBackend
+from sim_node.backend import SimBackend, servo_ramp
 
 MODEL_PATH = Path(__file__).with_name("models") / "roarm_m3.xml"
 PHYSICS_DT = 0.002
@@ -24,8 +24,8 @@ class MujocoBackend(SimBackend):
     """Position servos with stall-torque limits; the backend adds the speed limit.
 
     Each physics step the actuator target moves toward the commanded target
-    by at most ``MAX_VELOCITY * physics_dt``: a servo that cannot turn faster
-    than 4.7 rad/s, however far the command jumps. Randomization scales the
+    by at most ``MAX_VELOCITY * physics_dt`` (backend.servo_ramp): a servo
+    that cannot turn faster than 4.7 rad/s, however far the command jumps. Randomization scales the
     nominal model values kept at connect: body masses and inertias, joint
     damping, joint dry friction, actuator gain (kp).
     """
@@ -89,13 +89,12 @@ class MujocoBackend(SimBackend):
         self._mujoco.mj_forward(m, d)
 
     def _advance(self, target: np.ndarray) -> None:
-        target = np.clip(target, LOWER, UPPER)
-        max_move = MAX_VELOCITY * self.physics_dt
-        mj_step, m, d = self._mujoco.mj_step, self.model, self.data
-        for _ in range(self.substeps):
-            self._ctrl = self._ctrl + np.clip(target - self._ctrl, -max_move, max_move)
-            d.ctrl[self._act] = self._ctrl
+        ramp = servo_ramp(self._ctrl, target, self.physics_dt, self.substeps)
+        mj_step, m, d, act = self._mujoco.mj_step, self.model, self.data, self._act
+        for ctrl in ramp:
+            d.ctrl[act] = ctrl
             mj_step(m, d)
+        self._ctrl = ramp[-1].copy()
 
     def _measure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         d = self.data

@@ -89,3 +89,19 @@ def test_mock_randomization_slows_tracking() -> None:
     weak = nominal()
     weak.actuator_gain_scale = 0.5
     assert distance_after_5_steps(weak) < distance_after_5_steps(nominal())
+
+
+def test_servo_ramp_is_the_stepwise_rate_limit() -> None:
+    from sim_node.backend import servo_ramp
+
+    rng = np.random.default_rng(9)
+    for _ in range(50):
+        ctrl = rng.uniform(LOWER, UPPER)
+        target = rng.uniform(LOWER - 1, UPPER + 1)  # sometimes beyond the limits
+        ramp = servo_ramp(ctrl, target, 0.002, 5)
+        expected, current = [], ctrl.copy()
+        for _ in range(5):  # the plain per-physics-step rate limit it replaces
+            current = current + np.clip(np.clip(target, LOWER, UPPER) - current, -MAX_VELOCITY * 0.002,
+                                        MAX_VELOCITY * 0.002)
+            expected.append(current)
+        np.testing.assert_allclose(ramp, np.array(expected), atol=1e-12)
