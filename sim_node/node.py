@@ -36,11 +36,11 @@ from roarm.joints import LOWER, MAX_VELOCITY, NAMES, UPPER, pose
 from roarm.safety import BadCommand, check_command, order_targets
 from schemas import messages_pb2, services_pb2
 from sim_node.backend import SimBackend, make_backend
-from sim_node.randomization import randomization_hash, sample
+from sim_node.randomization import check_ranges, randomization_hash, sample
 
 Severity = messages_pb2.Severity
 MODES = ("lockstep", "realtime")
-MAX_STEPS_PER_CALL = 100_000  # a step call holds the REP socket; bound it
+MAX_STEPS_PER_CALL = 10_000  # a step call holds the REP socket (and ping); bound it
 SPIN_S = 0.0002  # realtime: the last stretch before a tick is a busy wait
 
 
@@ -301,6 +301,11 @@ class SimNode:
                 raise self.node.refuse(f"reset position outside the joint limits for {outside} "
                                        f"(lower {LOWER.round(4).tolist()}, upper {UPPER.round(4).tolist()})")
         ranges = request.randomization if request.HasField("randomization") else None
+        if ranges is not None:
+            try:
+                check_ranges(ranges)
+            except ValueError as exc:
+                raise self.node.refuse(str(exc)) from None
         self.reset(position, request.seed, ranges)
         return services_pb2.ResetReply(state=self.joint_state(), applied=self.applied,
                                        randomization_hash=self.applied_hash)

@@ -61,7 +61,7 @@ def test_observation_noise_is_seeded_and_stable_within_a_step() -> None:
 
 
 def test_randomization_sampling_is_seeded_bounded_and_hashed() -> None:
-    ranges = RandomizationRanges(mass_scale=0.3, damping_scale=0.5, friction_scale=2.0, actuator_gain_scale=0.1,
+    ranges = RandomizationRanges(mass_scale=0.3, damping_scale=0.5, friction_scale=1.0, actuator_gain_scale=0.1,
                                  obs_noise_std=0.002, max_latency_steps=2)
     draws = [sample(ranges, seed) for seed in range(100)]
     assert sample(ranges, 5) == draws[5]
@@ -69,7 +69,7 @@ def test_randomization_sampling_is_seeded_bounded_and_hashed() -> None:
     assert len({randomization_hash(d) for d in draws}) == 100
     for d in draws:
         assert 0.7 <= d.mass_scale <= 1.3 and 0.5 <= d.damping_scale <= 1.5
-        assert d.friction_scale >= 0.05  # a spread past 1 never yields a non-positive scale
+        assert 0.05 <= d.friction_scale <= 2.0  # a spread of 1 never yields a non-positive scale
         assert 0.0 <= d.obs_noise_std <= 0.002 and 0 <= d.latency_steps <= 2
     assert {d.latency_steps for d in draws} == {0, 1, 2}
     assert sample(RandomizationRanges(), 3) == nominal()
@@ -105,3 +105,15 @@ def test_servo_ramp_is_the_stepwise_rate_limit() -> None:
                                         MAX_VELOCITY * 0.002)
             expected.append(current)
         np.testing.assert_allclose(ramp, np.array(expected), atol=1e-12)
+
+
+@pytest.mark.parametrize("ranges, field", [
+    (RandomizationRanges(mass_scale=float("nan")), "mass_scale"),
+    (RandomizationRanges(damping_scale=-0.1), "damping_scale"),
+    (RandomizationRanges(actuator_gain_scale=5.0), "actuator_gain_scale"),
+    (RandomizationRanges(obs_noise_std=float("inf")), "obs_noise_std"),
+    (RandomizationRanges(max_latency_steps=4_000_000_000), "max_latency_steps"),
+])
+def test_unusable_randomization_ranges_are_refused(ranges: RandomizationRanges, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        sample(ranges, 0)

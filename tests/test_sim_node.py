@@ -260,6 +260,9 @@ def test_reset_refuses_bad_positions_and_applies_randomization(procs: Procs, run
     for position, match in (([0.0] * 5, "6 finite"), ([math.nan] * 6, "6 finite"), ([0, 0, 3.1, 0, 0, 0], "elbow")):
         with pytest.raises(ServiceError, match=match):
             client.call("reset", services_pb2.ResetRequest(position=position))
+    with pytest.raises(ServiceError, match="max_latency_steps"):
+        client.call("reset", services_pb2.ResetRequest(randomization=services_pb2.RandomizationRanges(
+            max_latency_steps=10**9)))
     ranges = services_pb2.RandomizationRanges(mass_scale=0.3, max_latency_steps=3)
     one = client.call("reset", services_pb2.ResetRequest(seed=5, randomization=ranges))
     two = client.call("reset", services_pb2.ResetRequest(seed=5, randomization=ranges))
