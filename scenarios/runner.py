@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,7 @@ class Run:
         for node in self.supervisor.nodes.values():
             client = self.clients[node.role]
             try:
-                self.supervisor.wait_ready(node, lambda wait, c=client: self._answers_ping(c, wait),
+                self.supervisor.wait_ready(node, partial(self._answers_ping, client),
                                            max(0.5, deadline - time.monotonic()), lambda: self.node.running)
             except NodeFailed:
                 self._check_interrupt()  # Ctrl-C while waiting is an interruption, not a broken node

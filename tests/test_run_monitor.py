@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import numpy as np
 import pytest
@@ -59,6 +60,10 @@ class Bus:
         self.node.close()
 
 
+def seen_state(bus: Bus, seq: int) -> bool:
+    return bus.monitor.state is not None and bus.monitor.state.seq == seq
+
+
 @pytest.fixture
 def bus(zctx: zmq.Context, endpoints: Endpoints) -> Iterator[Bus]:
     b = Bus(zctx, endpoints)
@@ -73,7 +78,7 @@ def test_tracking_latency_and_limits_from_a_stream(bus: Bus) -> None:
     path[25] = path[25] + np.array([0.0, 0.0, 1.5, 0.0, 0.0, 0.0])  # elbow 3.07: beyond its 2.95 limit
     for k in range(28):
         stamp = bus.state(k, path[k])
-        bus.until(lambda k=k: bus.monitor.state is not None and bus.monitor.state.seq == k)
+        bus.until(partial(seen_state, bus, k))
         # The policy asks for where the arm will be two steps later, 3 ms after the state;
         # at step 10 it asks for 0.2 rad more than the arm then does.
         target = path[k + 2] + (np.array([0.2, 0, 0, 0, 0, 0]) if k == 10 else 0.0)
@@ -95,8 +100,8 @@ def test_a_new_episode_drops_states_from_before_the_reset(bus: Bus) -> None:
     bus.monitor.new_episode(old + 5_000)  # the reset, as stamped by the robot
     bus.state(501, HOME, stamp_ns=old + 1_000)  # from before the reset, delivered after it
     bus.state(0, HOME + 0.01, stamp_ns=old + 6_000)
-    bus.until(lambda: bus.monitor.state is not None)
-    assert bus.monitor.state.seq == 0 and bus.monitor.stale_states == 2 and bus.monitor.states == 1
+    bus.until(partial(seen_state, bus, 0))
+    assert bus.monitor.stale_states == 2 and bus.monitor.states == 1
 
 
 def test_bad_states_are_counted_not_judged(bus: Bus) -> None:

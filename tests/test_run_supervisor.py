@@ -18,6 +18,12 @@ def group_alive(pgid: int) -> bool:
     return bool(living_members(pgid))
 
 
+def never_ready(wait_s: float) -> bool:
+    """A probe of a node that never answers: waits like a ping would, says no."""
+    time.sleep(wait_s)
+    return False
+
+
 def wait_file(path: Path, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not path.exists():
@@ -73,7 +79,7 @@ def test_wait_ready_names_the_node_and_shows_its_log_when_it_dies(tmp_path: Path
     sup = Supervisor(tmp_path)
     node = sup.start("robot", "robot", [PY, "-c", "import sys; print('no such port /dev/ttyX'); sys.exit(3)"])
     with pytest.raises(NodeFailed) as caught:
-        sup.wait_ready(node, lambda wait: (time.sleep(wait), False)[1], timeout_s=30)
+        sup.wait_ready(node, never_ready, timeout_s=30)
     text = str(caught.value)
     assert "robot exited with status 3" in text and "no such port /dev/ttyX" in text
     sup.stop_all(lambda n: None)
@@ -84,7 +90,7 @@ def test_wait_ready_times_out_with_a_clear_error(tmp_path: Path) -> None:
     node = sup.start("policy", "policy", [PY, "-c", "print('loading model', flush=True); import time; time.sleep(60)"])
     try:
         with pytest.raises(NodeFailed, match="policy did not answer ping within 0.5 s"):
-            sup.wait_ready(node, lambda wait: (time.sleep(wait), False)[1], timeout_s=0.5)
+            sup.wait_ready(node, never_ready, timeout_s=0.5)
     finally:
         sup.stop_all(lambda n: None, grace_s=0.1)
     assert not group_alive(node.pid)
@@ -94,8 +100,13 @@ def test_wait_ready_returns_when_the_probe_answers(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path)
     node = sup.start("recorder", "recorder", [PY, "-c", "import time; time.sleep(60)"])
     calls: list[float] = []
+
+    def third_time_lucky(wait_s: float) -> bool:
+        calls.append(wait_s)
+        return len(calls) >= 3
+
     try:
-        took = sup.wait_ready(node, lambda wait: (calls.append(wait), len(calls) >= 3)[1], timeout_s=30)
+        took = sup.wait_ready(node, third_time_lucky, timeout_s=30)
     finally:
         sup.stop_all(lambda n: None, grace_s=0.1)
     assert len(calls) == 3 and took >= 0 and node.ready_s == took

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import zmq
@@ -77,7 +78,7 @@ def loop_floor(scenario: Scenario, target: str, seconds: float) -> float:
                 supervisor.start(launch.name, launch.role, launch.argv + extra)
             for node in supervisor.nodes.values():
                 client = ServiceClient(ctx, endpoints[node.role].rep, "bench", timeout_s=0.5, retries=1)
-                supervisor.wait_ready(node, lambda wait, c=client: _pings(c, wait), 60.0)
+                supervisor.wait_ready(node, partial(_pings, client), 60.0)
                 client.close()
             time.sleep(0.5)  # past the first steps and the policy's connect
             first, t0 = _steps(robot), time.monotonic()
