@@ -263,3 +263,15 @@ def test_scenarios_run_on_hw_through_the_serial_driver(name: str, request: pytes
     assert code == 0, stdout + stderr
     report = check_report_files(out)
     assert report["mode"] == "realtime" and report["provenance"]["robot_backend"] == "hw"
+
+
+def test_a_policy_that_does_not_fit_the_robot_is_a_broken_setup(procs: Procs, tmp_path: Path) -> None:
+    """reach.onnx was made for a 0.01 s period; smoke runs the robot at 0.02 s."""
+    scenario = tmp_path / "misfit.yaml"
+    scenario.write_text(SMOKE.read_text().replace("scripted: ik", f"model: {ROOT / 'policies' / 'reach.onnx'}"))
+    out = tmp_path / "out"
+    code, stdout, stderr = run_hil(procs, str(scenario), "--out", str(out))
+    assert code == 2, stdout + stderr
+    report = report_of(out)
+    assert report["outcome"] == "broken" and "does not fit the robot" in report["error"]
+    assert "0.01" in report["error"] and "0.02" in report["error"]
