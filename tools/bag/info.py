@@ -72,6 +72,7 @@ def bag_info(path: Path) -> BagInfo:
         info.dropped += drops.observe(message.topic, message.src, message.sequence)
         first = message.log_time if not first else min(first, message.log_time)
         last = max(last, message.log_time)
+    nodes = {name[len(PREFIX):]: record for name, record in reader.metadata.items() if name.startswith(PREFIX)}
     return BagInfo(
         path=str(path),
         size_bytes=Path(path).stat().st_size,
@@ -81,10 +82,20 @@ def bag_info(path: Path) -> BagInfo:
         dropped=sum(c.dropped for c in channels.values()),
         duration_s=(last - first) / 1e9 if last > first else 0.0,
         channels=sorted(channels.values(), key=lambda c: (c.topic, c.src)),
-        provenance=reader.provenance,
-        nodes={name[len(PREFIX):]: record for name, record in reader.metadata.items() if name.startswith(PREFIX)},
+        provenance=_completed(reader.provenance, nodes),
+        nodes=nodes,
         recorder_summary=reader.stream_summary,
     )
+
+
+def _completed(provenance: dict[str, str], nodes: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Provenance with the blanks the runner left filled from what the nodes said of themselves."""
+    out = dict(provenance)
+    if provenance and not out.get("policy_sha256"):
+        out["policy_sha256"] = nodes.get("policy", {}).get("model_hash", "")
+    if provenance and not out.get("randomization_hash"):
+        out["randomization_hash"] = nodes.get("robot", {}).get("randomization_hash", "")
+    return out
 
 
 def format_info(info: BagInfo) -> str:
