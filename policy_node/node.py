@@ -9,6 +9,7 @@ nothing here knows whether the robot is simulated.
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -119,6 +120,7 @@ class PolicyNode:
         if robot is None:
             return  # stopped before the robot answered: nothing was driven
         self.report(Severity.INFO, "policy.started", f"{self.policy.name} driving {robot.node}")
+        gc.freeze()  # start-up objects (model, modules) never again slow a collection inside the loop
         while self.node.running:
             self.node.spin(self._poll_ms())
             for envelope in self.goals.drain():
