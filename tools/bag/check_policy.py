@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from bus import registry
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
+from policy_node.policy import Observation, Policy, load_policy
 from roarm.joints import NAMES
 from tools.bag.compat import ensure_compatible
 from tools.bag.node_info import PREFIX
@@ -102,7 +103,27 @@ def _decode(reader: BagReader, message: BagMessage) -> Message:
     """With the current classes (the bag passed the compatibility check): the policy API wants them."""
     cls = registry.lookup(reader.schemas[message.channel.schema_id].name)
     assert cls is not None  # ensured by ensure_compatible
-    return cls.FromString(message.data)
+    try:
+        return cls.FromString(message.data)
+    except DecodeError as exc:
+        raise CheckError(f"a {message.topic} message (seq {message.sequence}) of {reader.path} does not parse: "
+                         f"{exc}") from None
+
+
+def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded: np.ndarray,
+            atol: float) -> tuple[np.ndarray, np.ndarray]:
+    """(error, answer): the policy asked with each candidate goal in turn until one
+    matches the recorded command; the closest answer when none does."""
+    attempts: list[tuple[float, np.ndarray, np.ndarray]] = []
+    for goal in goals:
+        obs = Observation.from_state(state, goal.message if goal else None)  # type: ignore[arg-type]
+        replayed = np.asarray(policy.act(obs), dtype=float)
+        error = _error(replayed, recorded)
+        attempts.append((float(np.max(error)), error, replayed))
+        if np.all(error <= atol):
+            break
+    _, error, replayed = min(attempts, key=lambda attempt: attempt[0])
+    return error, replayed
 
 
 def _goal_key(goal: Message) -> bytes:
@@ -123,7 +144,6 @@ def _error(replayed: np.ndarray, recorded: np.ndarray) -> np.ndarray:
 
 def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float | None = None) -> CheckResult:
     """Feed the bag to the policy named by ``source`` (a .onnx path or scripted:NAME) and compare."""
-    from policy_node.policy import Observation, load_policy
 
     reader = BagReader(bag).scan()
     channels = [cid for cid, c in reader.channels.items() if c.topic in (JOINT_STATE, JOINT_COMMAND, GOAL)]
@@ -189,15 +209,7 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
             candidates.append(goals[-2] if len(goals) == 2 else None)  # the goal before it, maybe none
             result.ambiguous_goal += 1
         recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
-        attempts: list[tuple[float, np.ndarray, np.ndarray]] = []
-        for goal in candidates:
-            obs = Observation.from_state(state.message, goal.message if goal else None)  # type: ignore[arg-type]
-            replayed = np.asarray(policy.act(obs), dtype=float)
-            error = _error(replayed, recorded)
-            attempts.append((float(np.max(error)), error, replayed))
-            if np.all(error <= atol):
-                break
-        _, error, replayed = min(attempts, key=lambda attempt: attempt[0])
+        error, replayed = _answer(policy, state.message, candidates, recorded, atol)
         result.steps += 1
         result.max_error = np.maximum(result.max_error, error)
         if np.any(error > atol):
