@@ -84,6 +84,8 @@ class LockstepResult:
     answer_p50_us: float
     answer_p99_us: float
     deadline_miss: int
+    node_cpu_us: float  # CPU time (all threads) per step: load-independent, unlike wall time
+    responder_cpu_us: float
 
 
 @dataclass
@@ -140,6 +142,12 @@ class _Run:
         self.ctx.destroy(linger=0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def lockstep(backend: str, seconds: float, workdir: Path) -> LockstepResult:
     run = _Run(workdir, backend, "lockstep")
     try:
@@ -149,18 +157,21 @@ def lockstep(backend: str, seconds: float, workdir: Path) -> LockstepResult:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{backend}: the lockstep loop did not start (is the responder running?)")
             time.sleep(0.05)
+        cpu0 = [cpu_seconds(p.pid) for p in run.procs]
         first, t0 = run.info(), time.monotonic()
         time.sleep(seconds)
         last, t1 = run.info(), time.monotonic()
+        cpu1 = [cpu_seconds(p.pid) for p in run.procs]
     finally:
         run.close()
     steps = last.metrics["steps"] - first.metrics["steps"]
     rate = steps / (t1 - t0)
     step_us = 1e6 / rate
     physics_us = last.metrics["physics_mean_us"]
+    node_cpu, responder_cpu = ((b - a) / steps * 1e6 for a, b in zip(cpu0, cpu1))
     return LockstepResult(backend, rate, step_us, physics_us, step_us - physics_us,
                           last.metrics["answer_p50_us"], last.metrics["answer_p99_us"],
-                          int(last.metrics["deadline_miss"]))
+                          int(last.metrics["deadline_miss"]), node_cpu, responder_cpu)
 
 
 def realtime(backend: str, seconds: float, workdir: Path, rt_priority: int = 0) -> RealtimeResult:
@@ -184,24 +195,94 @@ def baseline_us(workdir: Path, samples: int = 5000) -> tuple[float, float]:
     return summary.p50_s * 1e6, summary.p99_s * 1e6
 
 
+def _raw_echo(pub_endpoint: str, sub_endpoint: str) -> None:
+    """The floor's responder: raw PUB/SUB, answers every message with the same frames."""
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.connect(sub_endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    pub = ctx.socket(zmq.PUB)
+    pub.bind(pub_endpoint)
+    while True:
+        frames = sub.recv_multipart()
+        if frames[0] == b"stop":
+            break
+        pub.send_multipart(frames)
+    sub.close(0)
+    pub.close(0)
+    ctx.term()
+
+
+def raw_lockstep_rate(seconds: float, workdir: Path) -> tuple[float, float]:
+    """The floor of a lockstep loop: raw pyzmq PUB/SUB ping-pong between two
+    processes with three frames the size of a JointState envelope, as many
+    round trips per second as a window of ``seconds`` allows, and the CPU
+    time of both processes per round trip. It runs under the same load as
+    the node, so the rates compare fairly; the CPU figures compare at all."""
+    import multiprocessing as mp
+
+    ping, pong = f"ipc://{workdir}/raw-ping", f"ipc://{workdir}/raw-pong"
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.bind(ping)
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    proc = mp.get_context("spawn").Process(target=_raw_echo, args=(pong, ping), daemon=True)
+    proc.start()
+    sub.connect(pong)
+    frames = [b"robot/joint_state", b"h" * 60, b"p" * 260]
+    try:
+        while True:  # until the echo process is subscribed and answering
+            pub.send_multipart(frames)
+            if sub.poll(100):
+                sub.recv_multipart()
+                break
+            if not proc.is_alive():
+                raise RuntimeError("raw PUB/SUB echo process died")
+        count, start = 0, time.monotonic()
+        cpu0 = time.process_time() + cpu_seconds(proc.pid)
+        while time.monotonic() - start < seconds:
+            pub.send_multipart(frames)
+            if not sub.poll(5000):
+                raise RuntimeError("raw PUB/SUB echo stopped answering")
+            sub.recv_multipart()
+            count += 1
+        rate = count / (time.monotonic() - start)
+        cpu_us = (time.process_time() + cpu_seconds(proc.pid) - cpu0) / count * 1e6
+        pub.send_multipart([b"stop", b"", b""])
+    finally:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+        pub.close(0)
+        sub.close(0)
+        ctx.term()
+    return rate, cpu_us
+
+
 def report(backends: list[str], seconds: float) -> str:
     with tempfile.TemporaryDirectory(prefix="hbs-", dir="/tmp") as tmp:
         workdir = Path(tmp)
         raw_p50, raw_p99 = baseline_us(workdir)
+        floor, floor_cpu = raw_lockstep_rate(seconds, workdir)
         lines = [
-            f"baseline: raw pyzmq REQ/REP round trip (2 processes, ipc): p50 {raw_p50:.1f} us, p99 {raw_p99:.1f} us"
-            f" -> at most {1e6 / raw_p50:,.0f} lockstep steps/s if a step cost only that",
+            f"baseline: raw pyzmq REQ/REP round trip (2 processes, ipc): p50 {raw_p50:.1f} us, p99 {raw_p99:.1f} us",
+            f"baseline: raw pyzmq PUB/SUB ping-pong, 3 frames of a JointState's size, 2 processes: "
+            f"{floor:,.0f} round trips/s ({1e6 / floor:.1f} us each, CPU {floor_cpu:.0f} us per round trip, "
+            "both processes) = the lockstep loop's floor",
             "",
             "lockstep, dt 10 ms, sim node + reactive responder (2 processes):",
-            f"{'backend':<8} {'steps/s':>9} {'target':>7} {'x realtime':>10} {'us/step':>8} {'physics':>8} "
-            f"{'bus+rest':>8} {'answer p50':>10} {'p99':>8} {'misses':>6}",
+            f"{'backend':<8} {'steps/s':>9} {'target':>7} {'% floor':>7} {'x realtime':>10} {'us/step':>8} "
+            f"{'physics':>8} {'bus+rest':>8} {'answer p50':>10} {'p99':>8} {'misses':>6} {'CPU/step: node':>14} "
+            f"{'responder':>9}",
         ]
         for name in backends:
             r = lockstep(name, seconds, workdir)
             lines.append(
-                f"{r.backend:<8} {r.steps_per_s:>9,.0f} {TARGETS.get(name, 0):>7,.0f} {r.steps_per_s * 0.01:>10.1f} "
+                f"{r.backend:<8} {r.steps_per_s:>9,.0f} {TARGETS.get(name, 0):>7,.0f} {100 * r.steps_per_s / floor:>6.0f}%"
+                f" {r.steps_per_s * 0.01:>10.1f} "
                 f"{r.step_us:>8.1f} {r.physics_us:>8.1f} {r.bus_us:>8.1f} {r.answer_p50_us:>10.1f} "
-                f"{r.answer_p99_us:>8.1f} {r.deadline_miss:>6}")
+                f"{r.answer_p99_us:>8.1f} {r.deadline_miss:>6} {r.node_cpu_us:>14.0f} {r.responder_cpu_us:>9.0f}")
         lines += ["", f"realtime, 100 Hz, {backends[-1]} + responder: period jitter |period - 10 ms| "
                       f"(target p99 < {JITTER_TARGET_US:.0f} us)",
                   f"{'scheduling':<22} {'steps/s':>8} {'p50 us':>8} {'p99 us':>8} {'max us':>9} {'overruns':>8}"]
