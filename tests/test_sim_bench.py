@@ -1,0 +1,32 @@
+"""``hil bench sim`` runs end to end and prints every figure beside its baselines."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HIL = str(Path(sys.executable).with_name("hil"))
+
+
+@pytest.mark.slow
+def test_bench_sim_prints_rates_baselines_and_jitter() -> None:
+    run = subprocess.run([HIL, "bench", "sim", "--backend", "mock", "--seconds", "0.5"], capture_output=True,
+                         text=True, timeout=240)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert re.search(r"raw pyzmq REQ/REP round trip .* p50 [\d.]+ us", out)
+    assert re.search(r"raw pyzmq PUB/SUB ping-pong.* [\d,]+ round trips/s", out)
+    row = re.search(r"^mock\s+([\d,]+)\s+3,000", out, re.MULTILINE)
+    assert row and int(row.group(1).replace(",", "")) > 0
+    assert re.search(r"^normal\s+[\d.]+\s+[\d.]+\s+[\d.]+", out, re.MULTILINE)
+    assert re.search(r"^SCHED_FIFO 10\s+[\d.]+", out, re.MULTILINE)
+
+
+def test_responder_entry_point_says_how_to_use_it() -> None:
+    run = subprocess.run([sys.executable, "-m", "tools.bench.sim"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "usage: python -m tools.bench.sim responder RUN_DIR" in run.stderr
