@@ -4,6 +4,7 @@ step for a perturbed copy; and a bag written by `hil run` end to end."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -79,10 +80,28 @@ def test_unusable_inputs_are_clear_errors(tmp_path):
     assert wrong.returncode == 1 and "unknown scripted policy" in wrong.stderr
 
 
+def perturbed_copy(model: Path, out: Path, delta: float = 0.01) -> Path:
+    """``model`` with one weight changed: the last layer's bias of the shoulder output."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(model))
+    for index, tensor in enumerate(graph.graph.initializer):
+        if tensor.name == "b2":
+            bias = numpy_helper.to_array(tensor).copy()
+            bias[1] += delta
+            graph.graph.initializer[index].CopyFrom(numpy_helper.from_array(bias, "b2"))
+    onnx.save(graph, str(out))
+    return out
+
+
 @pytest.mark.slow
 def test_a_bag_written_by_hil_run_decodes_and_checks(tmp_path):
+    """The shipped reach scenario on the mock arm records by default: the bag decodes from its
+    embedded schemas alone, reach.onnx passes check-policy, a copy with one weight changed fails."""
     out = tmp_path / "out"
-    run = subprocess.run([HIL, "run", str(ROOT / "scenarios" / "smoke.yaml"), "--target", "mock", "--record",
+    model = ROOT / "policies" / "reach.onnx"
+    run = subprocess.run([HIL, "run", str(ROOT / "scenarios" / "reach.yaml"), "--target", "mock",
                           "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=240)
     # The scenario's own verdict (e.g. a latency bound on a loaded machine) is not under test here.
     assert run.returncode in (0, 1), run.stdout + run.stderr
@@ -97,12 +116,17 @@ def test_a_bag_written_by_hil_run_decodes_and_checks(tmp_path):
             topics[channel.topic] = topics.get(channel.topic, 0) + 1
         provenance = {m.name: m.metadata for m in reader.iter_metadata()}["roarm-hil"]
     assert {"robot/joint_state", "robot/joint_command", "task/goal"} <= set(topics)
-    assert provenance["scenario"] == "smoke" and provenance["seed"] == "0"
+    assert provenance["scenario"] == "reach" and provenance["seed"] == "0"
 
-    result = check(bag, "scripted:ik")
+    result = check(bag, str(model))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS" in result.stdout and "the bag was made by" not in result.stdout
-    other = check(bag, "scripted:hold")
-    assert other.returncode == 1 and "note: the bag was made by scripted:ik" in other.stdout
+    assert re.search(r"resets: [1-9]", result.stdout), "reach.yaml resets the arm between goals (episodes)"
+
+    failed = check(bag, str(perturbed_copy(model, tmp_path / "reach-perturbed.onnx")))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "FAIL: first divergence at step 0 (obs_seq 0" in failed.stdout and "shoulder" in failed.stdout
+    assert "note: the bag was made by onnx:reach.onnx" in failed.stdout
+
     info = subprocess.run([HIL, "bag", "info", str(bag)], capture_output=True, text=True, timeout=60).stdout
-    assert "node policy: policy (scripted:ik" in info and "node robot: sim (mock, lockstep, dt 0.02 s" in info
+    assert "node policy: policy (onnx:reach.onnx" in info and "node robot: sim (mock, lockstep, dt 0.01 s" in info
