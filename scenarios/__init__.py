@@ -1,7 +1,17 @@
 """Scenarios: YAML files describing a run, and the runner behind ``hil run``.
 
-schema.py validates a file into dataclasses; supervisor.py starts and stops
-node processes; monitor.py watches the bus during a run; assertions.py judges
-what was seen; report.py writes report.json, junit.xml and the summary table;
-runner.py is the run loop; sweep.py runs a matrix of seeds and targets.
+- schema.py: the file format, validated into dataclasses (checker.py reads
+  typed values and collects ``file:line: field: problem`` errors;
+  yamlsource.py parses YAML keeping each value's line)
+- launch.py: each node's command line for a target
+- supervisor.py: node processes in their own process groups; bounded stop
+- monitor.py: what the runner sees on the bus, reduced to figures
+- goals.py: the goal sequence, judged on the robot's clock
+- compat.py: do the policy and the robot agree on the arm?
+- assertions.py: verdicts from what was observed
+- report.py, provenance.py: report.json, junit.xml, the summary table
+- runner.py: one run, top to bottom; sweep.py: a matrix of runs
+- progress.py: the status line
+
+docs/scenarios.md is the reference of the file format and the outputs.
 """

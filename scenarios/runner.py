@@ -362,12 +362,16 @@ class Run:
                              f"(wall clock) at simulated t={self.sim_time:.2f} s")
 
     def _show_progress(self, now: float) -> None:
-        total = max(self.scenario.sim_time_s, 1e-9)
-        done = min(1.0, self.sim_time / total)
-        bar = "#" * int(done * 24)
-        goal = self.goals.current.id if self.goals.current else "-"
-        self.status.update(f"[{bar:<24}] goal {min(self.goals.index + 1, len(self.goals.goals))}/"
-                           f"{len(self.goals.goals)} {goal}  t={self.sim_time:6.2f} s  "
+        """Goals done plus the share of the active goal's timeout used (sim time)."""
+        count = len(self.goals.goals)
+        done = float(self.goals.index)
+        goal = self.goals.current
+        if goal is not None and self.monitor.state is not None and not self.settling:
+            started = self.goals.results[self.goals.index].started_sim
+            done += min(1.0, max(0.0, (self.monitor.state.sim_time - started) / goal.timeout_s))
+        bar = "#" * int(24 * done / count) if count else ""
+        self.status.update(f"[{bar:<24}] goal {min(self.goals.index + 1, count)}/{count} "
+                           f"{goal.id if goal else '-'}  t={self.sim_time:6.2f} s  "
                            f"{now - self.run_started:5.1f} s wall")
 
     def _check_interrupt(self) -> None:
