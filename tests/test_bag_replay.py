@@ -63,6 +63,21 @@ def test_replay_keeps_the_recorded_timing(procs, run_dir, tmp_path):
     assert elapsed >= 0.95 * duration / 2  # never faster than the recorded timing allows
 
 
+def test_sigint_stops_a_replay_cleanly(procs, zctx, endpoints, run_dir, tmp_path):
+    import signal
+
+    from tests.conftest import wait_ready
+
+    bag = synthetic_bag(tmp_path / "run.mcap", steps=1000, period_ns=10_000_000)  # 10 s of recorded time
+    replay = procs.hil("bag", "replay", str(bag), "--settle", "0", "--run-dir", str(run_dir))
+    wait_ready(zctx, endpoints, "robot")
+    time.sleep(0.5)
+    replay.send_signal(signal.SIGINT)
+    out, err = replay.communicate(timeout=30)
+    assert replay.returncode == 0, err.decode()
+    assert b"stopped: signal SIGINT" in out and b"Traceback" not in err
+
+
 @pytest.mark.slow
 def test_a_policy_node_is_driven_by_a_bag(procs, zctx, endpoints, run_dir, tmp_path):
     bag = synthetic_bag(tmp_path / "run.mcap", steps=150, provenance={"dt": "0.01", "schema_version": "1.0"},
