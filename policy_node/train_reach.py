@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from policy_node.features import ActionMap, fill
-from policy_node.policy import Observation
-from policy_node.rollout import rollout
+from policy_node.policy import Observation, Policy
+from policy_node.rollout import Backend, rollout
 from policy_node.scripted import SPEED_FRACTION, Ik
 from policy_node.spec import PolicySpec
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER, pose
@@ -171,7 +171,7 @@ def start_pose(rng: np.random.Generator) -> np.ndarray:
     return start
 
 
-def collect(backend: object, driver: object, expert: Ik, spec: PolicySpec, episodes: int, cfg: TrainConfig,
+def collect(backend: Backend, driver: Policy, expert: Ik, spec: PolicySpec, episodes: int, cfg: TrainConfig,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(features, expert step / scale) for every state ``driver`` visits."""
     from roarm.kinematics import sample_reachable_goal
@@ -184,7 +184,7 @@ def collect(backend: object, driver: object, expert: Ik, spec: PolicySpec, episo
         goal = sample_reachable_goal(rng)
         expert.reset()
         seed = int(rng.integers(1 << 31))
-        result = rollout(backend, driver, goal, start_pose(rng), cfg.episode_steps,  # type: ignore[arg-type]
+        result = rollout(backend, driver, goal, start_pose(rng), cfg.episode_steps,
                          seed=seed, label=expert.act, keep=True, randomization=sample(RANDOMIZATION, seed))
         for obs, target in zip(result.observations, result.targets):
             xs.append(fill(spec, obs, buf).copy())
@@ -201,9 +201,9 @@ def weights_for(x: np.ndarray) -> np.ndarray:
     return (1.0 + 0.02 / (error + 0.005)).astype(np.float32)
 
 
-def evaluate(backend: object, policy: object, goals: list[np.ndarray], steps: int) -> np.ndarray:
+def evaluate(backend: Backend, policy: Policy, goals: list[np.ndarray], steps: int) -> np.ndarray:
     """Final TCP errors (m) from home toward each goal."""
-    return np.array([rollout(backend, policy, g, pose("home"), steps, seed=i).final_error  # type: ignore[arg-type]
+    return np.array([rollout(backend, policy, g, pose("home"), steps, seed=i).final_error
                      for i, g in enumerate(goals)])
 
 
