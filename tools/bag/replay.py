@@ -161,8 +161,10 @@ def replay(config: ReplayConfig) -> ReplayResult:
     dt = control_period(reader)
     items = _load(reader, channels)
     result = ReplayResult(roles=roles, notes=list(report.notes))
-    robot_info = _robot_info(reader, dt)
-    node = Node(primary, config.name, config.endpoints, info=lambda: _copy(robot_info))
+    # Standing in for the robot, answer as the robot; for other roles, say what we are.
+    own_info = _robot_info(reader, dt) if primary == "robot" else services_pb2.NodeInfo(backend="replay",
+                                                                                        mode="replay")
+    node = Node(primary, config.name, config.endpoints, info=lambda: _copy(own_info))
     publishers: dict[str, Publisher] = {primary: node.publisher}
     role_endpoints = {r: (e.pub, e.rep) for r, e in config.endpoints.roles.items()}
     try:
