@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from google.protobuf.message import Message
+
+from bus.endpoints import Endpoints
 from bus.latency import LatencyStats
 from bus.node import Node
-from bus.endpoints import Endpoints
 from bus.topics import CLOCK, JOINT_COMMAND, JOINT_STATE, QueuePolicy
-from google.protobuf.message import Message
 from roarm.joints import LOWER, MAX_VELOCITY, NAMES, UPPER, pose
 from roarm.safety import BadCommand, check_command, order_targets
 from schemas import messages_pb2, services_pb2
@@ -237,11 +238,12 @@ class SimNode:
             self.node.event(Severity.WARNING, f"command.{bad.reason}", f"rejected command: {bad.detail}",
                             command.obs_seq)
             return
-        for reason, happened in (("clamped_limits", checked.clamped_limits), ("clamped_speed", checked.clamped_speed)):
+        for reason, happened in (("clamped_limits", checked.clamped_limits),
+                                 ("clamped_speed", checked.clamped_speed)):
             if happened:
                 self.node.counters[f"command.{reason}"] += 1
-                self.node.event(Severity.INFO, f"command.{reason}", f"command {command.seq} {reason.replace('_', ' to ')}",
-                                command.obs_seq)
+                self.node.event(Severity.INFO, f"command.{reason}",
+                                f"command {command.seq} {reason.replace('_', ' to ')}", command.obs_seq)
         self.target = checked.target
 
     def advance(self) -> None:

@@ -11,8 +11,8 @@ import hashlib
 
 import numpy as np
 
-from sim_node.backend import nominal
 from schemas.services_pb2 import Randomization, RandomizationRanges
+from sim_node.backend import nominal
 
 # Scales never go below this, whatever the spread asks: a zero or negative
 # mass, damping or gain is not a variation of the arm, it is a broken model.

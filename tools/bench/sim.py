@@ -279,8 +279,8 @@ def report(backends: list[str], seconds: float) -> str:
         for name in backends:
             r = lockstep(name, seconds, workdir)
             lines.append(
-                f"{r.backend:<8} {r.steps_per_s:>9,.0f} {TARGETS.get(name, 0):>7,.0f} {100 * r.steps_per_s / floor:>6.0f}%"
-                f" {r.steps_per_s * 0.01:>10.1f} "
+                f"{r.backend:<8} {r.steps_per_s:>9,.0f} {TARGETS.get(name, 0):>7,.0f} "
+                f"{100 * r.steps_per_s / floor:>6.0f}% {r.steps_per_s * 0.01:>10.1f} "
                 f"{r.step_us:>8.1f} {r.physics_us:>8.1f} {r.bus_us:>8.1f} {r.answer_p50_us:>10.1f} "
                 f"{r.answer_p99_us:>8.1f} {r.deadline_miss:>6} {r.node_cpu_us:>14.0f} {r.responder_cpu_us:>9.0f}")
         lines += ["", f"realtime, 100 Hz, {backends[-1]} + responder: period jitter |period - 10 ms| "
