@@ -145,6 +145,7 @@ def _sample(config: SoakConfig, supervisor: Supervisor, robot: ServiceClient,
     end = start + config.minutes * 60
     warm_at = start + min(config.warmup_s, config.minutes * 60 / 2)
     previous: tuple[float, float] | None = None
+    echo("nodes: " + ", ".join(f"{n} (pid {p.pid})" for n, p in nodes.items()))
     echo(f"{'t (s)':>7} {'steps':>9} {'rate (Hz)':>10}  " + "  ".join(f"{n + ' RSS':>14}" for n in nodes))
     next_at = start
     while True:

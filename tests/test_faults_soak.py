@@ -1,0 +1,35 @@
+"""``hil bench soak`` end to end, shortened: the command runs the lockstep
+loop with the recorder, samples every node's RSS and the loop rate, judges
+growth after warm-up and leaves no process behind. (The 10-minute figures
+are in docs/benchmarks.md; this only proves the command works.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from scenarios.supervisor import living_members
+
+
+@pytest.mark.slow
+def test_short_soak_reports_rss_per_node_and_loop_rate(procs, tmp_path: Path) -> None:
+    out = tmp_path / "soak"
+    soak = procs.hil("bench", "soak", "--minutes", "0.25", "--warmup-s", "4", "--sample-s", "2", "--out", str(out))
+    stdout, stderr = soak.communicate(timeout=180)
+    text = stdout.decode()
+    assert soak.returncode == 0, text + stderr.decode()
+    assert "warm-up over" in text
+    for node in ("robot", "policy", "recorder"):
+        row = re.search(rf"^{node}\s+([\d.]+) MiB\s+([\d.]+) MiB\s+([\d.]+) MiB\s+([+-][\d.]+) %$", text, re.M)
+        assert row, f"no RSS row for {node}:\n{text}"
+        assert all(float(row.group(i)) > 5 for i in (1, 2, 3))  # real processes, measured
+    rate = re.search(r"first window after warm-up ([\d.]+) Hz", text)
+    assert rate and float(rate.group(1)) > 0, text
+    assert "RSS growth after warm-up under 5 % for every node: yes" in text
+    assert (out / "soak.mcap").stat().st_size > 0
+    # every node (and anything it started) was stopped
+    pids = [int(p) for p in re.findall(r"\(pid (\d+)\)", text)]
+    assert len(pids) == 3
+    assert not any(living_members(pid) for pid in pids)
