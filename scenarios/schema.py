@@ -190,6 +190,12 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
     name = check.string("name", _get(top, "name"), path.stem) or path.stem
     actions = tuple(_action(check, child("actions", i), item)
                     for i, item in enumerate(check.sequence("actions", _get(top, "actions"))))
+    goals = tuple(_goal(check, i, item) for i, item in enumerate(check.sequence("goals", _get(top, "goals"))))
+    seen: dict[str, int] = {}
+    for i, goal in enumerate(goals):
+        if goal.id in seen:  # each goal is a test case named after its id
+            check.error(child(child("goals", i), "id"), f"{goal.id!r} is already the id of goals[{seen[goal.id]}]")
+        seen.setdefault(goal.id, i)
     return Scenario(
         name=name,
         path=path,
@@ -199,8 +205,7 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
         policy=_policy(check, _get(top, "policy"), path),
         seed=check.integer("seed", _get(top, "seed"), 0),
         randomization=_randomization(check, _get(top, "randomization")),
-        goals=tuple(_goal(check, child("goals", i), item)
-                    for i, item in enumerate(check.sequence("goals", _get(top, "goals")))),
+        goals=goals,
         actions=tuple(a for a in actions if a is not None),
         assertions=_assertions(check, _get(top, "assertions"), actions),
         record=check.boolean("record", _get(top, "record"), False),
@@ -312,10 +317,10 @@ def _randomization(check: Checker, value: Any) -> dict[str, float]:
     return out
 
 
-def _goal(check: Checker, path: str, value: Any) -> GoalSpec:
+def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
+    path = child("goals", index)
     data = check.mapping(path, value, ("id", "tcp", "joints", "gripper", "tolerance_mm", "tolerance_rad",
                                        "timeout_s", "hold_s", "reset"))
-    index = int(path[path.rfind("[") + 1:-1])
     goal_id = check.string(child(path, "id"), _get(data, "id"), f"goal{index}") or f"goal{index}"
     timeout = check.number(child(path, "timeout_s"), _get(data, "timeout_s"), 5.0, gt=0)
     hold = check.number(child(path, "hold_s"), _get(data, "hold_s"), 0.0, ge=0)

@@ -57,6 +57,8 @@ def errors_of(text: str) -> list[str]:
     (GOOD.replace("{scripted: ik}", "{model: nowhere.onnx}"), "x.yaml:3: policy.model: no such file 'nowhere.onnx'"),
     # hold_after_kill without a kill
     (GOOD + "assertions:\n  hold_after_kill: true\n", "assertions.hold_after_kill: needs a kill action"),
+    # two goals with one id (each goal is a JUnit test case named after it)
+    (GOOD + "  - id: goal0\n    tcp: [0.3, 0.1, 0.3]\n", "x.yaml:7: goals[1].id: 'goal0' is already the id of goals[0]"),
     # not YAML at all
     ("name: [unclosed\n", "x.yaml:2: not valid YAML"),
     # not a mapping at the top
