@@ -274,9 +274,12 @@ def test_reset_refuses_bad_positions_and_applies_randomization(procs: Procs, run
     assert info(client).randomization_hash == other.randomization_hash
 
 
-@pytest.mark.parametrize("how", ["sigterm", "sigint", "shutdown"])
-def test_exits_cleanly(procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context, how: str) -> None:
-    proc = start_sim(procs, run_dir, "--backend", "mock", "--autostart")
+@pytest.mark.parametrize("how, mode", [("sigterm", "--autostart"), ("sigint", "--autostart"),
+                                       ("shutdown", "--autostart"), ("sigterm", "--mode=lockstep"),
+                                       ("sigint", "--mode=realtime")])
+def test_exits_cleanly(procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context, how: str,
+                       mode: str) -> None:
+    proc = start_sim(procs, run_dir, "--backend", "mock", mode)  # --mode=lockstep: paused, waiting for reset
     client = wait_ready(zctx, endpoints, "robot")
     if how == "shutdown":
         client.call("shutdown", services_pb2.ShutdownRequest(reason="test"))
