@@ -293,3 +293,21 @@ def test_bad_options_are_clear_errors(procs: Procs, run_dir: Path) -> None:
     proc = start_sim(procs, run_dir, "--backend", "mujoco", "--dt", "0.005")
     assert proc.wait(timeout=TIMEOUT_S) == 2
     assert b"whole number of physics steps" in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_command_velocity_field_lowers_the_speed_limit(endpoints: Endpoints) -> None:
+    from sim_node.node import SimConfig, SimNode
+
+    sim = SimNode(SimConfig(backend="mock", mode="lockstep"), endpoints)
+    try:
+        sim.reset(pose("home"), 0, None)
+        far = pose("home") + 1.0
+        sim.accept(messages_pb2.JointCommand(position=far, velocity=[0.5] * 6))
+        np.testing.assert_allclose(sim.target - pose("home"), [0.005] * 5 + [0.005])  # 0.5 rad/s * 10 ms
+        sim.accept(messages_pb2.JointCommand(position=far, velocity=[99.0] * 6))  # never above the servo's own
+        np.testing.assert_allclose(sim.target - pose("home"), [0.005 + 0.047] * 6)
+        sim.accept(messages_pb2.JointCommand(position=far, velocity=[0.5] * 5))
+        assert sim.node.counters["command.joint_count"] == 1
+    finally:
+        sim.backend.close()
+        sim.node.close()
