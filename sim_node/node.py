@@ -71,6 +71,8 @@ class SimConfig:
 
 
 class SimNode:
+    """A SimBackend on the bus as the run's robot: the loops, the services, the checks."""
+
     def __init__(self, config: SimConfig, endpoints: Endpoints, backend: SimBackend | None = None) -> None:
         self.config = config
         self.dt = config.dt
@@ -256,6 +258,7 @@ class SimNode:
         self.total_steps += 1
 
     def joint_state(self) -> messages_pb2.JointState:
+        """State k as it goes on the wire; the TCP is FK of the measured joints (contract)."""
         state = self.backend.read_state()
         return messages_pb2.JointState(
             stamp_ns=time.monotonic_ns(),
@@ -271,6 +274,7 @@ class SimNode:
         )
 
     def publish_state(self) -> None:
+        """Publish state k and the matching sim/clock; remember when, for the answer latency."""
         message = self.joint_state()
         self._published_ns = message.stamp_ns
         self.node.publish(JOINT_STATE, message, message.stamp_ns)
@@ -278,6 +282,10 @@ class SimNode:
 
     # -- services -----------------------------------------------------------------
     def reset(self, position: np.ndarray, seed: int, ranges: services_pb2.RandomizationRanges | None) -> None:
+        """Restart at step 0 with freshly sampled physics; voids a lockstep wait in progress.
+
+        An engaged emergency stop stays engaged: the arm holds the reset pose.
+        """
         self.applied = sample(ranges, seed)
         self.applied_hash = randomization_hash(self.applied)
         self.backend.reset(position, seed, self.applied)
