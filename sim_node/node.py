@@ -70,6 +70,22 @@ class SimConfig:
             raise ValueError(f"deadline must be positive, got {self.deadline_s} s")
 
 
+def raise_priority(priority: int) -> tuple[int, str, str] | None:
+    """SCHED_FIFO for the calling thread (and threads it starts later), if asked.
+
+    On a busy machine a realtime tick is otherwise late whenever another
+    process holds the core. Refusal (no CAP_SYS_NICE, not Linux) leaves the
+    node at normal priority. Returns the event to report, None if not asked.
+    """
+    if priority <= 0:
+        return None
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError) as exc:
+        return Severity.WARNING, "rt_priority_refused", f"SCHED_FIFO {priority} refused ({exc}); normal priority"
+    return Severity.INFO, "rt_priority", f"loop and ZMQ I/O thread run at SCHED_FIFO priority {priority}"
+
+
 class SimNode:
     """A SimBackend on the bus as the run's robot: the loops, the services, the checks."""
 
@@ -79,8 +95,12 @@ class SimNode:
         # Load the simulator before binding: once the node answers ping it is ready.
         self.backend = backend or make_backend(config.backend, dt=config.dt, **config.backend_options)
         self.backend.connect()
+        # Before the first socket: ZMQ's I/O thread, created with it, inherits the priority.
+        priority = raise_priority(config.rt_priority) if config.mode == "realtime" else None
         self.node = Node("robot", config.name, endpoints, info=self.describe,
                          heartbeat_period_s=config.heartbeat_period_s)
+        if priority is not None:
+            self.node.event(*priority)
         policy = QueuePolicy.QUEUE if config.mode == "lockstep" else QueuePolicy.LATEST
         self.commands = self.node.subscribe("policy", [JOINT_COMMAND], policy=policy)
         self.node.add_service("reset", services_pb2.ResetRequest, self._on_reset)
@@ -110,7 +130,7 @@ class SimNode:
             if self.config.mode == "lockstep":
                 self._run_lockstep()
             else:
-                self._raise_priority()
+                gc.freeze()  # everything allocated at start-up: later collections skip it
                 self._run_realtime()
         finally:
             self.backend.close()
@@ -183,21 +203,6 @@ class SimNode:
             if now - next_tick > self.dt:  # fell more than a period behind: do not race to catch up
                 self.node.counters["overrun"] += 1
                 next_tick = now + self.dt
-
-    def _raise_priority(self) -> None:
-        """Ask for SCHED_FIFO when configured: on a busy machine the tick is
-        otherwise late whenever another process holds the core. Refusal (no
-        CAP_SYS_NICE, not Linux) is reported and the node runs on unchanged."""
-        gc.freeze()  # everything allocated at start-up: later collections skip it
-        if self.config.rt_priority <= 0:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.config.rt_priority))
-        except (OSError, AttributeError) as exc:
-            self.node.event(Severity.WARNING, "rt_priority_refused",
-                            f"SCHED_FIFO {self.config.rt_priority} refused ({exc}); running at normal priority")
-            return
-        self.node.event(Severity.INFO, "rt_priority", f"loop runs at SCHED_FIFO priority {self.config.rt_priority}")
 
     def _serve_until(self, tick: float) -> messages_pb2.JointCommand | None:
         """Serve services and collect commands until ``tick``; the newest command.
