@@ -85,6 +85,41 @@ def _source_args(source: str) -> list[str]:
     return ["--model", source]
 
 
+def answer_cost(samples: int, workdir: Path, source: str = str(REACH)) -> Summary:
+    """The policy node's own work per state, in-process: decode the envelope,
+    build the observation, act, watchdog, encode and publish the command,
+    record metrics. No waiting on another process, so the figure hardly
+    depends on how busy the machine is."""
+    from bus.envelope import Encoder, decode
+    from bus.topics import JOINT_STATE
+    from policy_node.node import PolicyNode, PolicyNodeConfig
+    from policy_node.rollout import cartesian_goal_message
+    from roarm.joints import NAMES, pose
+    from roarm.kinematics import fk
+    from schemas import messages_pb2
+
+    folder = Path(tempfile.mkdtemp(prefix="cost-", dir=workdir))
+    node = PolicyNode(PolicyNodeConfig(source=source), Endpoints.for_run(folder))
+    try:
+        node.goal = cartesian_goal_message(np.array([0.25, 0.1, 0.2]))
+        encoder = Encoder("bench-robot")
+        q = pose("home")
+        frames = [encoder.encode(JOINT_STATE, messages_pb2.JointState(
+            stamp_ns=time.monotonic_ns(), seq=i + 1, names=NAMES, position=q, velocity=np.zeros(6), tcp=fk(q)))
+            for i in range(samples + 500)]
+        times = []
+        for i, message in enumerate(frames):
+            t0 = time.perf_counter()
+            envelope = decode(message)
+            envelope.recv_ns = time.monotonic_ns()
+            node.answer(envelope)
+            if i >= 500:
+                times.append(time.perf_counter() - t0)
+    finally:
+        node.close()
+    return summarize(times)
+
+
 class _Loop:
     """The mock sim (lockstep) and the policy node as real processes; always reaped."""
 
@@ -237,6 +272,7 @@ def report(samples: int, seconds: float) -> str:
         raw = raw_roundtrip(5000, 200, workdir)
         raw_pubsub = raw_pubsub_roundtrip(5000, workdir)
         run, act = inference(samples)
+        costs = [answer_cost(min(samples, 10_000), workdir, source) for source in (str(REACH), "scripted:hold")]
         loops = [closed_loop(seconds, workdir, str(REACH)), closed_loop(seconds, workdir, "scripted:hold")]
     raw_p50, raw_p99 = raw.p50_s * 1e6, raw.p99_s * 1e6
     lines = [
@@ -248,6 +284,10 @@ def report(samples: int, seconds: float) -> str:
         f"  session.run             p50 {run.p50_s * 1e6:7.1f} us  p99 {run.p99_s * 1e6:7.1f} us  "
         f"(target p50 < {INFERENCE_P50_TARGET_US:.0f} us: {_verdict(run.p50_s * 1e6 < INFERENCE_P50_TARGET_US)})",
         f"  act (features+run+map)  p50 {act.p50_s * 1e6:7.1f} us  p99 {act.p99_s * 1e6:7.1f} us",
+        "",
+        "policy node's work per state, in-process (decode, act, watchdog, encode, publish, metrics):",
+        f"  reach.onnx              p50 {costs[0].p50_s * 1e6:7.1f} us  p99 {costs[0].p99_s * 1e6:7.1f} us",
+        f"  scripted:hold           p50 {costs[1].p50_s * 1e6:7.1f} us  p99 {costs[1].p99_s * 1e6:7.1f} us",
         "",
         "closed loop, mock sim lockstep + policy node (2 processes, ipc); state k sent -> command k received "
         "by the robot:",
