@@ -65,7 +65,12 @@ def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_js
     from tools.bag.recorder import record as run_recorder
     from tools.bag.writer import BagWriteError, WriterConfig
 
+    from bus.topics import TOPICS
+
     endpoints = load_endpoints(run_dir, endpoints_file)
+    for topic in _split_topics(topics):
+        if topic not in TOPICS:
+            click.echo(f"note: {topic!r} is not a topic of the contract ({', '.join(TOPICS)})", err=True)
     try:
         facts = provenance(parse_meta(meta, meta_json))
     except ProvenanceError as exc:
