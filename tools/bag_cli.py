@@ -244,7 +244,8 @@ def check_policy_cmd(bag_file: Path, source: str, atol: float, dt: float | None,
         first = result.first
         click.echo(json.dumps({
             "ok": result.ok, "policy": result.policy, "model_hash": result.model_hash, "steps": result.steps,
-            "holds_skipped": result.holds_skipped, "diverging_steps": result.diverging_steps,
+            "holds_skipped": result.holds_skipped, "late_goal": result.late_goal,
+            "diverging_steps": result.diverging_steps,
             "max_error": [float(e) if np.isfinite(e) else None for e in result.max_error], "atol": result.atol,
             "first_divergence": None if first is None else {
                 "step": first.step, "obs_seq": first.obs_seq, "time_s": first.time_s, "joint": first.joint,
