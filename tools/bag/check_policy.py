@@ -114,12 +114,28 @@ def _decode(reader: BagReader, message: BagMessage) -> Message:
                          f"{exc}") from None
 
 
+def _attributes(policy: Policy) -> dict[str, object] | None:
+    """A copy of the policy's per-episode state (its attributes; arrays copied), or None
+    for a policy without ``__dict__``. Asking one step twice must not advance it twice."""
+    try:
+        return _attributes_copy(vars(policy))
+    except TypeError:
+        return None
+
+
+def _attributes_copy(attributes: dict[str, object]) -> dict[str, object]:
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in attributes.items()}
+
+
 def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded: np.ndarray,
             atol: float) -> tuple[np.ndarray, np.ndarray, int]:
     """(error, answer, which goal): the policy asked with each candidate goal in turn
     until one matches the recorded command; the closest answer when none does."""
     attempts: list[tuple[float, np.ndarray, np.ndarray, int]] = []
+    saved = _attributes(policy) if len(goals) > 1 else None
     for index, goal in enumerate(goals):
+        if index and saved is not None:
+            vars(policy).update(_attributes_copy(saved))  # the second try starts where the first did
         obs = Observation.from_state(state, goal.message if goal else None)  # type: ignore[arg-type]
         replayed = np.asarray(policy.act(obs), dtype=float)
         error = _error(replayed, recorded)
