@@ -132,19 +132,25 @@ def test_a_bag_written_by_hil_run_decodes_and_checks(tmp_path):
     assert "node policy: policy (onnx:reach.onnx" in info and "node robot: sim (mock, lockstep, dt 0.01 s" in info
 
 
-def test_a_late_goal_is_retried_without_advancing_a_stateful_policy():
-    """scripted:ik follows joint goals from its own last target (state kept between steps):
-    trying the newest goal first and then the one the node really had must leave it where
-    the node's single call left it, step after step."""
+@pytest.mark.parametrize("source", ["scripted:ik", str(ROOT / "policies" / "reach.onnx")])
+def test_a_late_goal_is_retried_without_advancing_the_policy(source):
+    """Asking a step with the newest goal and then with the one the node really had must
+    leave the policy where the node's single call left it, step after step: scripted:ik
+    follows joint goals from its own last target, the ONNX policy keeps views of its
+    input buffer."""
     from schemas import messages_pb2
     from tools.bag.check_policy import _answer, _Timed
 
-    checked, reference = load_policy("scripted:ik", dt=DT), load_policy("scripted:ik", dt=DT)
+    checked, reference = load_policy(source, dt=0.01), load_policy(source, dt=0.01)
     old, new = messages_pb2.Goal(id="old"), messages_pb2.Goal(id="new")
-    old.joints.position.extend([0.5, 0, 1.5, 0, 0, 0])
-    new.joints.position.extend([-0.5, 0, 1.5, 0, 0, 0])
-    state = messages_pb2.JointState(seq=0, position=[0, 0, 1.5, 0, 0, 0])
-    for _ in range(5):
+    if source == "scripted:ik":
+        old.joints.position.extend([0.5, 0, 1.5, 0, 0, 0])
+        new.joints.position.extend([-0.5, 0, 1.5, 0, 0, 0])
+    else:
+        old.tcp.x, old.tcp.y, old.tcp.z = 0.3, 0.15, 0.2
+        new.tcp.x, new.tcp.y, new.tcp.z = 0.3, -0.15, 0.3
+    for k in range(5):
+        state = messages_pb2.JointState(seq=k, position=[0.01 * k, 0, 1.5, 0, 0, 0], tcp=[0.3, 0.0, 0.25])
         recorded = np.asarray(reference.act(Observation.from_state(state, old)))
         error, _replayed, used = _answer(checked, state, [_Timed(new, 2), _Timed(old, 1)], recorded, 1e-12)
-        assert used == 1 and float(error.max()) == 0.0
+        assert used == 1 and float(error.max()) == 0.0, f"step {k}"

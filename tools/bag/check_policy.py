@@ -114,17 +114,35 @@ def _decode(reader: BagReader, message: BagMessage) -> Message:
                          f"{exc}") from None
 
 
-def _attributes(policy: Policy) -> dict[str, object] | None:
-    """A copy of the policy's per-episode state (its attributes; arrays copied), or None
-    for a policy without ``__dict__``. Asking one step twice must not advance it twice."""
-    try:
-        return _attributes_copy(vars(policy))
-    except TypeError:
-        return None
+class _Snapshot:
+    """The policy's per-episode state, to ask one step twice without advancing it twice.
 
+    Attributes are put back as they were: rebound ones get their old object,
+    numpy arrays get their old values in place (a policy may keep views of
+    its buffers, e.g. an ONNX input array and the features written into it),
+    attributes the try added are removed. A policy without ``__dict__``
+    cannot be snapshot; its second try then starts where the first ended.
+    """
 
-def _attributes_copy(attributes: dict[str, object]) -> dict[str, object]:
-    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in attributes.items()}
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        try:
+            attributes = vars(policy)
+        except TypeError:
+            self.saved: dict[str, tuple[object, object]] | None = None
+            return
+        self.saved = {k: (v, v.copy() if isinstance(v, np.ndarray) else v) for k, v in attributes.items()}
+
+    def restore(self) -> None:
+        if self.saved is None:
+            return
+        attributes = vars(self.policy)
+        for key in [k for k in attributes if k not in self.saved]:
+            del attributes[key]
+        for key, (obj, value) in self.saved.items():
+            attributes[key] = obj
+            if isinstance(obj, np.ndarray):
+                obj[...] = value
 
 
 def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded: np.ndarray,
@@ -132,10 +150,10 @@ def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded
     """(error, answer, which goal): the policy asked with each candidate goal in turn
     until one matches the recorded command; the closest answer when none does."""
     attempts: list[tuple[float, np.ndarray, np.ndarray, int]] = []
-    saved = _attributes(policy) if len(goals) > 1 else None
+    snapshot = _Snapshot(policy) if len(goals) > 1 else None
     for index, goal in enumerate(goals):
-        if index and saved is not None:
-            vars(policy).update(_attributes_copy(saved))  # the second try starts where the first did
+        if index and snapshot is not None:
+            snapshot.restore()  # the second try starts where the first did
         obs = Observation.from_state(state, goal.message if goal else None)  # type: ignore[arg-type]
         replayed = np.asarray(policy.act(obs), dtype=float)
         error = _error(replayed, recorded)
