@@ -56,7 +56,7 @@ def plot_bag(bag: Path, output: Path, title: str | None = None) -> Series:
     for t, _goal_id in series.goal_changes:
         ax.axvline(t, color="grey", lw=0.6, alpha=0.6)
     ax.set_ylabel("distance to goal")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel("time (s, sender stamps)")
     if series.goal_t:
         ax.legend(loc="best", fontsize=8)
     else:
@@ -71,7 +71,7 @@ def plot_bag(bag: Path, output: Path, title: str | None = None) -> Series:
     else:
         ax.text(0.5, 0.5, "no commands matched to states", transform=ax.transAxes, ha="center")
     ax.set_ylabel("latency (ms)")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel("time (s, sender stamps)")
     ax.grid(alpha=0.3)
 
     fig.suptitle(title or f"{bag.name}: commanded vs measured", fontsize=11)

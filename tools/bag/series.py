@@ -20,7 +20,9 @@ from tools.bag.reader import BagReader
 
 @dataclass
 class Series:
-    """Times are seconds since the bag's first message (recorder receive time)."""
+    """Times are seconds since the first of these messages, by the senders' stamps
+    (publish_time): exact per message, where the recorder's receive times come in
+    20 ms batches."""
 
     state_t: list[float] = field(default_factory=list)
     state_q: list[list[float]] = field(default_factory=list)
@@ -57,18 +59,19 @@ def _distance(goal: object, state: object) -> tuple[float, str] | None:
 
 
 def load_series(path: Path) -> Series:
-    """One pass over the bag; matches commands to states by obs_seq (newest episode)."""
+    """One pass over the bag, then in send order; matches commands to states by obs_seq
+    (newest episode)."""
     reader = BagReader(path)
     out = Series()
     t0: int | None = None
     goal = None
     state_sent: dict[int, int] = {}  # state seq -> publish_time (ns), newest episode wins
-    for message in reader.messages():
-        if message.topic not in (JOINT_STATE, JOINT_COMMAND, GOAL):
-            continue
+    picked = [m for m in reader.messages() if m.topic in (JOINT_STATE, JOINT_COMMAND, GOAL)]
+    picked.sort(key=lambda m: m.publish_time)  # stable: ties keep file order
+    for message in picked:
         if t0 is None:
-            t0 = message.log_time
-        t = (message.log_time - t0) / 1e9
+            t0 = message.publish_time
+        t = (message.publish_time - t0) / 1e9
         msg = reader.decode(message)
         if message.topic == GOAL:
             goal = msg
