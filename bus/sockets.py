@@ -6,6 +6,8 @@ Every socket of the bus is made here so options that matter everywhere
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 import zmq
@@ -51,6 +53,13 @@ def make_socket(
         if bind:
             if endpoint.startswith("ipc://"):
                 Path(endpoint[6:]).parent.mkdir(parents=True, exist_ok=True)
+                if ipc_in_use(endpoint[6:]):
+                    sock.close(0)
+                    raise zmq.ZMQError(
+                        errno.EADDRINUSE,
+                        f"cannot bind {endpoint}: a live process is bound there "
+                        "(is another node of this role running in this run folder? stop it or use another --run-dir)",
+                    )
             try:
                 sock.bind(endpoint)
             except zmq.ZMQError as exc:
@@ -61,3 +70,24 @@ def make_socket(
         else:
             sock.connect(endpoint)
     return sock
+
+
+def ipc_in_use(path: str) -> bool:
+    """Whether a live process listens on this ipc path.
+
+    libzmq unlinks an existing ipc socket file when it binds, so without this
+    check a second robot node (or a replay beside a live robot) would silently
+    take over the endpoint and split the run in two. A stale file left by a
+    dead process refuses the connection and is fine to bind over.
+    """
+    if not Path(path).exists():
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True

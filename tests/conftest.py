@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,9 +23,14 @@ HIL = str(Path(sys.executable).with_name("hil"))
 
 @pytest.fixture
 def run_dir() -> Iterator[Path]:
-    """A short folder for ipc sockets (paths must stay under 107 bytes)."""
-    with tempfile.TemporaryDirectory(prefix="hil-", dir="/tmp") as path:
-        yield Path(path)
+    """A short folder for ipc sockets (paths must stay under 107 bytes).
+
+    Removed with ignore_errors: a node process that the ``procs`` fixture is
+    still stopping may write a last file into it.
+    """
+    path = Path(tempfile.mkdtemp(prefix="hil-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -46,3 +46,19 @@ def test_broken_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text('{"robot": {"pub": "http://x", "rep": "ipc:///tmp/r"}}')
     with pytest.raises(EndpointError, match="not an ipc://"):
         Endpoints.load(path)
+
+
+def test_a_second_node_cannot_steal_a_live_ipc_endpoint(tmp_path: Path) -> None:
+    import zmq
+
+    from bus.sockets import make_socket
+
+    ctx = zmq.Context()
+    endpoint = f"ipc://{tmp_path}/robot.rep"
+    first = make_socket(ctx, zmq.REP, endpoint, bind=True)
+    with pytest.raises(zmq.ZMQError, match="a live process is bound there"):
+        make_socket(ctx, zmq.REP, endpoint, bind=True)
+    first.close(0)
+    # the file a dead node leaves behind is fine to bind over
+    make_socket(ctx, zmq.REP, endpoint, bind=True).close(0)
+    ctx.term()
