@@ -44,9 +44,10 @@ class Observation:
     def from_state(cls, state: messages_pb2.JointState, goal: messages_pb2.Goal | None = None) -> Observation:
         """Build from a received JointState (canonical order is the robot's job)."""
         n = len(state.position)
-        velocity = np.asarray(state.velocity, dtype=float) if len(state.velocity) == n else np.zeros(n)
-        tcp = np.asarray(state.tcp, dtype=float) if len(state.tcp) == 3 else None
-        return cls(int(state.seq), np.asarray(state.position, dtype=float), velocity, tcp, goal)
+        # fromiter with a count: the cheapest copy out of a protobuf repeated field (once per step).
+        velocity = np.fromiter(state.velocity, float, n) if len(state.velocity) == n else np.zeros(n)
+        tcp = np.fromiter(state.tcp, float, 3) if len(state.tcp) == 3 else None
+        return cls(int(state.seq), np.fromiter(state.position, float, n), velocity, tcp, goal)
 
 
 def cartesian_goal(goal: messages_pb2.Goal | None) -> np.ndarray | None:

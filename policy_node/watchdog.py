@@ -77,7 +77,7 @@ class Watchdog:
 
     def judge(self, target: np.ndarray, elapsed_s: float) -> str | None:
         """Why this answer must not be sent ("non_finite_output", "budget_overrun"), or None."""
-        if target.shape != (6,) or not np.all(np.isfinite(target)):
+        if target.shape != (6,) or not np.isfinite(target).all():
             return "non_finite_output"
         if elapsed_s > self.config.budget_s:
             return "budget_overrun"
