@@ -21,6 +21,7 @@ from schemas import SCHEMA_MAJOR, SCHEMA_MINOR
 DEFAULT_MAX_FRAME = 1 << 20
 
 _VERSION = (SCHEMA_MAJOR, SCHEMA_MINOR)
+_TYPES = registry.TYPES
 
 
 class Reject(Exception):
@@ -104,7 +105,7 @@ def decode(frames: list[bytes], max_frame: int = DEFAULT_MAX_FRAME, parse: bool 
         major, minor = header["v"]
     except (UnicodeDecodeError, ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
         raise Reject("bad_header", f"undecodable header ({type(exc).__name__})") from None
-    if not (isinstance(seq, int) and isinstance(sent_ns, int) and isinstance(type_name, str)):
+    if type(seq) is not int or type(sent_ns) is not int or type(type_name) is not str:  # noqa: E721 - exact and fast
         raise Reject("bad_header", "header fields of the wrong type")
     if major != SCHEMA_MAJOR:
         raise Reject(
@@ -112,12 +113,15 @@ def decode(frames: list[bytes], max_frame: int = DEFAULT_MAX_FRAME, parse: bool 
             f"peer {src!r} speaks schema {major}.{minor}, this node {SCHEMA_MAJOR}.{SCHEMA_MINOR}: "
             "run nodes of the same roarm-hil major version",
         )
-    cls = registry.lookup(type_name)
+    cls = _TYPES.get(type_name)
     if cls is None:
         raise Reject("unknown_type", f"unknown message type {type_name!r}")
     envelope = Envelope(topic, seq, str(src), type_name, sent_ns, (major, minor), payload)
     if parse:
-        envelope.message = parse_payload(cls, payload)
+        try:
+            envelope.message = cls.FromString(payload)
+        except (DecodeError, RuntimeWarning, ValueError) as exc:
+            raise Reject("bad_payload", f"{type_name} does not parse ({exc})") from None
     return envelope
 
 

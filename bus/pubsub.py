@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 
 from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Envelope, Reject, decode
 from bus.security import Security, no_security
-from bus.sockets import make_socket
+from bus.sockets import make_socket, recv_frames, send_frames
 from bus.topics import QueuePolicy, TOPICS, expected_type
 
 RejectHandler = Callable[[Reject], None]
@@ -40,11 +40,11 @@ class Publisher:
         self.socket = make_socket(ctx, zmq.PUB, endpoint, bind=bind, options={zmq.SNDHWM: hwm}, security=security)
 
     def publish(self, topic: str, message: Message, sent_ns: int | None = None) -> None:
-        self.socket.send_multipart(self.encoder.encode(topic, message, sent_ns), copy=False)
+        send_frames(self.socket, self.encoder.encode(topic, message, sent_ns))
 
     def send_frames(self, frames: list[bytes]) -> None:
         """Send frames made elsewhere (replay of recorded envelopes)."""
-        self.socket.send_multipart(frames, copy=False)
+        send_frames(self.socket, frames)
 
     def close(self) -> None:
         self.socket.close(0)
@@ -102,7 +102,7 @@ class Subscriber:
                     wait = 0 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
                     if not sock.poll(wait):
                         return None
-            envelope = self._check(sock.recv_multipart())
+            envelope = self._check(recv_frames(sock))
             if envelope is not None:
                 return envelope
             if deadline is None and timeout_ms != -1:
@@ -115,7 +115,7 @@ class Subscriber:
         out: list[Envelope] = []
         sock = self.socket
         while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            envelope = self._check(sock.recv_multipart())
+            envelope = self._check(recv_frames(sock))
             if envelope is not None:
                 out.append(envelope)
         if self.policy is QueuePolicy.LATEST and len(out) > 1:

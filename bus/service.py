@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from bus import registry
 from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Reject, decode, parse_payload
 from bus.security import Security
-from bus.sockets import make_socket
+from bus.sockets import make_socket, recv_frames, send_frames
 from schemas import services_pb2
 
 Handler = Callable[[Message], Message]
@@ -74,8 +74,8 @@ class ServiceServer:
         served = 0
         sock = self.socket
         while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than zmq.Again
-            method, reply = self._dispatch(sock.recv_multipart())
-            sock.send_multipart(self.encoder.encode(method, reply), copy=False)
+            method, reply = self._dispatch(recv_frames(sock))
+            send_frames(sock, self.encoder.encode(method, reply))
             served += 1
         return served
 
@@ -151,9 +151,9 @@ class ServiceClient:
             sock = self.socket or self._fresh_socket()
             if sock.rcvtimeo != timeout_ms:  # a receive timeout costs less than a poll per call
                 sock.rcvtimeo = timeout_ms
-            sock.send_multipart(frames)
+            send_frames(sock, frames)
             try:
-                return self._reply(method, sock.recv_multipart())
+                return self._reply(method, recv_frames(sock))
             except zmq.Again:
                 self._fresh_socket()  # the REQ state machine is stuck; start over
         raise ServiceUnavailable(
