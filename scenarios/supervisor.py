@@ -93,6 +93,24 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
+def stop_groups(procs: list[subprocess.Popen], term_s: float = 10.0, kill_s: float = 5.0) -> None:
+    """Stop children started with ``start_new_session=True``, whole groups at once.
+
+    SIGTERM every group first so they wind down in parallel, wait up to
+    ``term_s`` for each, then SIGKILL what is left: bounded, and nothing the
+    children started themselves is left behind.
+    """
+    for proc in procs:
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(term_s)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(kill_s)
+
+
 class Supervisor:
     """Owns the node processes of one run, in start order."""
 

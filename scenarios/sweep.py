@@ -19,6 +19,7 @@ from pathlib import Path
 from scenarios.launch import hil_command
 from scenarios.report import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, OUTCOMES, table
 from scenarios.schema import TARGETS
+from scenarios.supervisor import stop_groups
 
 
 class SweepError(ValueError):
@@ -138,13 +139,6 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
 def _stop_cell(cell: Cell) -> None:
     """SIGTERM the cell's runner (it stops its own nodes), bounded, then SIGKILL."""
     assert cell.proc is not None
-    try:
-        os.killpg(cell.proc.pid, signal.SIGTERM)
-        cell.proc.wait(timeout=15)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(cell.proc.pid, signal.SIGKILL)
-        cell.proc.wait()
+    stop_groups([cell.proc], term_s=15.0)
     cell.exit_code = cell.proc.returncode
     cell.wall_s = time.monotonic() - cell.started

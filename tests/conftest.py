@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.service import ServiceClient, wait_for
+from scenarios.supervisor import stop_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 HIL = str(Path(sys.executable).with_name("hil"))
@@ -66,18 +66,7 @@ class Procs:
         return self.start(sys.executable, *args, **kwargs)
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        stop_groups(self.procs, term_s=5.0)
 
 
 @pytest.fixture

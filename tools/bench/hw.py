@@ -21,8 +21,6 @@ baud (what the real CP2102 link carries):
 from __future__ import annotations
 
 import math
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +40,7 @@ from hw_node.lines import LineBuffer
 from hw_node.rig import Probe, wait_for_path
 from roarm.joints import pose
 from schemas import messages_pb2, services_pb2
+from scenarios.supervisor import stop_groups
 
 HIL = str(Path(sys.executable).with_name("hil"))
 HOME = pose("home")
@@ -77,17 +76,10 @@ class Processes:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_groups([proc])
 
     def close(self) -> None:
-        for proc in self.procs:
-            self.stop(proc)
+        stop_groups(self.procs)
 
 
 def trajectory(t: float) -> np.ndarray:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from bus.latency import Summary, summarize
 from bus.pubsub import Publisher
 from bus.service import ServiceClient, wait_for
 from bus.topics import GOAL
+from scenarios.supervisor import stop_groups
 from schemas import services_pb2
 
 REACH = Path(__file__).resolve().parents[2] / "policies" / "reach.onnx"
@@ -146,15 +146,7 @@ class _Loop:
         return reply
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_groups(self.procs)
         self.robot.close()
         self.policy.close()
         self.ctx.destroy(linger=0)

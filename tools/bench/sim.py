@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from bus.service import ServiceClient, ServiceUnavailable, wait_for
 from bus.topics import JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import pose
 from schemas import messages_pb2, services_pb2
+from scenarios.supervisor import stop_groups
 
 TARGETS = {"mock": 3000.0, "mujoco": 2000.0}  # steps/s, from issue 3
 JITTER_TARGET_US = 1000.0
@@ -129,15 +129,7 @@ class _Run:
         return reply
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_groups(self.procs)
         self.robot.close()
         self.ctx.destroy(linger=0)
 
