@@ -7,7 +7,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.service import ServiceClient, wait_for
+from schemas import services_pb2
 from scenarios.supervisor import stop_groups
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +80,37 @@ def procs() -> Iterator[Procs]:
 
 def wait_ready(ctx: zmq.Context, endpoints: Endpoints, role: str, timeout_s: float = 20.0) -> ServiceClient:
     """A client for ``role`` once its node answers ping."""
-    client = ServiceClient(ctx, endpoints[role].rep, "test", timeout_s=2.0, retries=2)
+    client = ServiceClient(ctx, endpoints[role].rep, "test", timeout_s=5.0, retries=2)
     wait_for(client, timeout_s)
     return client
+
+
+def info(client: ServiceClient) -> services_pb2.NodeInfo:
+    reply = client.call("info", services_pb2.InfoRequest())
+    assert isinstance(reply, services_pb2.NodeInfo)
+    return reply
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float = 30.0, period_s: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes: a loaded
+    2-core machine makes any fixed sleep either too short or too slow."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(period_s)
+    return bool(condition())
+
+
+def poll_until(condition: Callable[[], object], what: str, timeout_s: float = 30.0) -> object:
+    """The first truthy value of ``condition``, or an assertion naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- hardware-in-the-loop tests (marker ``hil``) ------------------------------------

@@ -20,7 +20,6 @@ import os
 import signal
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,17 +28,8 @@ import zmq
 from bus.endpoints import Endpoints
 from bus.envelope import decode
 from bus.topics import JOINT_STATE
-from tests.conftest import wait_ready
+from tests.conftest import wait_ready, wait_until
 from schemas import services_pb2
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0, period_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(period_s)
-    return condition()
 
 
 def rss_kib(pid: int) -> int:

@@ -34,7 +34,7 @@ from bus.service import ServiceClient, ServiceUnavailable, wait_for
 from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND, JOINT_STATE
 from roarm.joints import pose
 from schemas import messages_pb2, services_pb2
-from tests.conftest import HIL
+from tests.conftest import HIL, wait_until
 from tools.cli import main as hil_main
 
 
@@ -212,15 +212,6 @@ def test_keys_from_the_endpoints_file(procs, run_dir: Path, zctx: zmq.Context) -
         client.close()
 
 
-def _wait(condition, timeout_s: float = 20.0, period_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(period_s)
-    return condition()
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(NET_ADDRESS is None, reason="this host has no non-loopback IPv4 address")
 def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: zmq.Context) -> None:
@@ -298,10 +289,10 @@ def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: z
         collect()
         return metrics().get("answer_count", 0) > 0
 
-    assert _wait(answered, timeout_s=30)
+    assert wait_until(answered, timeout_s=30)
 
     # The refusals are counted, and reported once for this peer address.
-    assert _wait(collect, timeout_s=10)
+    assert wait_until(collect, timeout_s=10)
     assert metrics()["security.refused"] >= 2
     # more strangers from the same address: counted, not reported again
     for _ in range(3):

@@ -5,11 +5,8 @@ from __future__ import annotations
 import math
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,42 +14,17 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.pubsub import Publisher, Subscriber
-from bus.service import ServiceClient, ServiceError, wait_for
+from bus.service import ServiceClient, ServiceError
 from bus.topics import CLOCK, EVENT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import LOWER, NAMES, UPPER, pose
 from schemas import messages_pb2, services_pb2
-
-HIL = str(Path(sys.executable).with_name("hil"))
+from tests.conftest import HIL, Procs, info, poll_until, wait_ready
 
 TIMEOUT_S = 30.0  # generous: a loaded 2-core machine
-Procs = Any  # the conftest ``procs`` fixture: real processes, reaped after the test
-
-
-def wait_ready(ctx: zmq.Context, endpoints: Endpoints, role: str, timeout_s: float = TIMEOUT_S) -> ServiceClient:
-    """A client for ``role`` once its node answers ping."""
-    client = ServiceClient(ctx, endpoints[role].rep, "test", timeout_s=5.0, retries=2)
-    wait_for(client, timeout_s)
-    return client
 
 
 def start_sim(procs: Procs, run_dir: Path, *args: str) -> subprocess.Popen[bytes]:
     return procs.hil("node", "sim", "--run-dir", str(run_dir), *args)
-
-
-def poll_until(condition: Callable[[], object], what: str, timeout_s: float = TIMEOUT_S) -> object:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def info(client: ServiceClient) -> services_pb2.NodeInfo:
-    reply = client.call("info", services_pb2.InfoRequest())
-    assert isinstance(reply, services_pb2.NodeInfo)
-    return reply
 
 
 def metric(client: ServiceClient, key: str) -> float:
