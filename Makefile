@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # Speed is measured here, not in tests; each prints its figures beside a
 # baseline taken in the same run (docs/benchmarks.md has the last figures).
-# A missed target makes a benchmark exit 1; the leading '-' lets the rest run.
+# Some benchmarks exit 1 when they miss a target; the leading '-' lets the rest run.
 bench: $(STAMP)
 	-$(VENV)/bin/hil bench bus
 	-$(VENV)/bin/hil bench sim
