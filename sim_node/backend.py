@@ -150,6 +150,15 @@ class SimBackend(ABC):
         self.close()
 
 
+def physics_substeps(dt: float, physics_dt: float) -> int:
+    """Physics steps per control period; a period that is not a whole number
+    of them would make the control rate drift against the simulated clock."""
+    substeps = dt / physics_dt
+    if abs(substeps - round(substeps)) > 1e-6 or round(substeps) < 1:
+        raise ValueError(f"control period {dt} s must be a whole number of physics steps of {physics_dt} s")
+    return int(round(substeps))
+
+
 def servo_ramp(ctrl: np.ndarray, target: np.ndarray, physics_dt: float, substeps: int) -> np.ndarray:
     """Servo set-points for the physics steps of one control period, (substeps, 6).
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from roarm.joints import MAX_TORQUE, NAMES
 from schemas.services_pb2 import Randomization
-from sim_node.backend import BackendUnavailable, SimBackend, servo_ramp
+from sim_node.backend import BackendUnavailable, SimBackend, physics_substeps, servo_ramp
 from sim_node.urdf import URDF_JOINTS, roarm_m3_urdf
 
 PHYSICS_DT = 0.002
@@ -48,10 +48,7 @@ class IsaacBackend(SimBackend):
 
     def __init__(self, dt: float = 0.01, physics_dt: float = PHYSICS_DT, headless: bool = True) -> None:
         super().__init__(dt)
-        substeps = dt / physics_dt
-        if abs(substeps - round(substeps)) > 1e-6 or round(substeps) < 1:
-            raise ValueError(f"control period {dt} s must be a whole number of physics steps of {physics_dt} s")
-        self.substeps = int(round(substeps))
+        self.substeps = physics_substeps(dt, physics_dt)
         self.physics_dt = float(physics_dt)
         self.headless = headless
         self._app: Any = None

@@ -14,7 +14,7 @@ import numpy as np
 
 from roarm.joints import NAMES
 from schemas.services_pb2 import Randomization
-from sim_node.backend import SimBackend, servo_ramp
+from sim_node.backend import SimBackend, physics_substeps, servo_ramp
 
 MODEL_PATH = Path(__file__).with_name("models") / "roarm_m3.xml"
 PHYSICS_DT = 0.002
@@ -34,10 +34,7 @@ class MujocoBackend(SimBackend):
 
     def __init__(self, dt: float = 0.01, model_path: str | Path = MODEL_PATH, physics_dt: float = PHYSICS_DT) -> None:
         super().__init__(dt)
-        substeps = dt / physics_dt
-        if abs(substeps - round(substeps)) > 1e-6 or round(substeps) < 1:
-            raise ValueError(f"control period {dt} s must be a whole number of physics steps of {physics_dt} s")
-        self.substeps = int(round(substeps))
+        self.substeps = physics_substeps(dt, physics_dt)
         self.physics_dt = float(physics_dt)
         self.model_path = Path(model_path)
         self.model: Any = None

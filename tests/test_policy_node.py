@@ -44,6 +44,18 @@ def poll_until(what: str, condition: Callable[[], bool], timeout_s: float = 60.0
             time.sleep(0.02)
 
 
+def collect_commands(commands: Subscriber, count: int) -> list[messages_pb2.JointCommand]:
+    """The first ``count`` commands the policy publishes."""
+    answers: list[messages_pb2.JointCommand] = []
+
+    def collect() -> None:
+        answers.extend(e.message for e in commands.drain())  # type: ignore[misc]
+        time.sleep(0.01)
+
+    poll_until(f"{count} commands", lambda: len(answers) >= count, 60.0, collect)
+    return answers
+
+
 def info(client: ServiceClient) -> services_pb2.NodeInfo:
     reply = client.call("info", services_pb2.InfoRequest())
     assert isinstance(reply, services_pb2.NodeInfo)
@@ -197,13 +209,7 @@ def test_nan_model_leads_to_holds_and_events_not_a_crash(procs: Procs, run_dir: 
               "--metrics-file", str(metrics_file), "--run-dir", str(run_dir))
     client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
     commands = Subscriber(zctx, [endpoints["policy"].pub], [JOINT_COMMAND], policy=QueuePolicy.QUEUE)
-    answers: list[messages_pb2.JointCommand] = []
-
-    def collect() -> None:
-        answers.extend(e.message for e in commands.drain())  # type: ignore[misc]
-        time.sleep(0.01)
-
-    poll_until("20 commands", lambda: len(answers) >= 20, 60.0, collect)
+    answers = collect_commands(commands, 20)
     assert all(c.hold for c in answers)
     assert all(np.all(np.isfinite(c.position)) for c in answers)
     seqs = [c.obs_seq for c in answers]
@@ -271,13 +277,7 @@ def test_budget_overrun_is_a_hold_and_a_p95_alert(procs: Procs, run_dir: Path, e
               "--events-file", str(events_file), "--run-dir", str(run_dir))
     client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
     commands = Subscriber(zctx, [endpoints["policy"].pub], [JOINT_COMMAND], policy=QueuePolicy.QUEUE)
-    answers: list[messages_pb2.JointCommand] = []
-
-    def collect() -> None:
-        answers.extend(e.message for e in commands.drain())  # type: ignore[misc]
-        time.sleep(0.01)
-
-    poll_until("20 commands", lambda: len(answers) >= 20, 60.0, collect)
+    answers = collect_commands(commands, 20)
     assert all(c.hold for c in answers)
     poll_until("budget and p95 events", lambda: {"watchdog.budget_overrun", "sla.p95"}
                <= {str(e["code"]) for e in read_events(events_file)})
