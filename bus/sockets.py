@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 from pathlib import Path
 
 import zmq
@@ -53,7 +54,7 @@ def make_socket(
         if bind:
             if endpoint.startswith("ipc://"):
                 Path(endpoint[6:]).parent.mkdir(parents=True, exist_ok=True)
-                if ipc_in_use(endpoint[6:]):
+                if ipc_in_use(endpoint[6:], wait_s=0.5):
                     sock.close(0)
                     raise zmq.ZMQError(
                         errno.EADDRINUSE,
@@ -72,25 +73,31 @@ def make_socket(
     return sock
 
 
-def ipc_in_use(path: str) -> bool:
-    """Whether a live process listens on this ipc path.
+def ipc_in_use(path: str, wait_s: float = 0.0) -> bool:
+    """Whether a live process listens on this ipc path (for up to ``wait_s``).
 
     libzmq unlinks an existing ipc socket file when it binds, so without this
     check a second robot node (or a replay beside a live robot) would silently
     take over the endpoint and split the run in two. A stale file left by a
-    dead process refuses the connection and is fine to bind over.
+    dead process refuses the connection and is fine to bind over. A socket
+    closed a moment ago in this process is released by libzmq's I/O thread
+    shortly after ``close()`` returns, hence the short wait.
     """
-    if not Path(path).exists():
-        return False
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.settimeout(0.5)
-        probe.connect(path)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
+    deadline = time.monotonic() + wait_s
+    while True:
+        if not Path(path).exists():
+            return False
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(0.5)
+            probe.connect(path)
+        except OSError:
+            return False
+        finally:
+            probe.close()
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.02)
 
 
 def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
