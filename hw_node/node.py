@@ -108,6 +108,11 @@ class HwNode:
             if ignored:
                 self.counters[f"command.{ignored}_ignored"] += 1
                 return
+            if command.obs_seq >= self.seq:
+                # It answers a state this episode has not published: one from
+                # before the reset, planned from where the arm was then.
+                self.counters["command.stale_ignored"] += 1
+                return
             self.filter.accept(list(command.names), list(command.position), now, command.obs_seq, limits)
         except BadCommand as exc:
             self.counters[f"command.{exc.reason}"] += 1
@@ -238,10 +243,14 @@ class HwNode:
 
     # -- services ------------------------------------------------------------------
     def reset(self, request: services_pb2.ResetRequest) -> services_pb2.ResetReply:
-        """Start a slow move to the pose and answer at once with state 0.
+        """Start a slow move to the pose and answer at once with where the arm is now.
 
         The move takes seconds on a real arm, longer than a service call may
-        block; policy commands are ignored until the pose is reached.
+        block; policy commands are ignored until the pose is reached. States
+        keep coming during the move with seq counting on (the old episode);
+        the new episode (state 0) starts only at the pose (``start_episode``),
+        so a policy plans from where the arm really is, not from where the
+        move began.
         """
         try:
             goal = order_targets([], list(request.position)) if request.position else pose("home")
@@ -254,9 +263,7 @@ class HwNode:
         self.reset_goal = self.config.control.spec.clamp(goal)
         self.reset_started = now
         self.filter.accept((), self.reset_goal, now, max_velocity=self.config.reset_velocity)
-        self.seq = 0
-        self.epoch = now
-        state = self.state(latest, now)
+        state = self.state(latest, now)  # the start of the move, still in the old episode's numbering
         self.publish_state(state)
         if request.HasField("randomization"):
             self.node.event(Severity.INFO, "hw.randomization_ignored", "the real arm cannot be randomized")
@@ -267,16 +274,28 @@ class HwNode:
         latest = self.arm.latest
         if latest is not None and self.trusted and np.max(np.abs(latest.position - self.reset_goal)) < self.config.reset_tolerance:
             self.node.event(Severity.INFO, "hw.reset_done", f"reached the reset pose in {now - self.reset_started:.1f} s")
-            self.reset_goal = None
-        elif now - self.reset_started > self.config.reset_timeout_s:
+            self.start_episode(latest.position, now)
+        elif now - self.reset_started > self.config.reset_timeout_s and latest is not None and self.filter.seeded:
             self.node.event(Severity.WARNING, "hw.reset_timeout",
-                            f"reset pose not reached within {self.config.reset_timeout_s:g} s")
-            self.reset_goal = None
+                            f"reset pose not reached within {self.config.reset_timeout_s:g} s; "
+                            "the episode starts where the arm is")
+            self.start_episode(latest.position, now)
         elif self.filter.seeded:
             self.filter.accept((), self.reset_goal, now, max_velocity=self.config.reset_velocity)
             self.filter.fresh = False
         else:
             self.reset_goal = None  # the link or the feedback went away: the move is off
+
+    def start_episode(self, measured: np.ndarray, now: float) -> None:
+        """The reset move is over: the next state published is state 0 (sim_time 0).
+
+        The target is re-seeded from the measured position, so the arm stays
+        where it is until a command answering a state of this episode arrives.
+        """
+        self.reset_goal = None
+        self.filter.seed(measured, now)
+        self.seq = 0
+        self.epoch = now
 
     def estop(self, request: services_pb2.EstopRequest) -> services_pb2.Ack:
         if not self.arm.estop(request.engage):

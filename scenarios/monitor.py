@@ -97,6 +97,9 @@ class Monitor:
         self.bad_states = 0
         self.stale_states = 0
         self._episode_ns = 0
+        # After a reset, states before the robot's state 0 are the real arm
+        # still moving to the reset pose (its old episode): not judged.
+        self._awaiting_zero = False
         # Off while the robot moves to its reset pose (the real arm ignores
         # commands then): tracking means following the policy's commands.
         self.tracking = True
@@ -108,8 +111,11 @@ class Monitor:
 
     def new_episode(self, since_ns: int) -> None:
         """The robot was reset at ``since_ns`` (its clock) and its seq restarts
-        at 0: states stamped before are from the old episode and are dropped.
-        Figures that span the run (limits, tracking, latency) are kept."""
+        at 0: states stamped before are from the old episode and are dropped,
+        and so are later ones until its state 0 (the real arm publishes state 0
+        only once it reached the reset pose). Figures that span the run
+        (limits, tracking, latency) are kept."""
+        self._awaiting_zero = True
         self._state_stamp.clear()
         self._state_pos.clear()
         self._command_pos.clear()
@@ -157,6 +163,11 @@ class Monitor:
         if state.stamp_ns < self._episode_ns:
             self.stale_states += 1
             return None
+        if self._awaiting_zero:
+            self.last_state_wall = time.monotonic()  # the robot is alive, still moving to the reset pose
+            if seq != 0:
+                return None
+            self._awaiting_zero = False
         self.state = state
         self.position = position
         self.last_state_wall = time.monotonic()

@@ -287,7 +287,9 @@ class Run:
         """Reset the robot to the initial pose; goals are timed from when it is there.
 
         A simulator is there at once (state 0); the real arm moves there
-        slowly, and that move is not charged to the goal.
+        slowly and publishes its state 0 only at the pose. The monitor passes
+        on no state before that state 0, so the move is not charged to the
+        goal and commands planned before it are never judged.
         """
         self.episode_offset = self.sim_time
         reply = self._reset()

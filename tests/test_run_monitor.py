@@ -104,6 +104,19 @@ def test_a_new_episode_drops_states_from_before_the_reset(bus: Bus) -> None:
     assert bus.monitor.stale_states == 2 and bus.monitor.states == 1
 
 
+def test_states_before_the_robots_state_0_are_not_judged(bus: Bus) -> None:
+    """The real arm keeps counting its old seq while it moves to the reset pose."""
+    reset = bus.state(40, HOME)
+    bus.monitor.new_episode(reset)
+    for k in range(41, 45):
+        bus.state(k, HOME + 0.01 * (k - 40))  # still moving: the old episode
+    bus.state(0, HOME + 0.05)
+    bus.state(1, HOME + 0.05)
+    bus.until(partial(seen_state, bus, 1))
+    assert [s.seq for s, _ in bus.states] == [0, 1]
+    assert bus.monitor.states == 2 and bus.monitor.stale_states == 0
+
+
 def test_bad_states_are_counted_not_judged(bus: Bus) -> None:
     bus.robot.publish(JOINT_STATE, messages_pb2.JointState(seq=1, position=[float("nan")] * 6))
     bus.robot.publish(JOINT_STATE, messages_pb2.JointState(seq=2, position=[0.0] * 5))
