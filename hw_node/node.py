@@ -33,6 +33,9 @@ from roarm.safety import BadCommand, order_targets
 from schemas import messages_pb2, services_pb2
 
 TORQUE_ON_EXIT = ("keep", "off")
+# Control periods the arm must stay at the reset pose before the new episode
+# starts: a moving arm passes through the pose without being there.
+SETTLE_PERIODS = 3
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class HwNode:
         self.torque_on = True
         self.reset_goal: np.ndarray | None = None
         self.reset_started = 0.0
+        self.reset_settled_since: float | None = None
         self.next_tick = 0.0
         self.previous: tuple[float, np.ndarray] | None = None
         self.states_published = 0
@@ -133,6 +137,7 @@ class HwNode:
         self.generation = self.arm.generation
         self.filter.unseed()
         self.previous = None
+        self.reset_goal = None  # the arm may have rebooted: never resume a move blindly
         self.node.event(Severity.WARNING, "hw.reconnected",
                         f"serial {self.config.arm.link.port} reopened; waiting for fresh feedback")
 
@@ -262,6 +267,7 @@ class HwNode:
         now = time.monotonic()
         self.reset_goal = self.config.control.spec.clamp(goal)
         self.reset_started = now
+        self.reset_settled_since = None
         self.filter.accept((), self.reset_goal, now, max_velocity=self.config.reset_velocity)
         state = self.state(latest, now)  # the start of the move, still in the old episode's numbering
         self.publish_state(state)
@@ -272,7 +278,18 @@ class HwNode:
     def reset_progress(self, now: float) -> None:
         assert self.reset_goal is not None
         latest = self.arm.latest
-        if latest is not None and self.trusted and np.max(np.abs(latest.position - self.reset_goal)) < self.config.reset_tolerance:
+        at_pose = (latest is not None and self.trusted
+                   and np.max(np.abs(latest.position - self.reset_goal)) < self.config.reset_tolerance)
+        # At the pose is not enough: an arm that was moving when the reset came
+        # passes through it. Done once it stayed there for SETTLE_PERIODS
+        # control periods, each with the reset goal already on the wire.
+        if not at_pose:
+            self.reset_settled_since = None
+        elif self.reset_settled_since is None:
+            self.reset_settled_since = now
+        if at_pose and self.reset_settled_since is not None and \
+                now - self.reset_settled_since >= SETTLE_PERIODS * self.period():
+            self.reset_settled_since = None
             self.node.event(Severity.INFO, "hw.reset_done", f"reached the reset pose in {now - self.reset_started:.1f} s")
             self.start_episode(latest.position, now)
         elif now - self.reset_started > self.config.reset_timeout_s and latest is not None and self.filter.seeded:
@@ -283,8 +300,9 @@ class HwNode:
         elif self.filter.seeded:
             self.filter.accept((), self.reset_goal, now, max_velocity=self.config.reset_velocity)
             self.filter.fresh = False
-        else:
-            self.reset_goal = None  # the link or the feedback went away: the move is off
+        # else: no fresh feedback this tick (a busy host, a burst of noise): the
+        # filter re-seeds from the next feedback and the move goes on; a new
+        # connection (on_reconnect) calls the move off instead.
 
     def start_episode(self, measured: np.ndarray, now: float) -> None:
         """The reset move is over: the next state published is state 0 (sim_time 0).
