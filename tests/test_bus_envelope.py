@@ -52,6 +52,10 @@ def header(**overrides: object) -> bytes:
         ([b"robot/joint_state", b"\xc1\xc1", b""], "bad_header"),
         ([b"robot/joint_state", msgpack.packb([1, 2]), b""], "bad_header"),
         ([b"robot/joint_state", header(seq="one"), b""], "bad_header"),
+        # docs/contracts.md: integers must be msgpack integers (JavaScript encoders write floats above 2^32).
+        ([b"robot/joint_state", header(sent_ns=float(2**40)), b""], "bad_header"),
+        ([b"robot/joint_state", header(seq=1.0), b""], "bad_header"),
+        ([b"robot/joint_state", header(type=".roarm.v1.JointState"), b""], "unknown_type"),
         ([b"\xff\xfe", header(), b""], "bad_header"),
         ([b"robot/joint_state", header(type="roarm.v1.Nope"), b""], "unknown_type"),
         ([b"robot/joint_state", header(v=[SCHEMA_MAJOR + 1, 0]), b""], "schema_version"),
@@ -64,6 +68,14 @@ def test_bad_input_is_rejected_with_its_reason(frames: list[bytes], reason: str)
         decode(frames)
     assert info.value.reason == reason
     assert info.value.detail
+
+
+def test_header_as_the_contract_describes_it_is_accepted() -> None:
+    """docs/contracts.md: unknown header keys are ignored, another minor version is accepted."""
+    payload = state().SerializeToString()
+    env = decode([b"robot/joint_state", header(v=[SCHEMA_MAJOR, 99], extra="ignored", sent_ns=2**62), payload])
+    assert env.version == (SCHEMA_MAJOR, 99) and env.sent_ns == 2**62
+    assert env.message == state()
 
 
 def test_schema_version_reject_says_what_to_do() -> None:
