@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 import types
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -740,8 +741,6 @@ class FakeIsaac:
 
 def install(isaac: FakeIsaac, monkeypatch: Any) -> FakeIsaac:
     """Put the fake's modules in sys.modules for one test (pytest's monkeypatch undoes it)."""
-    import sys
-
     modules = isaac.modules()
     for name, mod in modules.items():
         monkeypatch.setitem(sys.modules, name, mod)
