@@ -6,6 +6,12 @@ so the Isaac arm, the MuJoCo arm and the FK that judges Cartesian goals
 cannot drift apart. Inertials only (masses from Waveshare's URDF, centre of
 mass halfway to the next joint, rod-like inertia): the harness runs headless
 and without contacts, so visuals and collision shapes would add nothing.
+
+Every link carries an inertial, the frames ``world`` and ``hand_tcp`` a
+negligible one: Isaac Sim 5.x's URDF importer authors no mass for a link
+without ``<inertial>`` (it warns "No mass specified", plugins/.../
+UrdfImporter.cpp at v5.1.0) and PhysX then gives a body with neither mass nor
+shapes 1 kg, which at the TCP would outweigh the whole hand.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ LINKS = ("base_link", "link1", "link2", "link3", "link4", "link5", "gripper_link
 MASSES = {"base_link": 0.256, "link1": 0.0729, "link2": 0.0703, "link3": 0.0216, "link4": 0.0100,
           "link5": 0.0154, "gripper_link": 0.0029}
 GRIPPER_ORIGIN = ((0.0, 0.018821, 0.052035), (-1.5708, -1.5708, 0.0))
+# The frames without a body: the importer's own "negligible mass" (kNegligibleMass in UrdfImporter.cpp).
+NEGLIGIBLE_MASS = 1e-5
+FRAMES = ("world", "hand_tcp")
 
 
 def _vec(values: tuple[float, ...] | np.ndarray) -> str:
@@ -37,7 +46,7 @@ def _vec(values: tuple[float, ...] | np.ndarray) -> str:
 
 
 def _inertial(link: str, com: tuple[float, float, float], length: float) -> str:
-    mass = MASSES[link]
+    mass = MASSES.get(link, NEGLIGIBLE_MASS)
     inertia = mass * max(length, 0.02) ** 2 / 12  # a rod of the link's length, about any axis
     return (f'    <inertial><origin xyz="{_vec(com)}" rpy="0 0 0"/><mass value="{mass}"/>'
             f'<inertia ixx="{inertia:.6g}" ixy="0" ixz="0" iyy="{inertia:.6g}" iyz="0" izz="{inertia:.6g}"/>'
@@ -48,13 +57,14 @@ def roarm_m3_urdf() -> str:
     """The URDF text: world, base_link, link1..link5, gripper_link, hand_tcp."""
     # Each moving link's centre of mass lies halfway to the next joint (in its own frame).
     next_offsets = [xyz for xyz, _ in JOINT_ORIGINS[1:]] + [LINK5_TO_TCP[0]]
-    parts = ['<?xml version="1.0"?>\n<robot name="roarm_m3">\n', '  <link name="world"/>\n',
+    parts = ['<?xml version="1.0"?>\n<robot name="roarm_m3">\n',
+             '  <link name="world">\n', _inertial("world", (0.0, 0.0, 0.0), 0.02), "  </link>\n",
              '  <link name="base_link">\n', _inertial("base_link", (0.0, 0.0, -0.035), 0.07), "  </link>\n"]
     for link, offset in zip(LINKS[1:6], next_offsets):
         com = tuple(0.5 * np.asarray(offset))
         parts += [f'  <link name="{link}">\n', _inertial(link, com, float(np.linalg.norm(offset))), "  </link>\n"]
     parts += ['  <link name="gripper_link">\n', _inertial("gripper_link", (0.0, 0.0, 0.0), 0.06), "  </link>\n",
-              '  <link name="hand_tcp"/>\n']
+              '  <link name="hand_tcp">\n', _inertial("hand_tcp", (0.0, 0.0, 0.0), 0.02), "  </link>\n"]
     xyz, rpy = WORLD_TO_BASE
     parts.append(f'  <joint name="world_to_base_link" type="fixed"><parent link="world"/><child link="base_link"/>'
                  f'<origin xyz="{_vec(xyz)}" rpy="{_vec(rpy)}"/></joint>\n')

@@ -1,19 +1,22 @@
-"""The Isaac Sim backend's adapter logic against a fake ``isaacsim``, and its URDF.
+"""The Isaac Sim backend against a strict fake ``isaacsim``, and its URDF.
 
 Isaac Sim cannot run here (no GPU, not installable from PyPI): these tests
-check the calls the backend makes, in what order, and the mapping between
-bus joint order and the articulation's DOF order. The URDF it imports is
-checked for real by loading it in MuJoCo and comparing with roarm.kinematics.
+drive sim_node/isaac_backend.py against tests/fake_isaacsim.py, which follows
+NVIDIA's Isaac Sim 5.x source where it matters (a binding-class import
+config, DOF names only after ``world.reset()``, run-time values lost on every
+stop, motion computed from the drive type and gains). The expected servo is
+read from the MuJoCo model (sim_node/models/roarm_m3.xml) with real MuJoCo,
+and the arm on the fake must track like the MuJoCo arm. The URDF the backend
+imports is loaded in MuJoCo and compared with roarm.kinematics.
 """
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
-import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,199 +24,89 @@ import pytest
 from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, NAMES, UPPER, pose
 from roarm.kinematics import fk
 from schemas.services_pb2 import RandomizationRanges
-from sim_node.backend import BackendUnavailable, make_backend, nominal
-from sim_node.isaac_backend import KP, IsaacBackend
+from sim_node.backend import BackendUnavailable, SimBackend, make_backend, nominal
+from sim_node.isaac_backend import IsaacBackend
 from sim_node.randomization import sample
-from sim_node.urdf import URDF_JOINTS, roarm_m3_urdf
+from sim_node.urdf import MASSES, URDF_JOINTS, roarm_m3_urdf
+from tests.fake_isaacsim import PHYSX_DEFAULT_MASS, FakeIsaac, ImportConfig, install
 
 HIL = str(Path(sys.executable).with_name("hil"))
-
-
-class FakeIsaac:
-    """Just enough of Isaac Sim 5.x's standalone API, recording every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.app_started = False
-        self.urdf_root: ET.Element | None = None
-        # The articulation's DOF order differs from the bus order on purpose.
-        self.dof_names = [URDF_JOINTS[n] for n in reversed(NAMES)]
-        self.q = np.zeros(6)
-        self.qd = np.zeros(6)
-        self.drive = np.zeros(6)
-        self.masses = np.array([[0.256, 0.0729, 0.0703, 0.0216, 0.01, 0.0154, 0.0029]])
-        self.physics_dt = 0.0
-
-    def modules(self) -> dict[str, types.ModuleType]:
-        fake = self
-
-        class SimulationApp:
-            def __init__(self, config: dict[str, Any]) -> None:
-                fake.calls.append(("SimulationApp", config))
-                fake.app_started = True
-
-            def close(self) -> None:
-                fake.calls.append(("app.close", None))
-
-        def execute(name: str, **kwargs: Any) -> tuple[bool, Any]:
-            assert fake.app_started, "omni.kit.commands used before SimulationApp"
-            fake.calls.append((name, kwargs))
-            if name == "URDFCreateImportConfig":
-                return True, types.SimpleNamespace()
-            if name == "URDFParseAndImportFile":
-                fake.urdf_root = ET.parse(kwargs["urdf_path"]).getroot()
-                return True, "/roarm_m3/world"
-            raise AssertionError(f"unexpected command {name}")
-
-        class Scene:
-            def add(self, obj: Any) -> Any:
-                fake.calls.append(("scene.add", obj))
-                return obj
-
-        class World:
-            def __init__(self, **kwargs: Any) -> None:
-                assert fake.app_started, "World created before SimulationApp"
-                fake.calls.append(("World", kwargs))
-                fake.physics_dt = kwargs["physics_dt"]
-                self.scene = Scene()
-
-            def reset(self) -> None:
-                fake.calls.append(("world.reset", None))
-
-            def step(self, render: bool = True) -> None:
-                fake.calls.append(("world.step", render))
-                alpha = fake.physics_dt / 0.02  # a fake drive: first order, 20 ms
-                fake.qd = (fake.drive - fake.q) * alpha / fake.physics_dt
-                fake.q = fake.q + (fake.drive - fake.q) * alpha
-
-        class Controller:
-            def set_gains(self, kps: np.ndarray, kds: np.ndarray) -> None:
-                fake.calls.append(("set_gains", (np.array(kps), np.array(kds))))
-
-            def set_max_efforts(self, values: np.ndarray, joint_indices: np.ndarray) -> None:
-                fake.calls.append(("set_max_efforts", (np.array(values), np.array(joint_indices))))
-
-        class View:
-            def get_body_masses(self) -> np.ndarray:
-                return fake.masses.copy()
-
-            def set_body_masses(self, values: np.ndarray) -> None:
-                fake.calls.append(("set_body_masses", np.array(values)))
-
-            def set_friction_coefficients(self, values: np.ndarray, joint_indices: np.ndarray) -> None:
-                fake.calls.append(("set_friction_coefficients", np.array(values)))
-
-        class SingleArticulation:
-            def __init__(self, prim_path: str, name: str) -> None:
-                fake.calls.append(("SingleArticulation", prim_path))
-                self.dof_names = fake.dof_names
-                self._articulation_view = View()
-                self._controller = Controller()
-
-            def get_dof_index(self, name: str) -> int:
-                return fake.dof_names.index(name)
-
-            def get_articulation_controller(self) -> Controller:
-                return self._controller
-
-            def set_joint_positions(self, positions: np.ndarray, joint_indices: np.ndarray) -> None:
-                fake.q[np.asarray(joint_indices)] = positions
-
-            def set_joint_velocities(self, velocities: np.ndarray, joint_indices: np.ndarray) -> None:
-                fake.qd[np.asarray(joint_indices)] = velocities
-
-            def apply_action(self, action: Any) -> None:
-                fake.calls.append(("apply_action", action))
-                fake.drive[np.asarray(action.joint_indices)] = action.joint_positions
-
-            def get_joint_positions(self) -> np.ndarray:
-                return fake.q.copy()
-
-            def get_joint_velocities(self) -> np.ndarray:
-                return fake.qd.copy()
-
-            def get_measured_joint_efforts(self) -> np.ndarray:
-                return np.arange(6.0)  # DOF index as effort: shows the mapping
-
-        class ArticulationAction:
-            def __init__(self, joint_positions: Any = None, joint_velocities: Any = None,
-                         joint_efforts: Any = None, joint_indices: Any = None) -> None:
-                self.joint_positions = np.array(joint_positions)
-                self.joint_indices = np.array(joint_indices)
-
-        def enable_extension(name: str) -> None:
-            fake.calls.append(("enable_extension", name))
-
-        def module(name: str, **attrs: Any) -> types.ModuleType:
-            mod = types.ModuleType(name)
-            mod.__dict__.update(attrs)
-            return mod
-
-        urdf_types = types.SimpleNamespace(UrdfJointTargetType=types.SimpleNamespace(JOINT_DRIVE_POSITION=1))
-        return {
-            "isaacsim": module("isaacsim", SimulationApp=SimulationApp),
-            "omni": module("omni"),
-            "omni.kit": module("omni.kit"),
-            "omni.kit.commands": module("omni.kit.commands", execute=execute),
-            "isaacsim.core": module("isaacsim.core"),
-            "isaacsim.core.api": module("isaacsim.core.api", World=World),
-            "isaacsim.core.prims": module("isaacsim.core.prims", SingleArticulation=SingleArticulation),
-            "isaacsim.core.utils": module("isaacsim.core.utils"),
-            "isaacsim.core.utils.extensions": module("isaacsim.core.utils.extensions",
-                                                     enable_extension=enable_extension),
-            "isaacsim.core.utils.types": module("isaacsim.core.utils.types", ArticulationAction=ArticulationAction),
-            "isaacsim.asset": module("isaacsim.asset"),
-            "isaacsim.asset.importer": module("isaacsim.asset.importer"),
-            "isaacsim.asset.importer.urdf": module("isaacsim.asset.importer.urdf", _urdf=urdf_types),
-        }
-
-    def named(self, name: str) -> list[Any]:
-        return [args for call, args in self.calls if call == name]
+RAD = 180.0 / math.pi
+ARM_MASS = sum(MASSES.values())
+# Largest joint-angle difference between the arm on the fake and the MuJoCo
+# arm along the same command (rad): the fake drives each joint alone, without
+# gravity or coupling, so they differ a little; an acceleration drive with the
+# same numbers rings at 1.2 Hz and misses by tenths of a radian.
+TRACKING_TOLERANCE = 0.05
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeIsaac:
-    isaac = FakeIsaac()
-    for name, module in isaac.modules().items():
-        monkeypatch.setitem(sys.modules, name, module)
-    # parent packages expose their children as attributes, as real imports do
-    monkeypatch.setattr(sys.modules["omni"], "kit", sys.modules["omni.kit"], raising=False)
-    monkeypatch.setattr(sys.modules["omni.kit"], "commands", sys.modules["omni.kit.commands"], raising=False)
-    return isaac
+    return install(FakeIsaac(), monkeypatch)
 
 
-def test_connect_starts_headless_app_world_and_imports_the_urdf(fake: FakeIsaac) -> None:
+@pytest.fixture(scope="module")
+def mjcf() -> dict[str, np.ndarray]:
+    """The MuJoCo model's servo and joint parameters, bus order."""
+    mujoco = pytest.importorskip("mujoco")
+    backend = make_backend("mujoco")
+    backend.connect()
+    m = backend.model  # type: ignore[attr-defined]
+    joint = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, n) for n in NAMES]
+    dof = [m.jnt_dofadr[j] for j in joint]
+    act = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, n) for n in NAMES]
+    values = {"kp": m.actuator_gainprm[act, 0].copy(), "kv": -m.actuator_biasprm[act, 2].copy(),
+              "damping": m.dof_damping[dof].copy(), "armature": m.dof_armature[dof].copy(),
+              "frictionloss": m.dof_frictionloss[dof].copy(), "force": m.actuator_forcerange[act, 1].copy()}
+    backend.close()
+    return values
+
+
+def test_connect_starts_headless_app_world_and_imports_force_drives(fake: FakeIsaac) -> None:
     backend = make_backend("isaac", dt=0.01)
     backend.connect()
     assert fake.calls[0] == ("SimulationApp", {"headless": True})
     world = fake.named("World")[0]
     assert world["physics_dt"] == 0.002 and world["rendering_dt"] == 0.01
-    assert fake.named("enable_extension") == ["isaacsim.asset.importer.urdf"]
-    (importing,) = fake.named("URDFParseAndImportFile")
-    config = importing["import_config"]
-    assert config.fix_base and not config.merge_fixed_joints and config.default_drive_type == 1
-    assert importing["get_articulation_root"] is True
-    assert fake.urdf_root is not None
-    joints = {j.get("name"): j.get("type") for j in fake.urdf_root.iter("joint")}
-    assert all(joints[URDF_JOINTS[n]] == "revolute" for n in NAMES)
-    assert fake.named("SingleArticulation") == ["/roarm_m3/world"]
+    assert "isaacsim.asset.importer.urdf" in fake.named("enable_extension")
+    assert fake.config is not None and isinstance(fake.config, ImportConfig)
+    assert fake.config.fix_base and not fake.config.merge_fixed_joints and not fake.config.create_physics_scene
+    assert fake.robot is not None and fake.robot.name == "roarm_m3"
+    # Every arm joint came into USD with a force drive (the importer's default is acceleration).
+    assert [d.usd_drive_type for d in fake.dofs] == ["force"] * 6
+    assert [d.drive_type for d in fake.dofs] == ["force"] * 6
+    assert fake.named("SingleArticulation")
     assert fake.named("world.reset")
-    values, indices = fake.named("set_max_efforts")[0]
-    np.testing.assert_allclose(values, MAX_TORQUE)
-    np.testing.assert_array_equal(indices, [5, 4, 3, 2, 1, 0])  # bus joint i is DOF 5 - i here
+    np.testing.assert_allclose(fake.dof_values("max_force"), MAX_TORQUE)
     assert len(backend.model_hash) == 64
     backend.close()
     backend.close()
     assert fake.named("app.close") == [None]
 
 
+def test_gains_are_the_mjcf_servo_per_radian_after_every_reset(fake: FakeIsaac, mjcf: dict[str, np.ndarray]) -> None:
+    with make_backend("isaac") as backend:
+        backend.reset(pose("home"), seed=0, randomization=nominal())
+        np.testing.assert_allclose(fake.dof_values("kp"), mjcf["kp"], rtol=1e-6)
+        np.testing.assert_allclose(fake.dof_values("kd"), mjcf["kv"], rtol=1e-6)
+        # A stop and play (anyone's world.reset()) reloads PhysX from USD: the
+        # imported gains must already be the servo's (USD holds them per degree).
+        backend._world.reset()  # type: ignore[attr-defined]
+        np.testing.assert_allclose(fake.dof_values("kp"), mjcf["kp"], rtol=1e-5)
+        np.testing.assert_allclose(fake.dof_values("kd"), mjcf["kv"], rtol=1e-5)
+        assert [d.drive_type for d in fake.dofs] == ["force"] * 6
+        np.testing.assert_allclose(fake.dof_values("usd_stiffness"), mjcf["kp"] / RAD, rtol=1e-5)
+        backend.reset(pose("ready"), seed=1, randomization=nominal())
+        np.testing.assert_allclose(fake.dof_values("kp"), mjcf["kp"], rtol=1e-6)
+        np.testing.assert_allclose(fake.dof_values("armature"), mjcf["armature"], rtol=1e-6)
+
+
 def test_joint_mapping_rate_limit_and_physics_substeps(fake: FakeIsaac) -> None:
     with make_backend("isaac", dt=0.01) as backend:
         backend.reset(pose("ready"), seed=0, randomization=nominal())
-        np.testing.assert_allclose(fake.q, pose("ready")[::-1])  # stored in the articulation's order
+        np.testing.assert_allclose([d.q for d in fake.dofs], pose("ready")[::-1])  # the articulation's order
         state = backend.read_state()
         np.testing.assert_allclose(state.position, pose("ready"))
-        np.testing.assert_allclose(state.effort, [5, 4, 3, 2, 1, 0])
         np.testing.assert_allclose(state.tcp, fk(pose("ready")))
         fake.calls.clear()
         target = pose("ready")
@@ -226,17 +119,142 @@ def test_joint_mapping_rate_limit_and_physics_substeps(fake: FakeIsaac) -> None:
         np.testing.assert_array_equal(actions[0].joint_indices, [5, 4, 3, 2, 1, 0])
         base_targets = [a.joint_positions[0] for a in actions]  # bus order in the action
         np.testing.assert_allclose(np.diff([0.0] + base_targets), MAX_VELOCITY[0] * 0.002)
-        assert backend.read_state().position[0] > 0.0
+        state = backend.read_state()
+        assert state.position[0] > 0.0
+        np.testing.assert_allclose(state.effort, fake.dof_values("effort"))  # bus order
+        assert state.effort[0] > 0.0
 
 
-def test_randomization_reaches_gains_masses_and_friction(fake: FakeIsaac) -> None:
-    applied = sample(RandomizationRanges(mass_scale=0.3, actuator_gain_scale=0.3, friction_scale=0.3), seed=2)
+def _trajectory(backend: SimBackend, start: np.ndarray, target: np.ndarray, steps: int) -> np.ndarray:
+    backend.reset(start, seed=0, randomization=nominal())
+    backend.apply_command(target)
+    out = []
+    for _ in range(steps):
+        backend.step()
+        out.append(backend.read_state().position)
+    return np.array(out)
+
+
+def test_the_arm_tracks_like_the_mujoco_arm(fake: FakeIsaac) -> None:
+    pytest.importorskip("mujoco")
+    start = pose("home")
+    target = np.clip(start + np.array([1.0, 0.5, -0.5, 0.6, 1.2, 0.8]), LOWER, UPPER)
+    with make_backend("mujoco") as mujoco_arm:
+        expected = _trajectory(mujoco_arm, start, target, 80)
+    with make_backend("isaac") as isaac_arm:
+        got = _trajectory(isaac_arm, start, target, 80)
+    worst = np.max(np.abs(got - expected), axis=0)
+    assert np.all(worst < TRACKING_TOLERANCE), f"largest difference per joint (rad): {np.round(worst, 3)}"
+    np.testing.assert_allclose(got[-1], target, atol=0.01)
+
+
+def test_friction_damping_and_armature_as_the_mjcf_has_them(fake: FakeIsaac, mjcf: dict[str, np.ndarray]) -> None:
+    applied = sample(RandomizationRanges(friction_scale=0.4, damping_scale=0.4), seed=3)
+    assert applied.friction_scale != 1.0 and applied.damping_scale != 1.0
     with make_backend("isaac") as backend:
+        backend.reset(pose("home"), seed=3, randomization=applied)
+        # Dry friction in effort units (N*m), as MuJoCo's frictionloss.
+        np.testing.assert_allclose(fake.dof_values("static_friction"), mjcf["frictionloss"] * applied.friction_scale,
+                                   rtol=1e-6)
+        np.testing.assert_allclose(fake.dof_values("dynamic_friction"), mjcf["frictionloss"] * applied.friction_scale,
+                                   rtol=1e-6)
+        # PhysX's unitless friction coefficient is not an effort: left at zero.
+        np.testing.assert_allclose(fake.dof_values("friction_coefficient"), 0.0)
+        # Joint damping scaled, the servo's own damping (the drive's) not, as in the MuJoCo backend.
+        np.testing.assert_allclose(fake.dof_values("viscous_friction"), mjcf["damping"] * applied.damping_scale,
+                                   rtol=1e-6)
+        np.testing.assert_allclose(fake.dof_values("kd"), mjcf["kv"], rtol=1e-6)
+        np.testing.assert_allclose(fake.dof_values("armature"), mjcf["armature"], rtol=1e-6)
+        np.testing.assert_allclose(fake.dof_values("max_force"), mjcf["force"], rtol=1e-6)
+
+
+def test_randomization_reaches_gains_masses_and_inertias(fake: FakeIsaac, mjcf: dict[str, np.ndarray]) -> None:
+    applied = sample(RandomizationRanges(mass_scale=0.3, actuator_gain_scale=0.3), seed=2)
+    with make_backend("isaac") as backend:
+        backend.reset(pose("home"), seed=2, randomization=nominal())
+        masses, inertias = fake.masses.copy(), fake.inertias.copy()
         backend.reset(pose("home"), seed=2, randomization=applied)
-        kps, _kds = fake.named("set_gains")[-1]
-        np.testing.assert_allclose(kps, KP[::-1] * applied.actuator_gain_scale)
-        np.testing.assert_allclose(fake.named("set_body_masses")[-1], fake.masses * applied.mass_scale)
-        assert fake.named("set_friction_coefficients")
+        np.testing.assert_allclose(fake.dof_values("kp"), mjcf["kp"] * applied.actuator_gain_scale, rtol=1e-6)
+        np.testing.assert_allclose(fake.masses, masses * applied.mass_scale)
+        np.testing.assert_allclose(fake.inertias, inertias * applied.mass_scale)
+        backend.reset(pose("home"), seed=2, randomization=nominal())  # nominal again, not compounded
+        np.testing.assert_allclose(fake.masses, masses)
+        np.testing.assert_allclose(fake.inertias, inertias)
+
+
+def test_no_link_is_left_to_physx_default_mass(fake: FakeIsaac) -> None:
+    with make_backend("isaac") as backend:
+        backend.reset(pose("home"), seed=0, randomization=nominal())
+        assert fake.robot is not None
+        unnamed = [name for name, link in fake.robot.links.items() if link.mass is None]
+        assert not unnamed, f"no inertial, so PhysX picks the mass ({PHYSX_DEFAULT_MASS} kg): {unnamed}"
+        assert fake.masses.sum() == pytest.approx(ARM_MASS, abs=1e-3)
+        # and the massless frames weigh next to nothing beside the lightest link
+        light = [m for name, m in zip(fake.bodies, fake.masses) if name not in MASSES]
+        assert light and max(light) < 0.01 * min(MASSES.values())
+
+
+@pytest.mark.parametrize("version", ["6.0.1-rc.7", "4.5.0"])
+def test_other_isaac_versions_are_refused_naming_the_ones_that_work(monkeypatch: pytest.MonkeyPatch,
+                                                                    version: str) -> None:
+    fake = install(FakeIsaac(version=version), monkeypatch)
+    backend = IsaacBackend()
+    with pytest.raises(BackendUnavailable) as refused:
+        backend.connect()
+    message = str(refused.value)
+    assert version.split("-")[0] in message and "5.0" in message and "5.1" in message
+    assert fake.app_closed  # the app it started is closed again
+    assert not fake.named("URDFCreateImportConfig")
+
+
+def test_the_fake_is_as_strict_as_isaac_sim(fake: FakeIsaac, tmp_path: Path) -> None:
+    """The points where the old fake hid a difference from the real 5.x API."""
+    config = ImportConfig()
+    with pytest.raises(AttributeError):
+        config.default_drive_typ = 1  # type: ignore[attr-defined]  # a binding class has fixed fields
+    with pytest.raises(TypeError):
+        config.default_drive_type = 1  # an enum field takes the enum
+    modules = fake.modules()
+    modules["isaacsim"].SimulationApp({"headless": True})
+    world = modules["isaacsim.core.api"].World(physics_dt=0.002, rendering_dt=0.01)
+    _ok, config = modules["omni.kit.commands"].execute("URDFCreateImportConfig")
+    config.merge_fixed_joints = False
+    path = tmp_path / "roarm_m3.urdf"
+    path.write_text(roarm_m3_urdf())
+    _ok, robot = modules["omni.kit.commands"].execute("URDFParseFile", urdf_path=str(path), import_config=config)
+    _ok, root = modules["omni.kit.commands"].execute("URDFImportRobot", urdf_path=str(path), urdf_robot=robot,
+                                                     import_config=config, get_articulation_root=True)
+    arm = world.scene.add(modules["isaacsim.core.prims"].SingleArticulation(prim_path=root, name="arm"))
+    assert arm.dof_names is None  # not before world.reset()
+    arm.get_articulation_controller().set_gains(kps=np.full(6, 60.0), kds=np.full(6, 1.2))
+    assert fake.warnings[-1] == "Articulation needs to be initialized." and not fake.named("set_gains")
+    world.reset()
+    assert arm.dof_names == [URDF_JOINTS[n] for n in reversed(NAMES)]
+    # The importer's default: acceleration drives of stiffness 625 per degree.
+    assert {d.drive_type for d in fake.dofs} == {"acceleration"}
+    np.testing.assert_allclose(fake.dof_values("kp"), 625.0 * RAD)
+    arm.get_articulation_controller().set_gains(kps=np.full(6, 60.0), kds=np.full(6, 1.2))
+    np.testing.assert_allclose(fake.dof_values("kp"), 60.0)
+    world.reset()  # a stop drops run-time gains
+    np.testing.assert_allclose(fake.dof_values("kp"), 625.0 * RAD)
+    # An acceleration drive moves the same whatever the inertia; a force drive
+    # is a torque, so the same N*m/rad gains move a heavier joint less.
+    moved = {}
+    for drive in ("acceleration", "force"):
+        for armature in (0.01, 1.0):
+            world.reset()
+            arm.get_articulation_controller().set_gains(kps=np.full(6, 60.0), kds=np.full(6, 1.2))
+            for dof in fake.dofs:
+                dof.drive_type, dof.armature = drive, armature
+            arm.apply_action(modules["isaacsim.core.utils.types"].ArticulationAction(joint_positions=np.full(6, 0.5)))
+            path = []
+            for _ in range(100):  # 0.2 s
+                world.step(render=False)
+                path.append([d.q for d in fake.dofs])
+            moved[drive, armature] = np.array(path)
+    np.testing.assert_allclose(moved["acceleration", 0.01], moved["acceleration", 1.0])
+    assert np.min(np.max(np.abs(moved["force", 0.01] - moved["force", 1.0]), axis=0)) > 0.1
+    assert np.min(np.max(np.abs(moved["force", 0.01] - moved["acceleration", 0.01]), axis=0)) > 0.1
 
 
 def test_without_isaac_sim_the_error_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,4 +292,6 @@ def test_urdf_loads_in_mujoco_and_matches_the_kinematics() -> None:
         data.qpos[qpos] = q
         mujoco.mj_kinematics(model, data)
         np.testing.assert_allclose(data.xpos[tcp], fk(q), atol=1e-6)
-    assert model.body_mass.sum() == pytest.approx(0.256 + 0.0729 + 0.0703 + 0.0216 + 0.01 + 0.0154 + 0.0029)
+    assert model.body_mass.sum() == pytest.approx(ARM_MASS, abs=1e-4)
+    # every link carries an inertial (a massless one would get PhysX's default mass in Isaac)
+    assert all(link.find("inertial") is not None for link in ET.fromstring(roarm_m3_urdf()).iter("link"))
