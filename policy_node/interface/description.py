@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bus.errors import HilError
 from bus.yamlsource import Source, YamlError, child, parse
 from policy_node.interface.fields import MISSING, Fields, shown
@@ -667,7 +669,10 @@ def _term_data(term: ObservationTerm) -> dict[str, Any]:
 
 def dumps(desc: PolicyDescription, header: str = "") -> str:
     """``policy.yaml`` text for ``desc``, with ``header`` as leading comment lines."""
-    import yaml
+    return render(to_data(desc), header)
 
+
+def render(data: dict[str, Any], header: str = "") -> str:
+    """``policy.yaml`` text for plain description data (what ``to_data`` returns or an importer builds)."""
     comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
-    return comment + yaml.safe_dump(to_data(desc), sort_keys=False, default_flow_style=None, width=100)
+    return comment + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
