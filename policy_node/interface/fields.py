@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,8 +35,21 @@ def shown(value: Any) -> str:
     return repr(value)
 
 
+_NUMERIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, or None. ``1e-6`` counts: PyYAML (YAML 1.1) reads it as a string, not a float,
+    and it is how Python and numpy print small numbers, so people paste it."""
+    if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return _number(value) is not None
 
 
 class Fields:
@@ -81,10 +95,11 @@ class Fields:
         if value is MISSING:
             return default
         bound = f" > {gt:g}" if gt is not None else ""
-        if not _is_number(value) or (gt is not None and not value > gt):
+        number = _number(value)
+        if number is None or (gt is not None and not number > gt):
             self.error(path, f"expected a number{bound}, got {shown(value)}")
             return default
-        return float(value)
+        return number
 
     def string(self, path: str, value: Any, default: str | None = None) -> str | None:
         if value is MISSING:
@@ -130,14 +145,14 @@ class Fields:
             if not _is_number(item):
                 self.error(child(path, i), f"expected a number, got {shown(item)}")
                 return None
-        return tuple(float(v) for v in value)
+        return tuple(_number(v) for v in value)  # type: ignore[misc]
 
     def per_item(self, path: str, value: Any, size: int, default: float | None, what: str) -> tuple[float, ...] | None:
         """One number for all ``size`` items, or a list of exactly ``size`` (one per {what})."""
         if value is MISSING or value is None:
             return None if default is None else (default,) * size
         if _is_number(value):
-            return (float(value),) * size
+            return (_number(value),) * size  # type: ignore[return-value]
         if isinstance(value, list):
             if len(value) != size:
                 self.error(path, f"has {len(value)} values for {size} {what}: give one number, or one per {what.rstrip('s')}")
@@ -150,11 +165,12 @@ class Fields:
         """``[low, high]`` with low < high, or one number c meaning ``[-c, c]``."""
         if value is MISSING or value is None:
             return None
-        if _is_number(value):
-            if value <= 0:
+        single = _number(value)
+        if single is not None:
+            if single <= 0:
                 self.error(path, f"a single number means [-c, c] and must be > 0, got {value!r}")
                 return None
-            return (-float(value), float(value))
+            return (-single, single)
         pair = self.numbers(path, value, 2) if isinstance(value, list) else None
         if not isinstance(value, list):
             self.error(path, f"expected [low, high] or one number c for [-c, c], got {shown(value)}")
