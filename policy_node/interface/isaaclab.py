@@ -265,7 +265,7 @@ class _Importer:
                 continue  # a disabled term (e.g. gripper_action: null)
             class_type = str(term.get("class_type", "")) if isinstance(term, dict) else ""
             if not class_type.endswith(":JointPositionAction"):
-                self.error(env, path, f"action term {term_name!r} is {class_type or term!r}: only JointPositionAction "
+                self.error(env, path, f"action term {term_name!r} is {class_type or repr(term)}: only JointPositionAction "
                            "(joint position targets) maps to this arm's position servos")
                 continue
             if term.get("asset_name", "robot") != "robot":
