@@ -287,3 +287,11 @@ def test_a_file_that_is_not_onnx_is_a_clear_error(tmp_path: Path) -> None:
     model.write_bytes(b"\x00garbage")
     with pytest.raises(d.PolicyDescriptionError, match="not an ONNX model"):
         d.load(model)
+
+
+def test_a_model_inside_a_policy_folder_is_described_by_the_folder(folder: Path) -> None:
+    write(folder, BASE)
+    assert d.load(folder / "policy.onnx") == d.load(folder)
+    byo_onnx.mlp(folder / "other.onnx", 55, 5)
+    with pytest.raises(d.PolicyDescriptionError, match="describes 'policy.onnx', not 'other.onnx'"):
+        d.load(folder / "other.onnx")

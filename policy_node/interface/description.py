@@ -214,7 +214,10 @@ def _joint_hint() -> str:
 # -- loading ----------------------------------------------------------------------------
 
 def description_path(path: Path) -> Path | None:
-    """The description file that belongs to ``path`` (a folder, a YAML, or a model), or None."""
+    """The description file that belongs to ``path`` (a folder, a YAML, or a model), or None.
+
+    For a model: ``MODEL.onnx.yaml`` beside it, else its folder's ``policy.yaml``.
+    """
     path = Path(path)
     if path.is_dir():
         candidate = path / FOLDER_FILE
@@ -222,7 +225,10 @@ def description_path(path: Path) -> Path | None:
     if path.suffix in (".yaml", ".yml"):
         return path
     beside = path.with_name(path.name + ".yaml")
-    return beside if beside.is_file() else None
+    if beside.is_file():
+        return beside
+    folder = path.with_name(FOLDER_FILE)
+    return folder if folder.is_file() else None
 
 
 def load(path: Path) -> PolicyDescription:
@@ -239,7 +245,12 @@ def load(path: Path) -> PolicyDescription:
             raise PolicyDescriptionError([f"{yaml_path}: cannot read it: {exc.strerror or exc}"]) from None
         except UnicodeDecodeError as exc:
             raise PolicyDescriptionError([f"{yaml_path}: not UTF-8 text: {exc}"]) from None
-        return loads(text, yaml_path)
+        desc = loads(text, yaml_path)
+        if path.suffix == ".onnx" and desc.model.path.resolve() != path.resolve():
+            raise PolicyDescriptionError([
+                f"{yaml_path}: model.file: describes {desc.model.file!r}, not {path.name!r}: give the folder, "
+                f"or describe {path.name} in {path.name}.yaml"])
+        return desc
     if path.is_dir():
         raise PolicyDescriptionError([
             f"{path}: no {FOLDER_FILE} in this folder: write one beside the model "

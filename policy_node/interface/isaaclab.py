@@ -173,8 +173,7 @@ def _read(path: Path, errors: list[str]) -> _Doc:
 class _Importer:
     """Collects every problem of one run folder before anything is written."""
 
-    def __init__(self, run_dir: Path, root_body: str, quat_order: str, joints: tuple[str, ...]) -> None:
-        self.run_dir = run_dir
+    def __init__(self, root_body: str, quat_order: str, joints: tuple[str, ...]) -> None:
         self.root_body = root_body
         self.quat_order = quat_order
         self.joints = joints
@@ -253,7 +252,7 @@ class _Importer:
                 pose[name] = float(value)
         return pose
 
-    def actions(self, env: _Doc, agent: _Doc, pose: dict[str, float]) -> tuple[list[str], dict[str, Any]]:
+    def actions(self, env: _Doc, agent: _Doc) -> tuple[list[str], dict[str, Any]]:
         terms = self.get(env, "", env.data, "actions", dict) or {}
         names: list[str] = []
         scale: list[float] = []
@@ -303,7 +302,7 @@ class _Importer:
         action["hold"] = "default"
         return names, action
 
-    def observation(self, env: _Doc, group_name: str, n_actions: int) -> list[dict[str, Any]]:
+    def observation(self, env: _Doc, group_name: str) -> list[dict[str, Any]]:
         groups = self.get(env, "", env.data, "observations", dict) or {}
         path = child("observations", group_name)
         group = groups.get(group_name)
@@ -324,13 +323,12 @@ class _Importer:
                 self.error(env, term_path, f"observation term {name!r} has no function (func: {func!r})")
                 continue
             module, func_name = func.split(":", 1)
-            mapped = self.term(env, term_path, name, module, func_name, term, n_actions)
+            mapped = self.term(env, term_path, name, module, func_name, term)
             if mapped is not None:
                 out.append(mapped)
         return out
 
-    def term(self, env: _Doc, path: str, name: str, module: str, func: str, term: dict,
-             n_actions: int) -> dict[str, Any] | None:
+    def term(self, env: _Doc, path: str, name: str, module: str, func: str, term: dict) -> dict[str, Any] | None:
         if not module.startswith("isaaclab") or func not in _KNOWN_OBS:
             self.error(env, child(path, "func"), f"observation term {name!r} ({module}:{func}) has no equivalent "
                        f"here; terms that map: {', '.join(_KNOWN_OBS)} from Isaac Lab's mdp")
@@ -436,7 +434,7 @@ def import_isaaclab(run_dir: Path, out_dir: Path, root_body: str = DEFAULT_ROOT_
     if missing:
         raise IsaacLabImportError(missing)
 
-    imp = _Importer(run_dir, root_body, quat_order, ARTICULATION_JOINTS)
+    imp = _Importer(root_body, quat_order, ARTICULATION_JOINTS)
     env = _read(run_dir / "params" / "env.yaml", imp.errors)
     agent = _read(run_dir / "params" / "agent.yaml", imp.errors)
     if imp.errors:
@@ -447,8 +445,8 @@ def import_isaaclab(run_dir: Path, out_dir: Path, root_body: str = DEFAULT_ROOT_
     scene = imp.get(env, "", env.data, "scene", dict) or {}
     robot = imp.get(env, "scene", scene, "robot", dict) or {}
     pose = imp.default_pose(env, robot)
-    joints, action = imp.actions(env, agent, pose)
-    observation = imp.observation(env, group, len(joints))
+    joints, action = imp.actions(env, agent)
+    observation = imp.observation(env, group)
     period = float(dt) * int(decimation) if dt and decimation else None
 
     inputs, outputs = _onnx_io(model)
