@@ -205,9 +205,10 @@ def test_targets_are_clamped_to_the_limits_and_raw_output_is_clipped(tmp_path: P
 def test_a_non_finite_output_gives_non_finite_targets_and_keeps_the_last_action(tmp_path: Path) -> None:
     mapper = ActionMapper(describe(tmp_path, "joints: [base, shoulder]\nobservation: [joint_pos]\naction: {hold: default}\n"))
     mapper(np.array([0.1, 0.2]), Q)
-    t = mapper(np.array([np.nan, 0.5]), Q)
-    assert math.isnan(t[0]) and np.all(np.isfinite(t[2:]))
-    np.testing.assert_allclose(mapper.last_action, [0.1, 0.2])
+    for bad in ([np.nan, 0.5], [np.inf, 0.5], [0.1, -np.inf]):
+        t = mapper(np.array(bad), Q)
+        assert np.all(np.isnan(t[:2])) and np.all(np.isfinite(t[2:])), t
+        np.testing.assert_allclose(mapper.last_action, [0.1, 0.2])
 
 
 def test_a_wrong_output_size_says_what_to_fix(tmp_path: Path) -> None:
