@@ -84,7 +84,7 @@ def test_a_full_description_reads_every_field(folder: Path) -> None:
     assert (pose.name, pose.quat_order, pose.default_quat) == ("pose_command", "xyzw", (0.0, 1.0, 0.0, 0.0))
     assert desc.observation[10].body == "link3"
     assert desc.observation[12].value == (1.0, -1.0)
-    assert desc.needs_goal
+    assert desc.needs_goal and desc.goal_bodies == {"gripper_link", "tcp"}
     assert desc.normalize == d.Normalize((0.0,) * 55, (1.0,) * 55, 10.0)
     assert desc.action == d.ActionSpec("offset", (0.5, 0.5, 0.5, 0.5, 0.25), (0.0,) * 5, (-1.0, 1.0), "default")
     assert desc.recurrent == (d.RecurrentPair("h_in", "h_out"),)

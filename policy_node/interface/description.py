@@ -186,6 +186,15 @@ class PolicyDescription:
     def needs_goal(self) -> bool:
         return any(term.needs_goal for term in self.observation)
 
+    @property
+    def goal_bodies(self) -> frozenset[str]:
+        """The bodies the policy was trained to bring to its goal (``tcp``, ``gripper_link``...).
+
+        The observation passes a goal on as given; a goal for another body is
+        the caller's mismatch to report before a run.
+        """
+        return frozenset(term.body for term in self.observation if term.needs_goal)
+
     def layout(self) -> list[tuple[int, int, str]]:
         """(start, stop, label) of every term, for ``inspect`` and error messages."""
         out, start = [], 0
@@ -280,7 +289,7 @@ def _default_model(file: Path) -> str | None:
 
 def from_model_metadata(model: Path) -> PolicyDescription:
     """Read the ``roarm.*`` metadata of an ONNX file (what ``hil policy train-reach`` writes)."""
-    import onnx
+    import onnx  # here, not at the top: a YAML description never pays onnx's import time
 
     try:
         proto = onnx.load(str(model), load_external_data=False)

@@ -397,7 +397,7 @@ def _compact(values: list[float]) -> float | list[float]:
 
 def _onnx_io(path: Path) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, list[Any]]]]:
     """(name, shape) of the model's inputs and outputs; a symbolic dimension is its name."""
-    import onnx
+    import onnx  # here, not at the top: reading a run's params alone never pays onnx's import time
 
     model = onnx.load(str(path), load_external_data=False)
     initializers = {init.name for init in model.graph.initializer}

@@ -33,7 +33,12 @@ class MissingGoal(HilError, LookupError):
 
 @dataclass
 class Goal:
-    """The current Cartesian goal: ``position`` (m, world frame), optional ``quat`` (w, x, y, z), the body it is for."""
+    """The current Cartesian goal: ``position`` (m, world frame), optional ``quat`` (w, x, y, z), the body it is for.
+
+    The builder passes the goal on as given; whether ``body`` is the body the
+    policy was trained for (``PolicyDescription.goal_bodies``) is checked
+    before a run, not per step.
+    """
 
     position: np.ndarray
     quat: np.ndarray | None = None
