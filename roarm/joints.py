@@ -13,6 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 NAMES: tuple[str, ...] = ("base", "shoulder", "elbow", "wrist", "roll", "gripper")
+# The same joints by their URDF names (Isaac Lab, MoveIt and ROS policies use these).
+URDF_NAMES: tuple[str, ...] = (
+    "base_link_to_link1",
+    "link1_to_link2",
+    "link2_to_link3",
+    "link3_to_link4",
+    "link4_to_link5",
+    "link5_to_gripper_link",
+)
 LOWER = np.array([-math.pi, -math.pi / 2, -1.0, -math.pi / 2, -math.pi, 0.0])
 UPPER = np.array([math.pi, math.pi / 2, 2.95, math.pi / 2, math.pi, 1.5])
 MAX_VELOCITY = np.full(6, 4.7)  # rad/s, ST3215 no-load speed at 12 V

@@ -30,6 +30,12 @@ JOINT_ORIGINS: tuple[tuple[tuple[float, float, float], tuple[float, float, float
 )
 LINK5_TO_TCP = ((0.0, 0.0, 0.115428), (1.5708, -1.5708, 0.0))
 FRAME_NAMES = ("base_link", "link1", "link2", "link3", "link4", "link5", "hand_tcp")
+# link5_to_gripper_link: the jaw's hinge. Its origin does not move with the
+# gripper angle (the jaw turns about its own z), so its position is fixed in link5.
+LINK5_TO_GRIPPER = ((0.0, 0.018821, 0.052035), (-1.5708, -1.5708, 0.0))
+# Every URDF link whose origin body_position can place; "world" is the URDF's
+# massless root link, the table-level origin base_link stands on.
+BODY_NAMES = ("world", *FRAME_NAMES[:-1], "gripper_link", "hand_tcp")
 
 # Joint ranges that real reaching tasks use: in front of the robot, elbow bent
 # forward, wrist not folded back. Goals sampled here are reachable without
@@ -61,6 +67,14 @@ _TCP = _transform(*LINK5_TO_TCP)
 _AFFINE = tuple(tuple(tuple(float(v) for v in row) for row in origin[:3]) for origin in _ORIGINS)
 _AFFINE_BASE = tuple(tuple(float(v) for v in row) for row in _BASE[:3])
 _TCP_POINT = tuple(float(v) for v in _TCP[:3, 3])
+# Origin of each body in the frame whose chain body_position folds it through:
+# (point, index of the last joint that moves it, 0 = none).
+_BODY_POINTS: dict[str, tuple[tuple[float, float, float], int]] = {
+    "base_link": ((0.0, 0.0, 0.0), 0),
+    **{f"link{i}": (tuple(float(v) for v in _ORIGINS[i - 1][:3, 3]), i - 1) for i in range(1, 6)},
+    "gripper_link": (LINK5_TO_GRIPPER[0], 5),
+    "hand_tcp": (_TCP_POINT, 5),
+}
 
 
 def _local_transforms(q: np.ndarray) -> np.ndarray:
@@ -101,6 +115,31 @@ def fk(q: np.ndarray) -> np.ndarray:
     """
     x, y, z = _TCP_POINT
     for i in range(4, -1, -1):
+        c, s = math.cos(q[i]), math.sin(q[i])
+        x, y = c * x - s * y, s * x + c * y  # Rz(q_i)
+        (r00, r01, r02, t0), (r10, r11, r12, t1), (r20, r21, r22, t2) = _AFFINE[i]
+        x, y, z = (r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
+                   r20 * x + r21 * y + r22 * z + t2)
+    (r00, r01, r02, t0), (r10, r11, r12, t1), (r20, r21, r22, t2) = _AFFINE_BASE
+    return np.array((r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
+                     r20 * x + r21 * y + r22 * z + t2))
+
+
+def body_position(q: np.ndarray, name: str) -> np.ndarray:
+    """World position (m) of a URDF link's origin (BODY_NAMES) for a bus-order joint vector.
+
+    The same scalar chain as ``fk``, cut where the body hangs: link i moves
+    with joints 0..i-2, gripper_link and hand_tcp with the first five. Policies
+    trained to put another body than the TCP on a goal (Isaac Lab's reach
+    tasks use gripper_link) are judged and observed with this.
+    """
+    if name == "world":
+        return np.zeros(3)
+    try:
+        (x, y, z), moved_by = _BODY_POINTS[name]
+    except KeyError:
+        raise ValueError(f"unknown body {name!r}; known: {', '.join(BODY_NAMES)}") from None
+    for i in range(moved_by - 1, -1, -1):
         c, s = math.cos(q[i]), math.sin(q[i])
         x, y = c * x - s * y, s * x + c * y  # Rz(q_i)
         (r00, r01, r02, t0), (r10, r11, r12, t1), (r20, r21, r22, t2) = _AFFINE[i]

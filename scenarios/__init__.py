@@ -2,7 +2,7 @@
 
 - schema.py: the file format, validated into dataclasses (checker.py reads
   typed values and collects ``file:line: field: problem`` errors;
-  yamlsource.py parses YAML keeping each value's line)
+  bus/yamlsource.py parses YAML keeping each value's line)
 - launch.py: each node's command line for a target
 - supervisor.py: node processes in their own process groups; bounded stop
 - monitor.py: what the runner sees on the bus, reduced to figures
