@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from scenarios.yamlsource import Source, child
+from bus.yamlsource import Source, child
 
 
 class ScenarioError(ValueError):

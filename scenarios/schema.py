@@ -15,7 +15,7 @@ from typing import Any
 
 from roarm.joints import LOWER, NAMES, POSES, UPPER
 from scenarios.checker import MISSING, Checker, ScenarioError
-from scenarios.yamlsource import Source, YamlError, child, parse
+from bus.yamlsource import Source, YamlError, child, parse
 
 TARGETS = ("mock", "mujoco", "isaac", "hw")
 SIM_TARGETS = ("mock", "mujoco", "isaac")
