@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tools.options import endpoint_options, load_endpoints
+from bus.cli_options import endpoint_options, load_endpoints
 
 
 @click.command("policy")

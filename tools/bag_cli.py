@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import zmq
 
-from tools.options import endpoint_options, load_endpoints
+from bus.cli_options import endpoint_options, load_endpoints
 
 
 @click.group()

@@ -20,7 +20,7 @@ from bus.pubsub import Subscriber
 from bus.service import ServiceClient, ServiceError, ServiceUnavailable
 from bus.topics import TOPICS, QueuePolicy
 from schemas import services_pb2
-from tools.options import endpoint_options, load_endpoints
+from bus.cli_options import endpoint_options, load_endpoints
 
 
 @click.group()

@@ -1,4 +1,9 @@
-"""Command-line options every ``hil`` command that talks to a run shares."""
+"""Command-line options every ``hil`` command that talks to a run shares.
+
+The nodes' own command lines (``hil node sim``, ``python -m policy_node``, ...)
+use them too, so they live below the node packages; the one place in ``bus``
+that imports click.
+"""
 
 from __future__ import annotations
 
