@@ -7,6 +7,12 @@ from pathlib import Path
 import click
 
 from bus.cli_options import endpoint_options, load_endpoints
+from policy_node.metrics import SlaConfig
+from policy_node.node import PolicyNode, PolicyNodeConfig, RobotUnavailable
+from policy_node.policy.onnx_model import ModelError
+from policy_node.policy.spec import SpecError
+from policy_node.watchdog import WatchdogConfig
+from schemas import messages_pb2
 
 
 @click.command("policy")
@@ -60,13 +66,6 @@ def policy(
     """
     if (model is None) == (scripted is None):
         raise click.UsageError("give exactly one of --model PATH or --scripted hold|waypoints|ik")
-    from policy_node.metrics import SlaConfig
-    from policy_node.node import PolicyNode, PolicyNodeConfig, RobotUnavailable
-    from policy_node.onnx_policy import ModelError
-    from policy_node.spec import SpecError
-    from policy_node.watchdog import WatchdogConfig
-    from schemas import messages_pb2
-
     config = PolicyNodeConfig(
         source=str(model) if model is not None else f"scripted:{scripted}",
         name=name,

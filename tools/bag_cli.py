@@ -1,7 +1,8 @@
 """``hil bag``: record the bus into MCAP files and work with them afterwards.
 
-The commands import mcap, matplotlib and onnxruntime inside their bodies so
-``hil --help`` stays fast.
+matplotlib (plot) and onnxruntime (check-policy with a model) are imported
+only when a command needs them, by the modules that use them, so ``hil
+--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -11,9 +12,23 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 import zmq
 
 from bus.cli_options import endpoint_options, load_endpoints
+from bus.topics import TOPICS
+from tools.bag.check_policy import CheckError, check_policy, format_result
+from tools.bag.compat import SchemaIncompatible
+from tools.bag.export import export_csv
+from tools.bag.info import bag_info, format_info
+from tools.bag.plot import PlotError, plot_bag
+from tools.bag.provenance import ProvenanceError, parse_meta, provenance
+from tools.bag.reader import BagReadError
+from tools.bag.recorder import RecorderConfig
+from tools.bag.recorder import record as run_recorder
+from tools.bag.replay import ReplayConfig, ReplayError
+from tools.bag.replay import replay as run_replay
+from tools.bag.writer import BagWriteError, WriterConfig
 
 
 @click.group()
@@ -60,13 +75,6 @@ def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_js
       hil bag record -o /tmp/run1/run.mcap --run-dir /tmp/run1 \\
           --meta scenario=reach --meta seed=3
     """
-    from tools.bag.provenance import ProvenanceError, parse_meta, provenance
-    from tools.bag.recorder import RecorderConfig
-    from tools.bag.recorder import record as run_recorder
-    from tools.bag.writer import BagWriteError, WriterConfig
-
-    from bus.topics import TOPICS
-
     endpoints = load_endpoints(run_dir, endpoints_file)
     for topic in _split_topics(topics):
         if topic not in TOPICS:
@@ -102,9 +110,6 @@ def info(bag_file: Path, as_json: bool) -> None:
     Example:
       hil bag info run.mcap
     """
-    from tools.bag.info import bag_info, format_info
-    from tools.bag.reader import BagReadError
-
     try:
         report = bag_info(bag_file)
     except BagReadError as exc:
@@ -124,9 +129,6 @@ def plot(bag_file: Path, output: Path | None, title: str | None) -> None:
     Example:
       hil bag plot run.mcap -o run.png
     """
-    from tools.bag.plot import PlotError, plot_bag
-    from tools.bag.reader import BagReadError
-
     output = output or bag_file.with_suffix(".png")
     try:
         series = plot_bag(bag_file, output, title)
@@ -148,9 +150,6 @@ def export(bag_file: Path, csv_dir: Path, topics: tuple[str, ...]) -> None:
     Example:
       hil bag export run.mcap --csv run_csv/
     """
-    from tools.bag.export import export_csv
-    from tools.bag.reader import BagReadError
-
     try:
         written = export_csv(bag_file, csv_dir, _split_topics(topics))
     except BagReadError as exc:
@@ -192,11 +191,6 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
       hil bag replay run.mcap --run-dir /tmp/run2            # original timing
       hil bag replay run.mcap --max --wait-subscribers 1     # as fast as possible
     """
-    from tools.bag.compat import SchemaIncompatible
-    from tools.bag.reader import BagReadError
-    from tools.bag.replay import ReplayConfig, ReplayError
-    from tools.bag.replay import replay as run_replay
-
     config = ReplayConfig(bag_file, load_endpoints(run_dir, endpoints_file), None if as_fast else rate,
                           _split_topics(topics), wait_subscribers, wait_timeout, settle)
     try:
@@ -230,12 +224,6 @@ def check_policy_cmd(bag_file: Path, source: str, atol: float, dt: float | None,
     Example:
       hil bag check-policy runs/reach/run.mcap --model policies/reach.onnx
     """
-    import numpy as np
-
-    from tools.bag.check_policy import CheckError, check_policy, format_result
-    from tools.bag.compat import SchemaIncompatible
-    from tools.bag.reader import BagReadError
-
     try:
         result = check_policy(bag_file, source, atol, dt)
     except (BagReadError, CheckError, SchemaIncompatible) as exc:

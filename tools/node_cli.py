@@ -1,13 +1,18 @@
 """``hil node``: start one node of a run as its own process.
 
 Each node kind defines its command next to its code (sim_node/cli.py, ...)
-and is registered here. Heavy imports (MuJoCo, onnxruntime) happen inside the
-commands so ``hil --help`` stays fast.
+and is registered here. Heavy packages (MuJoCo, Isaac Sim, onnxruntime) are
+imported by the backend or model that needs them, when it is made, so
+``hil --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import click
+
+from hw_node.cli import hw
+from policy_node.cli import policy
+from sim_node.cli import sim
 
 
 @click.group()
@@ -20,14 +25,6 @@ def node() -> None:
     """
 
 
-from policy_node.cli import policy as _policy  # noqa: E402 - registered after the group exists
-
-node.add_command(_policy)
-
-from sim_node.cli import sim as _sim  # noqa: E402 - registered after the group exists
-
-node.add_command(_sim)
-
-from hw_node.cli import hw as _hw  # noqa: E402 - registered after the group exists
-
-node.add_command(_hw)
+node.add_command(policy)
+node.add_command(sim)
+node.add_command(hw)

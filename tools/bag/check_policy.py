@@ -30,7 +30,8 @@ from google.protobuf.message import DecodeError, Message
 
 from bus import registry
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
-from policy_node.policy import Observation, Policy, load_policy
+from policy_node.policy.base import Observation, Policy
+from policy_node.policy.load import load_policy
 from roarm.joints import NAMES
 from tools.bag.compat import ensure_compatible
 from tools.bag.node_info import PREFIX

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from policy_node.policy import Observation, cartesian_goal
-from policy_node.spec import TERMS, PolicySpec
+from policy_node.policy.base import Observation, cartesian_goal
+from policy_node.policy.spec import TERMS, PolicySpec
 from roarm.kinematics import fk
 
 

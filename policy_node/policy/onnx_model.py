@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_node.features import ActionMap, MissingInput, fill
-from policy_node.policy import Observation
-from policy_node.spec import PolicySpec, SpecError
+from policy_node.policy.features import ActionMap, MissingInput, fill
+from policy_node.policy.base import Observation
+from policy_node.policy.spec import PolicySpec, SpecError
 
 
 class ModelError(ValueError):
