@@ -11,7 +11,7 @@ import click
 import numpy as np
 import serial
 
-from bus.cli_options import endpoint_options, load_endpoints
+from bus.cli_options import HilCommand, endpoint_options, load_endpoints
 from hw_node.arm import ArmConfig
 from hw_node.control import ControlConfig
 from hw_node.emulator import Emulator, EmulatorConfig, Fault, FaultError
@@ -20,7 +20,7 @@ from hw_node.link import LinkConfig
 from hw_node.node import HwConfig, HwNode
 
 
-@click.command("hw")
+@click.command("hw", cls=HilCommand)
 @click.option("--port", required=True, help="Serial device or any pyserial URL (rfc2217://, socket://, loop://).")
 @click.option("--baud", type=int, default=115200, show_default=True, help="Serial baud rate.")
 @click.option("--rate", type=click.FloatRange(min=1.0, max=200.0), default=25.0, show_default=True,

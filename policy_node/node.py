@@ -21,6 +21,7 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.envelope import Envelope
+from bus.errors import Failed
 from bus.node import Node
 from bus.service import ServiceClient, ServiceError, ServiceUnavailable
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
@@ -36,7 +37,7 @@ from schemas import messages_pb2, services_pb2
 Severity = messages_pb2.Severity
 
 
-class RobotUnavailable(RuntimeError):
+class RobotUnavailable(Failed, RuntimeError):
     """The robot node did not answer ``info`` in time."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from bus.errors import Failed
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER
 from roarm.kinematics import fk
 from schemas.services_pb2 import Randomization
@@ -40,7 +41,7 @@ BACKENDS: dict[str, str] = {
 }
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(Failed, RuntimeError):
     """The simulator this backend needs is not installed here; says what to do."""
 
 

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import click
 
-from bus.cli_options import endpoint_options, load_endpoints
-from sim_node.backend import BackendUnavailable
+from bus.cli_options import HilCommand, endpoint_options, load_endpoints
 from sim_node.node import SimConfig, SimNode
 
 BACKEND_NAMES = ("mujoco", "mock", "isaac")
 
 
-@click.command("sim")
+@click.command("sim", cls=HilCommand)
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="mujoco", show_default=True,
               help="Simulator: mujoco (physics), mock (kinematic, numpy only; CI), isaac (inside Isaac Sim).")
 @click.option("--mode", type=click.Choice(["lockstep", "realtime"]), default="lockstep", show_default=True,
@@ -50,7 +49,5 @@ def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool,
         node = SimNode(config, endpoints)
     except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
         raise click.UsageError(str(exc)) from None
-    except BackendUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
     node.node.install_signal_handlers()
     node.run()

@@ -17,18 +17,16 @@ import zmq
 
 from bus.cli_options import endpoint_options, load_endpoints
 from bus.topics import TOPICS
-from tools.bag.check_policy import CheckError, check_policy, format_result
-from tools.bag.compat import SchemaIncompatible
+from tools.bag.check_policy import check_policy, format_result
 from tools.bag.export import export_csv
 from tools.bag.info import bag_info, format_info
-from tools.bag.plot import PlotError, plot_bag
+from tools.bag.plot import plot_bag
 from tools.bag.provenance import ProvenanceError, parse_meta, provenance
-from tools.bag.reader import BagReadError
 from tools.bag.recorder import RecorderConfig
 from tools.bag.recorder import record as run_recorder
-from tools.bag.replay import ReplayConfig, ReplayError
+from tools.bag.replay import ReplayConfig
 from tools.bag.replay import replay as run_replay
-from tools.bag.writer import BagWriteError, WriterConfig
+from tools.bag.writer import WriterConfig
 
 
 @click.group()
@@ -87,7 +85,7 @@ def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_js
                             WriterConfig(flush_interval_s=flush_interval), nice=nice)
     try:
         result = run_recorder(config)
-    except (BagWriteError, zmq.ZMQError) as exc:
+    except zmq.ZMQError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"recorded {result.received} messages into {output} ({result.dropped} dropped); "
                f"stopped: {result.stop_reason}", err=True)
@@ -110,10 +108,7 @@ def info(bag_file: Path, as_json: bool) -> None:
     Example:
       hil bag info run.mcap
     """
-    try:
-        report = bag_info(bag_file)
-    except BagReadError as exc:
-        raise click.ClickException(str(exc)) from None
+    report = bag_info(bag_file)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else format_info(report))
 
 
@@ -130,10 +125,7 @@ def plot(bag_file: Path, output: Path | None, title: str | None) -> None:
       hil bag plot run.mcap -o run.png
     """
     output = output or bag_file.with_suffix(".png")
-    try:
-        series = plot_bag(bag_file, output, title)
-    except (BagReadError, PlotError) as exc:
-        raise click.ClickException(str(exc)) from None
+    series = plot_bag(bag_file, output, title)
     click.echo(f"wrote {output}: {len(series.state_t)} states, {len(series.command_t)} commands, "
                f"{len(series.goal_changes)} goals")
 
@@ -152,8 +144,6 @@ def export(bag_file: Path, csv_dir: Path, topics: tuple[str, ...]) -> None:
     """
     try:
         written = export_csv(bag_file, csv_dir, _split_topics(topics))
-    except BagReadError as exc:
-        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot write CSV files into {csv_dir}: {exc.strerror or exc}") from None
     if not written:
@@ -195,7 +185,7 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
                           _split_topics(topics), wait_subscribers, wait_timeout, settle)
     try:
         result = run_replay(config)
-    except (BagReadError, ReplayError, SchemaIncompatible, zmq.ZMQError) as exc:
+    except zmq.ZMQError as exc:
         raise click.ClickException(str(exc)) from None
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
@@ -224,10 +214,7 @@ def check_policy_cmd(bag_file: Path, source: str, atol: float, dt: float | None,
     Example:
       hil bag check-policy runs/reach/run.mcap --model policies/reach.onnx
     """
-    try:
-        result = check_policy(bag_file, source, atol, dt)
-    except (BagReadError, CheckError, SchemaIncompatible) as exc:
-        raise click.ClickException(str(exc)) from None
+    result = check_policy(bag_file, source, atol, dt)
     if as_json:
         first = result.first
         click.echo(json.dumps({

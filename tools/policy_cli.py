@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from bus.errors import Failed
 from policy_node.policy.load import load_policy
-from policy_node.policy.onnx_model import ModelError
-from policy_node.policy.spec import SpecError
 from roarm.kinematics import sample_reachable_goal
 from sim_node.backend import make_backend
 from tools.training.train_reach import TrainConfig, evaluate, export, train
@@ -78,8 +77,8 @@ def info(source: str) -> None:
     """
     try:
         loaded = load_policy(source)
-    except (OSError, ValueError, ModelError, SpecError) as exc:
-        raise click.ClickException(f"cannot load {source}: {exc}") from None
+    except (OSError, ValueError) as exc:  # a missing file, an unknown source; ModelError and SpecError are ValueErrors
+        raise Failed(f"cannot load {source}: {exc}") from None
     spec = loaded.spec
     click.echo(f"name:        {loaded.name}")
     click.echo(f"model_hash:  {loaded.model_hash or '(scripted)'}")
