@@ -28,7 +28,7 @@ def test_reach_policy_reaches_18_of_20_random_goals_in_mujoco_lockstep(randomize
     from tools.training.rollout import rollout
     from roarm.joints import pose
     from schemas.services_pb2 import RandomizationRanges
-    from sim_node.backend import make_backend
+    from sim_node.backends import make_backend
     from sim_node.randomization import sample
 
     policy = load_policy(str(ROOT / "policies" / "reach.onnx"))

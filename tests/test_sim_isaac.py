@@ -21,7 +21,8 @@ import pytest
 from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, NAMES, UPPER, pose
 from roarm.kinematics import fk
 from schemas.services_pb2 import RandomizationRanges
-from sim_node.backend import BackendUnavailable, make_backend, nominal
+from sim_node.backend import BackendUnavailable, nominal
+from sim_node.backends import make_backend
 from sim_node.isaac_backend import KP, IsaacBackend
 from sim_node.randomization import sample
 from sim_node.urdf import URDF_JOINTS, roarm_m3_urdf

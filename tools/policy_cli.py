@@ -10,7 +10,7 @@ import numpy as np
 from bus.errors import Failed
 from policy_node.policy.load import load_policy
 from roarm.kinematics import sample_reachable_goal
-from sim_node.backend import make_backend
+from sim_node.backends import make_backend
 from tools.training.train_reach import TrainConfig, evaluate, export, train
 
 

@@ -30,7 +30,7 @@ from policy_node.policy.spec import PolicySpec
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER, pose
 from roarm.kinematics import sample_reachable_goal, sample_task_pose
 from schemas.services_pb2 import RandomizationRanges
-from sim_node.backend import make_backend
+from sim_node.backends import make_backend
 from sim_node.randomization import sample
 from tools.training.rollout import Backend, rollout
 
