@@ -97,14 +97,6 @@ def load_endpoints(run_dir: Path | None, endpoints_file: Path | None) -> Endpoin
     return endpoints
 
 
-class ErrorExit(click.ClickException):
-    """A HilError on its way out of click: printed as ``Error: <message>``, exit status from the error."""
-
-    def __init__(self, error: HilError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
-
-
 def invoke_mapped(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
     """Run ``invoke(ctx)``; a HilError becomes its exit status, Ctrl-C becomes 130.
 
@@ -114,7 +106,9 @@ def invoke_mapped(invoke: Callable[[click.Context], Any], ctx: click.Context) ->
     try:
         return invoke(ctx)
     except HilError as exc:
-        raise ErrorExit(exc) from None
+        out = click.ClickException(str(exc))  # click prints it as "Error: <message>" and exits with exit_code
+        out.exit_code = exc.exit_code
+        raise out from None
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         ctx.exit(EXIT_INTERRUPTED)
