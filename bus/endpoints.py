@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from bus.errors import HilError
 from bus.security import CLIENT_IDENTITY, Security, SecurityConfig, SecurityError
 
 ROLES = ("robot", "policy", "runner", "recorder")
@@ -23,7 +24,7 @@ SECURITY_KEY = "security"  # endpoints.json: {"security": {"keys": DIR, "insecur
 _IPC_PATH_MAX = 107
 
 
-class EndpointError(ValueError):
+class EndpointError(HilError, ValueError):
     """An endpoint description that cannot work, with what to do about it."""
 
 

@@ -14,6 +14,7 @@ import msgpack
 from google.protobuf.message import DecodeError, Message
 
 from bus import registry
+from bus.errors import HilError
 from schemas import SCHEMA_MAJOR, SCHEMA_MINOR
 
 # Frames larger than this are dropped unread: no message of the contract
@@ -24,7 +25,7 @@ _VERSION = (SCHEMA_MAJOR, SCHEMA_MINOR)
 _TYPES = registry.TYPES
 
 
-class Reject(Exception):
+class Reject(HilError):
     """A received message that must be dropped; ``reason`` is a counter key."""
 
     def __init__(self, reason: str, detail: str) -> None:

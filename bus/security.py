@@ -38,6 +38,8 @@ from typing import Any
 
 import zmq
 
+from bus.errors import Failed
+
 PUBLIC_DIR = "public"
 PRIVATE_DIR = "private"
 CLIENT_IDENTITY = "client"
@@ -47,7 +49,7 @@ MAX_REPORTED_PEERS = 1024
 _LOOPBACK_NAMES = {"localhost", "lo"}
 
 
-class SecurityError(ValueError):
+class SecurityError(Failed, ValueError):
     """A socket that would be reachable by strangers, or keys that cannot be used."""
 
 

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from bus import registry
 from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Reject, decode, parse_payload
+from bus.errors import Failed
 from bus.security import Security
 from bus.sockets import make_socket, recv_frames, send_frames
 from schemas import services_pb2
@@ -23,7 +24,7 @@ from schemas import services_pb2
 Handler = Callable[[Message], Message]
 
 
-class ServiceError(RuntimeError):
+class ServiceError(Failed, RuntimeError):
     """The server answered, with an error."""
 
     def __init__(self, method: str, code: str, text: str) -> None:
@@ -33,7 +34,7 @@ class ServiceError(RuntimeError):
         self.text = text
 
 
-class ServiceUnavailable(TimeoutError):
+class ServiceUnavailable(Failed, TimeoutError):
     """No answer after every attempt: the server is dead, busy or elsewhere."""
 
 

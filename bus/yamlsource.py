@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from bus.errors import HilError
+
 
 @dataclass
 class Source:
@@ -34,7 +36,7 @@ class Source:
         return self.lines.get("", 1)
 
 
-class YamlError(ValueError):
+class YamlError(HilError, ValueError):
     """The text is not YAML at all (syntax error), with file and line."""
 
 

@@ -9,11 +9,18 @@ from pathlib import Path
 
 import click
 import numpy as np
+import serial
 
-from tools.options import endpoint_options, load_endpoints
+from bus.cli_options import HilCommand, endpoint_options, load_endpoints
+from hw_node.arm import ArmConfig
+from hw_node.control import ControlConfig
+from hw_node.emulator import Emulator, EmulatorConfig, Fault, FaultError
+from hw_node.firmware import FirmwareConfig
+from hw_node.link import LinkConfig
+from hw_node.node import HwConfig, HwNode
 
 
-@click.command("hw")
+@click.command("hw", cls=HilCommand)
 @click.option("--port", required=True, help="Serial device or any pyserial URL (rfc2217://, socket://, loop://).")
 @click.option("--baud", type=int, default=115200, show_default=True, help="Serial baud rate.")
 @click.option("--rate", type=click.FloatRange(min=1.0, max=200.0), default=25.0, show_default=True,
@@ -41,13 +48,6 @@ def hw(port: str, baud: int, rate: float, deadline_ms: float, max_speed: float, 
       hil emulate roarm --link /tmp/roarm0 &   # no arm at hand
       hil node hw --port /tmp/roarm0 --rate 25 --deadline-ms 300
     """
-    import serial
-
-    from hw_node.arm import ArmConfig
-    from hw_node.control import ControlConfig
-    from hw_node.link import LinkConfig
-    from hw_node.node import HwConfig, HwNode
-
     endpoints = load_endpoints(run_dir, endpoints_file)
     config = HwConfig(
         arm=ArmConfig(link=LinkConfig(port=port, baud=baud)),
@@ -105,9 +105,6 @@ def roarm(link: Path | None, baud: int, print_mode: str, legacy: bool, faults: t
       hil emulate roarm --link /tmp/roarm0 --fault garbage@5:4000 --fault unplug@10:2
       hil node hw --port /tmp/roarm0
     """
-    from hw_node.emulator import Emulator, EmulatorConfig, Fault, FaultError
-    from hw_node.firmware import FirmwareConfig
-
     try:
         parsed = tuple(Fault.parse(text) for text in faults)
     except FaultError as exc:

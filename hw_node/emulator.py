@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bus.errors import HilError
 from hw_node import protocol
 from hw_node.firmware import Firmware, FirmwareConfig
 from hw_node.lines import LineBuffer
@@ -46,7 +47,7 @@ NOISE = (b"Low operating voltage detected...\r\n", b"Servo ID:14 status: checked
          b"All bus servos status checked.\r\n")
 
 
-class FaultError(ValueError):
+class FaultError(HilError, ValueError):
     """A fault description that cannot be understood."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bus.errors import HilError
 from roarm.joints import ROARM_M3, JointSpec
 
 BAUD = 115200
@@ -57,7 +58,7 @@ PI_PATTERN_TOL = 0.005
 LIMIT_MARGIN = 0.2
 
 
-class CommandTooLong(ValueError):
+class CommandTooLong(HilError, ValueError):
     """A command line that the firmware's 256-byte buffer would cut."""
 
 

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import click
 
-from tools.options import endpoint_options, load_endpoints
+from bus.cli_options import HilCommand, endpoint_options, load_endpoints
+from bus.errors import Failed
+from policy_node.metrics import SlaConfig
+from policy_node.node import PolicyNode, PolicyNodeConfig
+from policy_node.policy.spec import SpecError
+from policy_node.watchdog import WatchdogConfig
+from schemas import messages_pb2
 
 
-@click.command("policy")
+@click.command("policy", cls=HilCommand)
 @click.option("--model", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="ONNX model carrying its observation/action spec (e.g. policies/reach.onnx).")
 @click.option("--scripted", type=click.Choice(["hold", "waypoints", "ik"]), default=None,
@@ -60,13 +66,6 @@ def policy(
     """
     if (model is None) == (scripted is None):
         raise click.UsageError("give exactly one of --model PATH or --scripted hold|waypoints|ik")
-    from policy_node.metrics import SlaConfig
-    from policy_node.node import PolicyNode, PolicyNodeConfig, RobotUnavailable
-    from policy_node.onnx_policy import ModelError
-    from policy_node.spec import SpecError
-    from policy_node.watchdog import WatchdogConfig
-    from schemas import messages_pb2
-
     config = PolicyNodeConfig(
         source=str(model) if model is not None else f"scripted:{scripted}",
         name=name,
@@ -79,15 +78,13 @@ def policy(
     endpoints = load_endpoints(run_dir, endpoints_file)
     try:
         node = PolicyNode(config, endpoints)
-    except (OSError, ModelError, SpecError, ValueError) as exc:
-        raise click.ClickException(f"cannot start the policy node with {config.source}: {exc}") from None
+    except (OSError, ValueError) as exc:  # a missing file, a bad source; ModelError and SpecError are ValueErrors
+        raise Failed(f"cannot start the policy node with {config.source}: {exc}") from None
     node.node.install_signal_handlers()
     try:
         node.run()
     except SpecError as exc:
         node.report(messages_pb2.Severity.ERROR, "policy.spec_mismatch", str(exc))
-        raise click.ClickException(f"policy {config.source} does not fit the robot: {exc}") from None
-    except RobotUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+        raise Failed(f"policy {config.source} does not fit the robot: {exc}") from None
     finally:
         node.close()

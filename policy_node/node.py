@@ -21,13 +21,15 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.envelope import Envelope
+from bus.errors import Failed
 from bus.node import Node
 from bus.service import ServiceClient, ServiceError, ServiceUnavailable
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
 from policy_node.event_log import EventLog
 from policy_node.metrics import PolicyMetrics, SlaConfig
-from policy_node.policy import Observation, Policy, load_policy
-from policy_node.spec import check_against
+from policy_node.policy.base import Observation, Policy
+from policy_node.policy.load import load_policy
+from policy_node.policy.spec import check_against
 from policy_node.watchdog import Watchdog, WatchdogConfig
 from roarm.joints import ROARM_M3
 from schemas import messages_pb2, services_pb2
@@ -35,7 +37,7 @@ from schemas import messages_pb2, services_pb2
 Severity = messages_pb2.Severity
 
 
-class RobotUnavailable(RuntimeError):
+class RobotUnavailable(Failed, RuntimeError):
     """The robot node did not answer ``info`` in time."""
 
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bus.errors import HilError
 from roarm.joints import ROARM_M3, JointSpec
 
 
-class BadCommand(ValueError):
+class BadCommand(HilError, ValueError):
     """A command that must not be applied; ``reason`` is a counter key."""
 
     def __init__(self, reason: str, detail: str) -> None:

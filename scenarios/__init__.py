@@ -1,8 +1,8 @@
 """Scenarios: YAML files describing a run, and the runner behind ``hil run``.
 
 - schema.py: the file format, validated into dataclasses (checker.py reads
-  typed values and collects ``file:line: field: problem`` errors;
-  bus/yamlsource.py parses YAML keeping each value's line)
+  typed values and collects ``file:line: field: problem`` errors on
+  ``bus/yamlsource.py``, which parses YAML keeping each value's line)
 - launch.py: each node's command line for a target
 - supervisor.py: node processes in their own process groups; bounded stop
 - monitor.py: what the runner sees on the bus, reduced to figures

@@ -12,10 +12,11 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from bus.errors import HilError
 from bus.yamlsource import Source, child
 
 
-class ScenarioError(ValueError):
+class ScenarioError(HilError, ValueError):
     """A scenario that cannot run; each line names file, line and field."""
 
     def __init__(self, errors: list[str]) -> None:

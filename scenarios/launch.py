@@ -11,10 +11,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bus.errors import HilError
 from scenarios.schema import Scenario
 
 
-class LaunchError(ValueError):
+class LaunchError(HilError, ValueError):
     """The run cannot be set up as asked (e.g. hw without a port)."""
 
 

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bus.errors import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS
 from scenarios.assertions import Verdict
 
 REPORT_FORMAT = 1
-EXIT_PASS, EXIT_FAIL, EXIT_BROKEN, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUTCOMES = {EXIT_PASS: "pass", EXIT_FAIL: "fail", EXIT_BROKEN: "broken", EXIT_INTERRUPTED: "interrupted"}
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from google.protobuf import json_format
 
 from bus.endpoints import ENDPOINTS_FILE, Endpoints
+from bus.errors import EXIT_BROKEN, EXIT_FAIL, EXIT_PASS, Failed, HilError, Interrupted
 from bus.node import Node
 from bus.service import ServiceClient, ServiceError, ServiceUnavailable
 from bus.topics import GOAL
@@ -41,7 +42,7 @@ from scenarios.launch import LaunchError, RunSettings, node_launches
 from scenarios.monitor import Monitor
 from scenarios.progress import Status
 from scenarios.provenance import provenance
-from scenarios.report import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, Report
+from scenarios.report import Report
 from scenarios.schema import Scenario
 from scenarios.supervisor import NodeFailed, NodeProcess, Supervisor
 from schemas import messages_pb2, services_pb2
@@ -61,15 +62,15 @@ BATCH_S = 0.005
 POSE_TOLERANCE = 0.05
 
 
-class SetupFailed(RuntimeError):
+class SetupFailed(HilError, RuntimeError):
     """The run could not start as described (exit 2)."""
 
 
-class RunAborted(RuntimeError):
+class RunAborted(Failed, RuntimeError):
     """The run started but could not finish: a node died or went silent, or it took too long (exit 1)."""
 
 
-class Interrupted(RuntimeError):
+class RunInterrupted(Interrupted, RuntimeError):
     """Ctrl-C or SIGTERM (exit 130)."""
 
 
@@ -145,12 +146,8 @@ class Run:
             self.ready_at = time.monotonic()
             timings["startup_s"] = self.ready_at - t0
             self.drive()
-        except (SetupFailed, NodeFailed, LaunchError) as exc:
-            self.report.error, verdict_code = str(exc), EXIT_BROKEN
-        except RunAborted as exc:
-            self.report.error, verdict_code = str(exc), EXIT_FAIL
-        except Interrupted as exc:
-            self.report.error, verdict_code = str(exc), EXIT_INTERRUPTED
+        except (SetupFailed, NodeFailed, LaunchError, RunAborted, RunInterrupted) as exc:
+            self.report.error, verdict_code = str(exc), exc.exit_code  # 2, 2, 2, 1, 130
         finally:
             run_end = time.monotonic()
             if self.run_started:
@@ -379,7 +376,7 @@ class Run:
     def _check_interrupt(self) -> None:
         if not self.node.running:
             self.goals.abandon("interrupted")
-            raise Interrupted(f"interrupted ({self.node.detail})")
+            raise RunInterrupted(f"interrupted ({self.node.detail})")
 
     # -- 3. stop --------------------------------------------------------------------
     def collect_infos(self) -> None:

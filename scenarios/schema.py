@@ -13,14 +13,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bus.yamlsource import Source, YamlError, child, parse
+from policy_node.policy.scripted import SCRIPTED
 from roarm.joints import LOWER, NAMES, POSES, UPPER
 from scenarios.checker import MISSING, Checker, ScenarioError
-from bus.yamlsource import Source, YamlError, child, parse
 
 TARGETS = ("mock", "mujoco", "isaac", "hw")
 SIM_TARGETS = ("mock", "mujoco", "isaac")
 MODES = ("lockstep", "realtime")
-SCRIPTED = ("hold", "waypoints", "ik")
 KILLABLE = ("policy",)
 RANDOMIZATION_FIELDS = ("mass_scale", "damping_scale", "friction_scale", "actuator_gain_scale", "obs_noise_std")
 

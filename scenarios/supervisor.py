@@ -22,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bus.errors import HilError
+
 _PR_SET_PDEATHSIG = 1
 
 
-class NodeFailed(RuntimeError):
+class NodeFailed(HilError, RuntimeError):
     """A node that exited or never became ready; the text names it and shows its log."""
 
 

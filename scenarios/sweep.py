@@ -16,13 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bus.errors import HilError
 from scenarios.launch import hil_command
 from scenarios.report import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, OUTCOMES, table
 from scenarios.schema import TARGETS
 from scenarios.supervisor import stop_groups
 
 
-class SweepError(ValueError):
+class SweepError(HilError, ValueError):
     """A --seeds or --target value that cannot be read."""
 
 

@@ -1,4 +1,4 @@
-"""The robot-backend interface every simulator implements, and its factory.
+"""The robot-backend interface every simulator implements (its factory: sim_node/backends.py).
 
 In the spirit of LeRobot's ``Robot``: a handful of methods, nothing about the
 bus. The node (sim_node/node.py) and in-process users (training-data
@@ -20,27 +20,18 @@ physics.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from bus.errors import Failed
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER
 from roarm.kinematics import fk
 from schemas.services_pb2 import Randomization
 
-# name -> "module:Class", imported only when asked for (MuJoCo, Isaac Sim are heavy).
-BACKENDS: dict[str, str] = {
-    "mock": "sim_node.mock:MockBackend",
-    "mujoco": "sim_node.mujoco_backend:MujocoBackend",
-    "isaac": "sim_node.isaac_backend:IsaacBackend",
-}
-
-
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(Failed, RuntimeError):
     """The simulator this backend needs is not installed here; says what to do."""
 
 
@@ -171,14 +162,3 @@ def servo_ramp(ctrl: np.ndarray, target: np.ndarray, physics_dt: float, substeps
     travel = np.outer(np.arange(1, substeps + 1), MAX_VELOCITY * physics_dt)
     error = np.minimum(np.maximum(target, LOWER), UPPER) - ctrl
     return ctrl + np.minimum(np.maximum(error, -travel), travel)
-
-
-def make_backend(name: str, **config: Any) -> SimBackend:
-    """A backend by name (mock, mujoco, isaac), imported only now."""
-    try:
-        target = BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"unknown sim backend {name!r}; known: {', '.join(BACKENDS)}") from None
-    module_name, class_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(**config)

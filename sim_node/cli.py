@@ -1,7 +1,7 @@
 """``hil node sim`` (and ``python -m sim_node``): start the simulated arm.
 
-Only click and the bus are imported here; the node module (and through the
-chosen backend, MuJoCo or Isaac Sim) is imported when the command runs.
+MuJoCo or Isaac Sim is imported by the chosen backend when the node makes it,
+not when this module is imported.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from pathlib import Path
 
 import click
 
-from tools.options import endpoint_options, load_endpoints
+from bus.cli_options import HilCommand, endpoint_options, load_endpoints
+from sim_node.node import SimConfig, SimNode
 
 BACKEND_NAMES = ("mujoco", "mock", "isaac")
 
 
-@click.command("sim")
+@click.command("sim", cls=HilCommand)
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), default="mujoco", show_default=True,
               help="Simulator: mujoco (physics), mock (kinematic, numpy only; CI), isaac (inside Isaac Sim).")
 @click.option("--mode", type=click.Choice(["lockstep", "realtime"]), default="lockstep", show_default=True,
@@ -41,9 +42,6 @@ def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool,
       hil node sim --backend mujoco --mode realtime --dt 0.01 --rt-priority 10
       ./python.sh -m sim_node --backend isaac --run-dir /tmp/run1   (inside Isaac Sim)
     """
-    from sim_node.backend import BackendUnavailable
-    from sim_node.node import SimConfig, SimNode
-
     endpoints = load_endpoints(run_dir, endpoints_file)
     try:
         config = SimConfig(backend=backend, mode=mode, dt=dt, deadline_s=deadline_ms / 1000, autostart=autostart,
@@ -51,7 +49,5 @@ def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool,
         node = SimNode(config, endpoints)
     except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
         raise click.UsageError(str(exc)) from None
-    except BackendUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
     node.node.install_signal_handlers()
     node.run()

@@ -36,7 +36,8 @@ from bus.topics import CLOCK, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import LOWER, MAX_VELOCITY, NAMES, UPPER, pose
 from roarm.safety import BadCommand, check_command, order_targets
 from schemas import messages_pb2, services_pb2
-from sim_node.backend import SimBackend, make_backend
+from sim_node.backend import SimBackend
+from sim_node.backends import make_backend
 from sim_node.randomization import check_ranges, randomization_hash, sample
 
 Severity = messages_pb2.Severity

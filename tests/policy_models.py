@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_node.spec import PolicySpec
+from policy_node.policy.spec import PolicySpec
 
 
 def write_model(path: Path, spec: PolicySpec, bias: np.ndarray, multiply: float = 0.0) -> Path:

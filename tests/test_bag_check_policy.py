@@ -13,8 +13,9 @@ import pytest
 from mcap.reader import make_reader
 from mcap_protobuf.decoder import DecoderFactory
 
-from policy_node.policy import Observation, load_policy
-from policy_node.spec import PolicySpec
+from policy_node.policy.base import Observation
+from policy_node.policy.load import load_policy
+from policy_node.policy.spec import PolicySpec
 from tests.bag_factory import DT, kinematic_run
 from tests.conftest import HIL, ROOT
 from tests.policy_models import write_model

@@ -12,10 +12,11 @@ from tests.policy_models import write_model
 
 from policy_node.event_log import EventLog
 from policy_node.metrics import PolicyMetrics, SlaConfig
-from policy_node.onnx_policy import OnnxPolicy
-from policy_node.policy import Observation, Policy, load_policy
-from policy_node.rollout import cartesian_goal_message
-from policy_node.spec import KEY_DT, PolicySpec, SpecError, check_against
+from policy_node.policy.onnx_model import OnnxPolicy
+from policy_node.policy.base import Observation, Policy
+from policy_node.policy.load import load_policy
+from tools.training.rollout import cartesian_goal_message
+from policy_node.policy.spec import KEY_DT, PolicySpec, SpecError, check_against
 from policy_node.watchdog import Watchdog, WatchdogConfig
 from roarm.joints import MAX_VELOCITY, ROARM_M3, pose
 from roarm.kinematics import fk, sample_reachable_goal

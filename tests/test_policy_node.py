@@ -19,8 +19,8 @@ from bus.endpoints import Endpoints
 from bus.pubsub import Publisher, Subscriber
 from bus.service import ServiceClient
 from bus.topics import EVENT, GOAL, HEARTBEAT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
-from policy_node.rollout import cartesian_goal_message
-from policy_node.spec import PolicySpec
+from tools.training.rollout import cartesian_goal_message
+from policy_node.policy.spec import PolicySpec
 from roarm.kinematics import sample_reachable_goal
 from schemas import messages_pb2, services_pb2
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policy_node.policy import load_policy
-from policy_node.train_reach import TrainConfig, evaluate, export, train
+from policy_node.policy.load import load_policy
+from tools.training.train_reach import TrainConfig, evaluate, export, train
 from roarm.kinematics import sample_reachable_goal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,10 +25,10 @@ def test_reach_policy_reaches_18_of_20_random_goals_in_mujoco_lockstep(randomize
     physics per goal as scenarios/reach.yaml does (masses, damping, friction,
     gains, joint-measurement noise) plus one period of command latency.
     """
-    from policy_node.rollout import rollout
+    from tools.training.rollout import rollout
     from roarm.joints import pose
     from schemas.services_pb2 import RandomizationRanges
-    from sim_node.backend import make_backend
+    from sim_node.backends import make_backend
     from sim_node.randomization import sample
 
     policy = load_policy(str(ROOT / "policies" / "reach.onnx"))
@@ -70,7 +70,7 @@ def test_hil_policy_train_reach_for_another_period(tmp_path: Path, monkeypatch: 
     """The command end to end (made tiny): --dt lands in the model's spec and the evaluation runs."""
     from click.testing import CliRunner
 
-    from policy_node import train_reach
+    from tools.training import train_reach
     from tools.cli import main
 
     tiny = {"episode_steps": 30, "expert_episodes": 2, "dagger_rounds": 1, "dagger_episodes": 1, "hidden": 8,

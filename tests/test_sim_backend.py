@@ -8,7 +8,8 @@ import pytest
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER, pose
 from roarm.kinematics import fk
 from schemas.services_pb2 import Randomization, RandomizationRanges
-from sim_node.backend import make_backend, nominal
+from sim_node.backend import nominal
+from sim_node.backends import make_backend
 from sim_node.randomization import randomization_hash, sample
 
 

@@ -24,7 +24,8 @@ import pytest
 from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, NAMES, UPPER, pose
 from roarm.kinematics import fk
 from schemas.services_pb2 import RandomizationRanges
-from sim_node.backend import BackendUnavailable, SimBackend, make_backend, nominal
+from sim_node.backend import BackendUnavailable, SimBackend, nominal
+from sim_node.backends import make_backend
 from sim_node.isaac_backend import IsaacBackend
 from sim_node.randomization import sample
 from sim_node.urdf import MASSES, URDF_JOINTS, roarm_m3_urdf

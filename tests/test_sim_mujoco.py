@@ -8,7 +8,8 @@ import pytest
 from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, UPPER, pose
 from roarm.kinematics import fk
 from schemas.services_pb2 import RandomizationRanges
-from sim_node.backend import make_backend, nominal
+from sim_node.backend import nominal
+from sim_node.backends import make_backend
 from sim_node.mujoco_backend import MujocoBackend
 from sim_node.randomization import sample
 

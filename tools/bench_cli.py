@@ -6,6 +6,14 @@ from pathlib import Path
 
 import click
 
+from tools.bench import bag as bag_bench
+from tools.bench import bus as bus_bench
+from tools.bench import hw as hw_bench
+from tools.bench import policy as policy_bench
+from tools.bench import run as run_bench
+from tools.bench import sim as sim_bench
+from tools.bench import soak
+
 
 @click.group()
 def bench() -> None:
@@ -27,8 +35,6 @@ def bench_bus(samples: int, messages: int) -> None:
     Example:
       hil bench bus --samples 5000
     """
-    from tools.bench import bus as bus_bench
-
     click.echo(bus_bench.report(bus_bench.run(samples, messages)))
 
 
@@ -44,8 +50,6 @@ def bench_sim(backends: tuple[str, ...], seconds: float) -> None:
     Example:
       hil bench sim --backend mock --seconds 3
     """
-    from tools.bench import sim as sim_bench
-
     click.echo(sim_bench.report(list(backends), seconds))
 
 
@@ -61,8 +65,6 @@ def bench_policy(samples: int, seconds: float) -> None:
     Example:
       hil bench policy --samples 5000 --seconds 3
     """
-    from tools.bench import policy as policy_bench
-
     click.echo(policy_bench.report(samples, seconds))
 
 
@@ -89,8 +91,6 @@ def bench_soak(minutes: float, warmup_s: float, sample_s: float, backend: str, r
       hil bench soak --minutes 10
       hil bench soak --minutes 2 --warmup-s 30 --sample-s 5 --out /tmp/soak
     """
-    from tools.bench import soak
-
     result = soak.run(soak.SoakConfig(minutes=minutes, warmup_s=warmup_s, sample_s=sample_s, backend=backend,
                                       record=record, out_dir=out_dir), echo=click.echo)
     click.echo("")
@@ -115,8 +115,6 @@ def bench_run(scenario: Path, target: str | None, repeats: int, record: bool | N
     Example:
       hil bench run scenarios/reach.yaml --repeats 3
     """
-    from tools.bench import run as run_bench
-
     click.echo(run_bench.report(scenario, target, repeats, record, loop_seconds))
 
 
@@ -135,8 +133,6 @@ def bench_hw(seconds: float, rate: float, steps: int) -> None:
     Example:
       hil bench hw --seconds 10 --rate 25
     """
-    from tools.bench import hw as hw_bench
-
     click.echo(hw_bench.report(hw_bench.run(seconds, rate, steps)))
 
 
@@ -156,8 +152,6 @@ def bench_bag(seconds: float, rounds: int, messages: int) -> None:
     Example:
       hil bench bag --seconds 3 --rounds 3 --messages 50000
     """
-    from tools.bench import bag as bag_bench
-
     text, ok = bag_bench.report(seconds, rounds, messages)
     click.echo(text)
     if not ok:

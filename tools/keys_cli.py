@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bus.endpoints import ROLES
-from bus.security import CLIENT_IDENTITY, PRIVATE_DIR, PUBLIC_DIR, SecurityError, generate_keys
+from bus.security import CLIENT_IDENTITY, PRIVATE_DIR, PUBLIC_DIR, generate_keys
 
 
 @click.group()
@@ -41,8 +41,6 @@ def generate(directory: Path, names: tuple[str, ...], force: bool) -> None:
     wanted = list(names) or [*ROLES, CLIENT_IDENTITY]
     try:
         made = generate_keys(directory, wanted, force=force)
-    except SecurityError as exc:
-        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot write keys to {directory}: {exc.strerror or exc}") from None
     for path in made:

@@ -1,16 +1,26 @@
 """``hil node``: start one node of a run as its own process.
 
 Each node kind defines its command next to its code (sim_node/cli.py, ...)
-and is registered here. Heavy imports (MuJoCo, onnxruntime) happen inside the
-commands so ``hil --help`` stays fast.
+and is registered here by name, imported only when it is started: ``hil
+node sim`` does not load the policy node or the serial link. Heavy packages
+(MuJoCo, Isaac Sim, onnxruntime) are imported by the backend or model that
+needs them, when it is made.
 """
 
 from __future__ import annotations
 
 import click
 
+from tools.lazy_group import LazyGroup
 
-@click.group()
+NODES = {
+    "policy": "policy_node.cli:policy",
+    "sim": "sim_node.cli:sim",
+    "hw": "hw_node.cli:hw",
+}
+
+
+@click.group(cls=LazyGroup, lazy=NODES)
 def node() -> None:
     """Start a node (robot: sim or hw; policy) as its own process.
 
@@ -18,16 +28,3 @@ def node() -> None:
     Example:
       hil node sim --backend mock --mode lockstep --run-dir /tmp/run1
     """
-
-
-from policy_node.cli import policy as _policy  # noqa: E402 - registered after the group exists
-
-node.add_command(_policy)
-
-from sim_node.cli import sim as _sim  # noqa: E402 - registered after the group exists
-
-node.add_command(_sim)
-
-from hw_node.cli import hw as _hw  # noqa: E402 - registered after the group exists
-
-node.add_command(_hw)

@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
+
+from bus.errors import Failed
+from policy_node.policy.load import load_policy
+from roarm.kinematics import sample_reachable_goal
+from sim_node.backends import make_backend
+from tools.training.train_reach import TrainConfig, evaluate, export, train
 
 
 @click.group()
@@ -39,13 +46,6 @@ def train_reach(seed: int, out: Path, dt: float, eval_goals: int, tolerance_mm: 
       hil policy train-reach --seed 0 --out policies/reach.onnx
       hil policy train-reach --seed 0 --dt 0.04 --out /tmp/reach_25hz.onnx
     """
-    import numpy as np
-
-    from policy_node.policy import load_policy
-    from policy_node.train_reach import TrainConfig, evaluate, export, train
-    from roarm.kinematics import sample_reachable_goal
-    from sim_node.backend import make_backend
-
     config = TrainConfig(seed=seed, dt=dt)
     mlp, spec = train(config, log=click.echo)
     export(mlp, spec, out, seed)
@@ -75,14 +75,10 @@ def info(source: str) -> None:
       hil policy info policies/reach.onnx
       hil policy info scripted:ik
     """
-    from policy_node.onnx_policy import ModelError
-    from policy_node.policy import load_policy
-    from policy_node.spec import SpecError
-
     try:
         loaded = load_policy(source)
-    except (OSError, ValueError, ModelError, SpecError) as exc:
-        raise click.ClickException(f"cannot load {source}: {exc}") from None
+    except (OSError, ValueError) as exc:  # a missing file, an unknown source; ModelError and SpecError are ValueErrors
+        raise Failed(f"cannot load {source}: {exc}") from None
     spec = loaded.spec
     click.echo(f"name:        {loaded.name}")
     click.echo(f"model_hash:  {loaded.model_hash or '(scripted)'}")

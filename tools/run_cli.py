@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
+
+from scenarios.launch import LaunchError
+from scenarios.report import summary
+from scenarios.runner import RunOptions, run_scenario
+from scenarios.schema import ScenarioError, load
+from scenarios.sweep import SweepError, parse_seeds, parse_targets, run_sweep
 
 
 @click.command("run")
@@ -40,9 +47,6 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
       hil run scenarios/track.yaml --target hw --port /dev/ttyUSB0
       hil run scenarios/reach.yaml --seeds 0..19 --target mock,mujoco
     """
-    from scenarios.schema import ScenarioError, load
-    from scenarios.sweep import SweepError, parse_seeds, parse_targets
-
     try:
         loaded = load(scenario)
         targets = parse_targets(target) if target else [loaded.robot.target]
@@ -55,9 +59,6 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
         sys.exit(2)
     if seed_list is not None or len(targets) > 1:
         _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs)
-    from scenarios.launch import LaunchError
-    from scenarios.report import summary
-    from scenarios.runner import RunOptions, run_scenario
 
     try:
         report = run_scenario(loaded, RunOptions(target=targets[0], port=port, seed=seed, out=out, record=record,
@@ -71,10 +72,6 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
 
 def _sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path | None, port: str | None,
            record: bool | None, jobs: int | None) -> None:
-    import time
-
-    from scenarios.sweep import run_sweep
-
     folder = out or Path("runs") / f"sweep-{scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder}", err=True)
     code, text = run_sweep(scenario, targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs)

@@ -29,8 +29,10 @@ import numpy as np
 from google.protobuf.message import DecodeError, Message
 
 from bus import registry
+from bus.errors import Failed
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
-from policy_node.policy import Observation, Policy, load_policy
+from policy_node.policy.base import Observation, Policy
+from policy_node.policy.load import load_policy
 from roarm.joints import NAMES
 from tools.bag.compat import ensure_compatible
 from tools.bag.node_info import PREFIX
@@ -43,7 +45,7 @@ DEFAULT_ATOL = 1e-6
 GOAL_LATENESS_NS = 250_000_000
 
 
-class CheckError(RuntimeError):
+class CheckError(Failed, RuntimeError):
     """The bag cannot be checked (no states or commands, unloadable policy)."""
 
 

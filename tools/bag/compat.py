@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError
 from mcap_protobuf.schema import build_file_descriptor_set
 
 from bus import registry
+from bus.errors import Failed
 from schemas import SCHEMA_MAJOR, SCHEMA_VERSION
 from tools.bag.reader import BagReader
 
@@ -33,7 +34,7 @@ _LABELS = {FieldDescriptorProto.LABEL_REPEATED: "repeated", FieldDescriptorProto
            FieldDescriptorProto.LABEL_REQUIRED: "required"}
 
 
-class SchemaIncompatible(RuntimeError):
+class SchemaIncompatible(Failed, RuntimeError):
     """The bag's schema cannot be read as the current one; the text names what differs."""
 
 

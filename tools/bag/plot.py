@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bus.errors import Failed
 from roarm.joints import NAMES
 from tools.bag.series import Series, load_series
 
 
-class PlotError(RuntimeError):
+class PlotError(Failed, RuntimeError):
     """Nothing to plot, or the picture cannot be written."""
 
 

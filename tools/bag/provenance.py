@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from bus.errors import HilError
 from schemas import SCHEMA_MAJOR, SCHEMA_VERSION
 
 METADATA_NAME = "roarm-hil"
@@ -25,7 +26,7 @@ RUN_KEYS = ("scenario", "policy_sha256", "seed", "randomization_hash")
 _REPO = Path(__file__).resolve().parent.parent.parent
 
 
-class ProvenanceError(ValueError):
+class ProvenanceError(HilError, ValueError):
     """A --meta/--meta-json value that cannot be used, with what is wrong."""
 
 

@@ -23,10 +23,11 @@ from mcap.stream_reader import StreamReader
 from mcap_protobuf.decoder import DecoderFactory
 from zstandard import ZstdError
 
+from bus.errors import Failed
 from tools.bag.provenance import METADATA_NAME, SUMMARY_NAME
 
 
-class BagReadError(RuntimeError):
+class BagReadError(Failed, RuntimeError):
     """The file is not a readable bag, said plainly."""
 
 

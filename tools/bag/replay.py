@@ -28,6 +28,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from bus.endpoints import ROLES, Endpoints
 from bus.envelope import Encoder
+from bus.errors import Failed
 from bus.node import Node
 from bus.pubsub import Publisher
 from bus.security import Security
@@ -47,7 +48,7 @@ SKIPPED_TOPICS = (HEARTBEAT, EVENT)
 _SPIN_EVERY = 2000
 
 
-class ReplayError(RuntimeError):
+class ReplayError(Failed, RuntimeError):
     """Nothing to replay, or subscribers that never came: said plainly."""
 
 

@@ -28,6 +28,7 @@ from mcap_protobuf.schema import build_file_descriptor_set
 
 from bus import registry
 from bus.envelope import Envelope
+from bus.errors import Failed
 from schemas import SCHEMA_VERSION
 from tools.bag.drops import DropCounter
 from tools.bag.provenance import METADATA_NAME, SUMMARY_NAME
@@ -37,7 +38,7 @@ LIBRARY = "roarm-hil recorder"
 _SEQ_MASK = 0xFFFFFFFF
 
 
-class BagWriteError(RuntimeError):
+class BagWriteError(Failed, RuntimeError):
     """The bag cannot be written (path, permissions, disk full), said plainly."""
 
 

@@ -40,6 +40,10 @@ from bus.service import ServiceClient, ServiceError, ServiceUnavailable, wait_fo
 from bus.sockets import make_socket
 from bus.topics import JOINT_STATE, QueuePolicy
 from schemas import services_pb2
+from tools.bag.replay import ReplayConfig, replay
+from tools.bag.writer import BagWriter
+from tools.bench.bus import sample_state
+from tools.bench.sim import _Run  # the sim benchmark's harness: sim node + responder, always reaped
 
 HIL = str(Path(sys.executable).with_name("hil"))
 OVERHEAD_TARGET = 0.10
@@ -133,8 +137,6 @@ class _Recorder:
 
 def lockstep_cost(seconds: float, rounds: int, workdir: Path) -> LoopResult:
     """Steps/s of the mock lockstep loop, windows alternating without and with the recorder."""
-    from tools.bench.sim import _Run  # the sim benchmark's harness: sim node + responder, always reaped
-
     run = _Run(workdir, "mock", "lockstep", "--autostart")
     result = LoopResult()
     try:
@@ -167,8 +169,6 @@ def lockstep_cost(seconds: float, rounds: int, workdir: Path) -> LoopResult:
 
 def write_states_bag(path: Path, count: int) -> None:
     """``count`` JointStates through the real BagWriter, as the recorder writes them."""
-    from tools.bag.writer import BagWriter
-
     encoder = Encoder("sim")
     payload = bus_payload()
     bag = BagWriter(path, {"scenario": "bench", "dt": "0.01"})
@@ -215,8 +215,6 @@ def _finish(proc: subprocess.Popen[str]) -> int:
 
 def replay_speed(messages: int, workdir: Path) -> ReplayFigures:
     """The replay at --max and raw pyzmq, each to a real counting subscriber process."""
-    from tools.bag.replay import ReplayConfig, replay
-
     bag = workdir / "replay.mcap"
     write_states_bag(bag, messages)
 
@@ -248,8 +246,6 @@ def replay_speed(messages: int, workdir: Path) -> ReplayFigures:
 
 
 def bus_payload() -> bytes:
-    from tools.bench.bus import sample_state
-
     return sample_state().SerializeToString()
 
 

@@ -30,12 +30,20 @@ import numpy as np
 import zmq
 
 from bus.endpoints import Endpoints
+from bus.envelope import Encoder, decode
 from bus.latency import Summary, summarize
 from bus.pubsub import Publisher
 from bus.service import ServiceClient, wait_for
-from bus.topics import GOAL
+from bus.topics import GOAL, JOINT_STATE
+from policy_node.node import PolicyNode, PolicyNodeConfig
+from policy_node.policy.base import Observation
+from policy_node.policy.onnx_model import OnnxPolicy
+from roarm.joints import NAMES, pose
+from roarm.kinematics import fk, sample_reachable_goal
 from scenarios.supervisor import stop_groups
-from schemas import services_pb2
+from schemas import messages_pb2, services_pb2
+from tools.bench.bus import raw_roundtrip
+from tools.training.rollout import cartesian_goal_message
 
 REACH = Path(__file__).resolve().parents[2] / "policies" / "reach.onnx"
 INFERENCE_P50_TARGET_US = 50.0
@@ -56,12 +64,6 @@ class LoopResult:
 
 def inference(samples: int, model: Path = REACH) -> tuple[Summary, Summary]:
     """(session.run, whole act) over ``samples`` calls after a warm-up."""
-    from policy_node.onnx_policy import OnnxPolicy
-    from policy_node.policy import Observation
-    from policy_node.rollout import cartesian_goal_message
-    from roarm.joints import pose
-    from roarm.kinematics import fk
-
     policy = OnnxPolicy(model)
     q = pose("home")
     obs = Observation(0, q, np.zeros(6), fk(q), cartesian_goal_message(np.array([0.25, 0.1, 0.2])))
@@ -90,14 +92,6 @@ def answer_cost(samples: int, workdir: Path, source: str = str(REACH)) -> Summar
     build the observation, act, watchdog, encode and publish the command,
     record metrics. No waiting on another process, so the figure hardly
     depends on how busy the machine is."""
-    from bus.envelope import Encoder, decode
-    from bus.topics import JOINT_STATE
-    from policy_node.node import PolicyNode, PolicyNodeConfig
-    from policy_node.rollout import cartesian_goal_message
-    from roarm.joints import NAMES, pose
-    from roarm.kinematics import fk
-    from schemas import messages_pb2
-
     folder = Path(tempfile.mkdtemp(prefix="cost-", dir=workdir))
     node = PolicyNode(PolicyNodeConfig(source=source), Endpoints.for_run(folder))
     try:
@@ -159,9 +153,6 @@ def closed_loop(seconds: float, workdir: Path, source: str = str(REACH)) -> Loop
     end: a third process waking on every state would compete for the two
     cores and inflate what it measures.
     """
-    from policy_node.rollout import cartesian_goal_message
-    from roarm.kinematics import sample_reachable_goal
-
     loop = _Loop(workdir, source)
     try:
         runner = Publisher(loop.ctx, loop.endpoints["runner"].pub, "bench")
@@ -257,8 +248,6 @@ def _verdict(ok: bool) -> str:
 
 
 def report(samples: int, seconds: float) -> str:
-    from tools.bench.bus import raw_roundtrip
-
     with tempfile.TemporaryDirectory(prefix="hbp-", dir="/tmp") as tmp:
         workdir = Path(tmp)
         raw = raw_roundtrip(5000, 200, workdir)

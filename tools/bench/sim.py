@@ -18,6 +18,7 @@ Also ``python -m tools.bench.sim responder RUN_DIR``: the responder alone
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from bus.topics import JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import pose
 from schemas import messages_pb2, services_pb2
 from scenarios.supervisor import stop_groups
+from tools.bench.bus import raw_roundtrip
 
 TARGETS = {"mock": 3000.0, "mujoco": 2000.0}  # steps/s, from issue 3
 JITTER_TARGET_US = 1000.0
@@ -181,8 +183,6 @@ def realtime(backend: str, seconds: float, workdir: Path, rt_priority: int = 0) 
 
 def baseline_us(workdir: Path, samples: int = 5000) -> tuple[float, float]:
     """Raw pyzmq REQ/REP round trip between two processes (p50, p99 in us)."""
-    from tools.bench.bus import raw_roundtrip
-
     summary = raw_roundtrip(samples, 200, workdir)
     return summary.p50_s * 1e6, summary.p99_s * 1e6
 
@@ -211,8 +211,6 @@ def raw_lockstep_rate(seconds: float, workdir: Path) -> tuple[float, float]:
     round trips per second as a window of ``seconds`` allows, and the CPU
     time of both processes per round trip. It runs under the same load as
     the node, so the rates compare fairly; the CPU figures compare at all."""
-    import multiprocessing as mp
-
     ping, pong = f"ipc://{workdir}/raw-ping", f"ipc://{workdir}/raw-pong"
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)

@@ -1,4 +1,15 @@
-"""Command-line options every ``hil`` command that talks to a run shares."""
+"""What every command line of the project shares: the run's options and how errors end a command.
+
+- ``endpoint_options`` / ``load_endpoints``: ``--run-dir``, ``--endpoints``,
+  ``--keys``, ``--insecure`` for every command that talks to a run;
+- ``HilCommand`` / ``HilGroup``: a ``HilError`` that reaches the top ends the
+  command with ``Error: <message>`` on stderr and the error's exit status
+  (bus/errors.py), Ctrl-C with 130; never a traceback.
+
+The nodes' own command lines (``hil node sim``, ``python -m policy_node``, ...)
+use them too, so they live below the node packages; the one place in ``bus``
+that imports click.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +20,7 @@ from typing import Any
 import click
 
 from bus.endpoints import EndpointError, Endpoints, resolve
+from bus.errors import EXIT_INTERRUPTED, HilError
 from bus.security import SecurityConfig
 
 # click's ctx.meta keys for --keys / --insecure (not passed to the command:
@@ -83,3 +95,34 @@ def load_endpoints(run_dir: Path | None, endpoints_file: Path | None) -> Endpoin
                            insecure=bool(meta.get(_INSECURE, endpoints.security.insecure)))
         )
     return endpoints
+
+
+def invoke_mapped(invoke: Callable[[click.Context], Any], ctx: click.Context) -> Any:
+    """Run ``invoke(ctx)``; a HilError becomes its exit status, Ctrl-C becomes 130.
+
+    Commands then let errors rise instead of each catching its own tuple of
+    exception classes; a command that adds context to a message still may.
+    """
+    try:
+        return invoke(ctx)
+    except HilError as exc:
+        out = click.ClickException(str(exc))  # click prints it as "Error: <message>" and exits with exit_code
+        out.exit_code = exc.exit_code
+        raise out from None
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+
+
+class HilCommand(click.Command):
+    """A command that ends on a HilError with its exit status (for commands run on their own: python -m ...)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return invoke_mapped(super().invoke, ctx)
+
+
+class HilGroup(click.Group):
+    """A group whose commands all end on a HilError with its exit status (the ``hil`` root)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return invoke_mapped(super().invoke, ctx)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from policy_node.policy import Observation, Policy
+from policy_node.policy.base import Observation, Policy
 from roarm.safety import BadCommand, check_command
 from schemas import messages_pb2
 from schemas.services_pb2 import Randomization

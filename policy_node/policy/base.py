@@ -1,4 +1,4 @@
-"""The Policy API: what a policy sees, what it returns, and how one is loaded.
+"""The Policy API: what a policy sees and what it returns.
 
 This is a contract other parts of the harness rely on (the policy node, the
 bag's ``check-policy``, the scenario runner), so the names below are stable:
@@ -10,9 +10,9 @@ bag's ``check-policy``, the scenario runner), so the names below are stable:
 - ``Policy`` (a Protocol): ``reset()`` forgets per-episode state;
   ``act(obs)`` returns absolute joint position targets, a 6-vector in bus
   order; attributes ``name``, ``model_hash`` (sha256 of the model file, ""
-  for scripted policies) and ``spec`` (a ``policy_node.spec.PolicySpec``).
-- ``load_policy(source)``: a path to an ``.onnx`` file, or ``scripted:hold``,
-  ``scripted:waypoints``, ``scripted:ik``.
+  for scripted policies) and ``spec`` (a ``policy_node.policy.spec.PolicySpec``).
+- ``policy_node.policy.load.load_policy(source)``: a path to an ``.onnx``
+  file, or ``scripted:hold``, ``scripted:waypoints``, ``scripted:ik``.
 
 Every policy is deterministic: the same observations in the same order give
 the same actions, which is what lets a recorded run be checked offline.
@@ -21,15 +21,12 @@ the same actions, which is what lets a recorded run be checked offline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from policy_node.spec import DEFAULT_DT, PolicySpec
+from policy_node.policy.spec import PolicySpec
 from schemas import messages_pb2
-
-SCRIPTED = ("hold", "waypoints", "ik")
 
 
 @dataclass
@@ -85,22 +82,3 @@ class Policy(Protocol):
     def act(self, obs: Observation) -> np.ndarray:
         """Absolute joint position targets (6, bus order) answering ``obs``."""
 
-
-def load_policy(source: str, *, dt: float = DEFAULT_DT) -> Policy:
-    """An ONNX model (path) or a scripted policy (``scripted:NAME``).
-
-    ``dt`` is the control period scripted policies use for their speed
-    limits; an ONNX model carries its own in its spec.
-    """
-    if source.startswith("scripted:"):
-        from policy_node import scripted
-
-        return scripted.make(source.split(":", 1)[1], dt=dt)
-    path = Path(source)
-    if path.suffix != ".onnx":
-        raise ValueError(f"policy source {source!r}: expected a .onnx file or scripted:{{{'|'.join(SCRIPTED)}}}")
-    if not path.is_file():
-        raise FileNotFoundError(f"policy model {path} does not exist")
-    from policy_node.onnx_policy import OnnxPolicy
-
-    return OnnxPolicy(path)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from policy_node.policy import Observation, cartesian_goal
-from policy_node.spec import TERMS, PolicySpec
+from bus.errors import HilError
+from policy_node.policy.base import Observation, cartesian_goal
+from policy_node.policy.spec import TERMS, PolicySpec
 from roarm.kinematics import fk
 
 
-class MissingInput(ValueError):
+class MissingInput(HilError, ValueError):
     """The observation lacks something the spec needs (e.g. a Cartesian goal)."""
 
 

@@ -23,13 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_node.features import ActionMap, fill
-from policy_node.policy import Observation, Policy
-from policy_node.rollout import Backend, rollout
-from policy_node.scripted import SPEED_FRACTION, Ik
-from policy_node.spec import PolicySpec
+from policy_node.policy.base import Observation, Policy
+from policy_node.policy.features import ActionMap, fill
+from policy_node.policy.scripted import SPEED_FRACTION, Ik
+from policy_node.policy.spec import PolicySpec
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER, pose
+from roarm.kinematics import sample_reachable_goal, sample_task_pose
 from schemas.services_pb2 import RandomizationRanges
+from sim_node.backends import make_backend
+from sim_node.randomization import sample
+from tools.training.rollout import Backend, rollout
 
 OBSERVATION = ("position", "tcp_error")
 MOVING = 4  # base, shoulder, elbow, wrist move the TCP; roll and gripper are held
@@ -164,8 +167,6 @@ def start_pose(rng: np.random.Generator) -> np.ndarray:
     Roll and gripper start anywhere in their range: they do not move the TCP,
     and a model that saw them constant would read noise on them as a signal.
     """
-    from roarm.kinematics import sample_task_pose
-
     start = pose("home") if rng.random() < 0.5 else sample_task_pose(rng)
     start[MOVING:] = rng.uniform(LOWER[MOVING:], UPPER[MOVING:])
     return start
@@ -174,9 +175,6 @@ def start_pose(rng: np.random.Generator) -> np.ndarray:
 def collect(backend: Backend, driver: Policy, expert: Ik, spec: PolicySpec, episodes: int, cfg: TrainConfig,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(features, expert step / scale) for every state ``driver`` visits."""
-    from roarm.kinematics import sample_reachable_goal
-    from sim_node.randomization import sample
-
     xs, ys = [], []
     scale = np.asarray(spec.action_scale)[:MOVING]
     buf = np.zeros(spec.observation_size, dtype=np.float32)
@@ -209,8 +207,6 @@ def evaluate(backend: Backend, policy: Policy, goals: list[np.ndarray], steps: i
 
 def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Mlp, PolicySpec]:
     """Behaviour cloning on expert rollouts, then DAgger rounds; deterministic for ``cfg.seed``."""
-    from sim_node.backend import make_backend
-
     rng = np.random.default_rng(cfg.seed)
     spec = reach_spec(cfg.dt)
     expert = Ik(cfg.dt)

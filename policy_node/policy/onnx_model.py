@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_node.features import ActionMap, MissingInput, fill
-from policy_node.policy import Observation
-from policy_node.spec import PolicySpec, SpecError
+from bus.errors import Failed
+from policy_node.policy.features import ActionMap, MissingInput, fill
+from policy_node.policy.base import Observation
+from policy_node.policy.spec import PolicySpec, SpecError
 
 
-class ModelError(ValueError):
+class ModelError(Failed, ValueError):
     """The file is not a model this node can run (with the reason)."""
 
 

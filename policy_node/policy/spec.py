@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bus.errors import Failed
 from roarm.joints import ROARM_M3
 from schemas import services_pb2
 
@@ -53,7 +54,7 @@ KEY_DT = "roarm.dt"
 LIMIT_TOLERANCE = 1e-3
 
 
-class SpecError(ValueError):
+class SpecError(Failed, ValueError):
     """A spec that is malformed, or that does not match the robot; says which field."""
 
     def __init__(self, field_name: str, text: str) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policy_node.policy import Observation, cartesian_goal, joint_goal
-from policy_node.spec import DEFAULT_DT, PolicySpec
+from policy_node.policy.base import Observation, cartesian_goal, joint_goal
+from policy_node.policy.spec import DEFAULT_DT, PolicySpec
 from roarm.joints import MAX_VELOCITY, ROARM_M3, pose
 from roarm.kinematics import ik_step
 
@@ -140,9 +140,13 @@ class Ik(_Scripted):
         return self._held.copy()
 
 
+KINDS: dict[str, type[Hold | Waypoints | Ik]] = {"hold": Hold, "waypoints": Waypoints, "ik": Ik}
+# The names ``scripted:NAME`` accepts (scenario files check against them too).
+SCRIPTED = tuple(KINDS)
+
+
 def make(name: str, dt: float = DEFAULT_DT) -> Hold | Waypoints | Ik:
     """A scripted policy by name, with a clear error listing the known ones."""
-    kinds = {"hold": Hold, "waypoints": Waypoints, "ik": Ik}
-    if name not in kinds:
-        raise ValueError(f"unknown scripted policy {name!r}; known: {', '.join(kinds)}")
-    return kinds[name](dt)
+    if name not in KINDS:
+        raise ValueError(f"unknown scripted policy {name!r}; known: {', '.join(KINDS)}")
+    return KINDS[name](dt)
