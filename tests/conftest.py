@@ -56,7 +56,7 @@ class Procs(Processes):
     def run(self, *args: str, **popen: object) -> Child:
         popen.setdefault("stdout", subprocess.PIPE)
         popen.setdefault("stderr", subprocess.PIPE)
-        return self.start(" ".join(Path(a).name for a in args[:3]), args, **popen)  # type: ignore[arg-type]
+        return self.start(" ".join(Path(a).name for a in args[:3])[:60], args, **popen)  # type: ignore[arg-type]
 
     def hil(self, *args: str, **popen: object) -> Child:
         return self.run(HIL, *args, **popen)

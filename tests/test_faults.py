@@ -16,8 +16,6 @@ where their code lives:
 
 from __future__ import annotations
 
-import os
-import signal
 import textwrap
 import time
 from pathlib import Path
@@ -62,8 +60,7 @@ def test_policy_restart_resumes_the_loop(procs: Procs, run_dir: Path, endpoints:
     policy = procs.hil("node", "policy", "--scripted", "hold", "--run-dir", str(run_dir))
     assert wait_until(lambda: answered() > 50, timeout_s=60), "the loop never ran"
 
-    os.killpg(policy.pid, signal.SIGKILL)
-    policy.wait(timeout=10)
+    procs.kill(policy)  # SIGKILL to its group
     misses = metrics().get("deadline_miss", 0.0)
     assert wait_until(lambda: metrics().get("deadline_miss", 0.0) >= misses + 5, timeout_s=30)
     held = newest_state()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from tests.conftest import Procs, wait_ready
 from tests.policy_models import write_model
 
 from bus.endpoints import Endpoints
+from bus.processes import Child, signal_group
 from bus.pubsub import Publisher, Subscriber
 from bus.topics import EVENT, GOAL, HEARTBEAT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from policy_node.rollout import cartesian_goal_message
@@ -29,7 +29,7 @@ REACH = str(ROOT / "policies" / "reach.onnx")
 START_S = 90.0  # start-up on a loaded 2-core machine (imports of MuJoCo, onnxruntime)
 
 
-def start_sim(procs: Procs, run_dir: Path, backend: str = "mock") -> object:
+def start_sim(procs: Procs, run_dir: Path, backend: str = "mock") -> Child:
     return procs.hil("node", "sim", "--backend", backend, "--mode", "lockstep", "--autostart",
                      "--run-dir", str(run_dir))
 
@@ -148,8 +148,7 @@ def test_dead_robot_gets_holds_at_the_last_measured_position(procs: Procs, run_d
         time.sleep(0.01)
 
     poll_until("commands answering states", lambda: len(answers) >= 50, 60.0, collect)
-    os.killpg(sim.pid, signal.SIGKILL)  # the robot dies without a word
-    sim.wait(timeout=10)
+    procs.kill(sim)  # the robot dies without a word (SIGKILL to its group)
     poll_until("three holds", lambda: sum(c.hold for c in answers) >= 3, 30.0, collect)
     collect()
 
@@ -183,7 +182,7 @@ def test_dead_robot_gets_holds_at_the_last_measured_position(procs: Procs, run_d
     poll_until("a degraded heartbeat", lambda: "degraded" in states_seen, 10.0,
                lambda: states_seen.extend(e.message.state for e in beats.drain()) or time.sleep(0.05))  # type: ignore[func-returns-value]
     beats.close()
-    os.killpg(policy.pid, signal.SIGTERM)
+    signal_group(policy.pid, signal.SIGTERM)
     assert policy.wait(timeout=30) == 0, "SIGTERM must end the policy node cleanly"
     assert read_events(events_file)[-1]["code"] == "policy.stopped"
     for sock in (states, commands, events):
@@ -243,7 +242,7 @@ def test_sigterm_while_waiting_for_the_robot_exits_cleanly(procs: Procs, run_dir
                                                           zctx: zmq.Context) -> None:
     policy = procs.hil("node", "policy", "--scripted", "hold", "--run-dir", str(run_dir))
     wait_ready(zctx, endpoints, "policy", timeout_s=START_S).close()  # answers ping while it waits
-    os.killpg(policy.pid, signal.SIGTERM)
+    signal_group(policy.pid, signal.SIGTERM)
     assert policy.wait(timeout=30) == 0
 
 
