@@ -1,4 +1,5 @@
-"""The roarm-hil message bus: sockets, envelope, endpoints, services, statistics.
+"""The roarm-hil message bus: sockets, envelope, endpoints, services, statistics,
+and the process harness every launcher uses (processes.py).
 
 Nothing here knows about robots. The runtime modules import only pyzmq,
 msgpack, protobuf and numpy, so the bus also loads inside Isaac Sim's own

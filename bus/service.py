@@ -7,7 +7,6 @@ closed and a fresh one made before the next attempt.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -177,17 +176,3 @@ class ServiceClient:
             self.socket.close(0)
             self.socket = None
 
-
-def wait_for(client: ServiceClient, timeout_s: float, period_s: float = 0.1) -> services_pb2.PingReply:
-    """Ping until the server answers or ``timeout_s`` passes (start-up races)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            reply = client.call("ping", services_pb2.PingRequest(), timeout_s=max(0.05, min(period_s, remaining)),
-                                retries=1)
-            assert isinstance(reply, services_pb2.PingReply)
-            return reply
-        except ServiceUnavailable:
-            if time.monotonic() >= deadline:
-                raise

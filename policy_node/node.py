@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from bus.client import NodeClient, WrongReply
 from bus.endpoints import Endpoints
 from bus.envelope import Envelope
 from bus.errors import Failed
 from bus.node import Node
-from bus.service import ServiceClient, ServiceError, ServiceUnavailable
+from bus.service import ServiceError, ServiceUnavailable
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
 from policy_node.event_log import EventLog
 from policy_node.metrics import PolicyMetrics, SlaConfig
@@ -84,15 +85,14 @@ class PolicyNode:
         policy was made for another arm, joints, limits or period.
         """
         self.node.set_state("degraded", "waiting for the robot's info")
-        client = ServiceClient(self.node.ctx, self.node.endpoints["robot"].rep, self.config.name, timeout_s=0.5,
-                               security=self.node.security)  # CURVE keys when the run uses them
+        client = NodeClient(self.node.ctx, self.node.endpoints["robot"].rep, self.config.name, timeout_s=0.5,
+                            security=self.node.security)  # CURVE keys when the run uses them
         deadline = time.monotonic() + self.config.robot_timeout_s
         try:
             while self.node.running:
                 self.node.spin(0)
                 try:
-                    info = client.call("info", services_pb2.InfoRequest(), retries=1)
-                    assert isinstance(info, services_pb2.NodeInfo)
+                    info = client.info(retries=1)
                     break
                 except ServiceUnavailable:
                     if time.monotonic() >= deadline:
@@ -101,7 +101,7 @@ class PolicyNode:
                             f"{self.config.robot_timeout_s:g} s: start it (hil node sim|hw) with the same "
                             "--run-dir/--endpoints"
                         ) from None
-                except ServiceError as exc:
+                except (ServiceError, WrongReply) as exc:
                     raise RobotUnavailable(f"the robot node refused 'info': {exc}") from None
             else:
                 return None

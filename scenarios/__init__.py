@@ -4,13 +4,13 @@
   typed values and collects ``file:line: field: problem`` errors on
   ``bus/yamlsource.py``, which parses YAML keeping each value's line)
 - launch.py: each node's command line for a target
-- supervisor.py: node processes in their own process groups; bounded stop
 - monitor.py: what the runner sees on the bus, reduced to figures
 - goals.py: the goal sequence, judged on the robot's clock
 - compat.py: do the policy and the robot agree on the arm?
 - assertions.py: verdicts from what was observed
 - report.py, provenance.py: report.json, junit.xml, the summary table
-- runner.py: one run, top to bottom; sweep.py: a matrix of runs
+- runner.py: one run, top to bottom (its node processes on bus/processes.py);
+  sweep.py: a matrix of runs
 - progress.py: the status line
 
 docs/scenarios.md is the reference of the file format and the outputs.

@@ -23,18 +23,20 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from google.protobuf import json_format
 
+from bus.client import NodeClient, WrongReply
 from bus.endpoints import ENDPOINTS_FILE, Endpoints
 from bus.errors import EXIT_BROKEN, EXIT_FAIL, EXIT_PASS, Failed, HilError, Interrupted
 from bus.node import Node
-from bus.service import ServiceClient, ServiceError, ServiceUnavailable
+from bus.processes import Child, NotReady, Processes
+from bus.service import ServiceError, ServiceUnavailable
 from bus.topics import GOAL
+from roarm.robot_client import RobotClient
 from scenarios.assertions import NodeOutcome, Observed, judge
 from scenarios.compat import mismatches
 from scenarios.goals import GoalSequence, goal_message
@@ -44,7 +46,6 @@ from scenarios.progress import Status
 from scenarios.provenance import provenance
 from scenarios.report import Report
 from scenarios.schema import Scenario
-from scenarios.supervisor import NodeFailed, NodeProcess, Supervisor
 from schemas import messages_pb2, services_pb2
 
 # Goals are re-sent this often: a subscriber that joined late (ZMQ's slow
@@ -124,8 +125,9 @@ class Run:
         self.report.provenance = provenance(scenario.path, scenario.sha256, scenario.policy.model, settings.seed)
         self.node = Node("runner", "runner", self.endpoints, info=self._describe)
         self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
-        self.supervisor = Supervisor(settings.out_dir)
-        self.clients: dict[str, ServiceClient] = {}
+        self.processes = Processes(log_dir=settings.out_dir)
+        self.robot = RobotClient(self.node.ctx, self.endpoints["robot"].rep, "runner", timeout_s=1.0, retries=1)
+        self.clients: dict[str, NodeClient] = {}
         self.goals = GoalSequence(scenario.goals)
         self.infos: dict[str, services_pb2.NodeInfo] = {}
         self.ready_at = 0.0
@@ -146,7 +148,7 @@ class Run:
             self.ready_at = time.monotonic()
             timings["startup_s"] = self.ready_at - t0
             self.drive()
-        except (SetupFailed, NodeFailed, LaunchError, RunAborted, RunInterrupted) as exc:
+        except (SetupFailed, NotReady, LaunchError, RunAborted, RunInterrupted) as exc:
             self.report.error, verdict_code = str(exc), exc.exit_code  # 2, 2, 2, 1, 130
         finally:
             run_end = time.monotonic()
@@ -166,18 +168,17 @@ class Run:
     # -- 1. start-up ---------------------------------------------------------------
     def start_nodes(self) -> None:
         for launch in node_launches(self.scenario, self.settings):
-            self.supervisor.start(launch.name, launch.role, launch.argv)
-            self.clients[launch.role] = ServiceClient(self.node.ctx, self.endpoints[launch.role].rep, "runner",
-                                                      timeout_s=1.0, retries=1)
-        started = ", ".join(f"{n.name} (pid {n.pid})" for n in self.supervisor.nodes.values())
+            self.processes.start(launch.name, launch.argv, role=launch.role)
+            self.clients[launch.role] = self.robot if launch.role == "robot" else NodeClient(
+                self.node.ctx, self.endpoints[launch.role].rep, "runner", timeout_s=1.0, retries=1)
+        started = ", ".join(f"{n.name} (pid {n.pid})" for n in self.processes.children)
         self.status.note(f"started {started}; logs in {self.settings.out_dir}")
         deadline = time.monotonic() + self.scenario.timeouts.startup_s
-        for node in self.supervisor.nodes.values():
-            client = self.clients[node.role]
+        for node in self.processes.children:
             try:
-                self.supervisor.wait_ready(node, partial(self._answers_ping, client),
-                                           max(0.5, deadline - time.monotonic()), lambda: self.node.running)
-            except NodeFailed:
+                self.processes.wait_ready(node, self.clients[node.role].answers_ping,
+                                          max(0.5, deadline - time.monotonic()), keep_going=self._serve_while_waiting)
+            except NotReady:
                 self._check_interrupt()  # Ctrl-C while waiting is an interruption, not a broken node
                 raise
         self._wait_for_heartbeats(deadline)
@@ -193,7 +194,7 @@ class Run:
         self.report.provenance.update(robot_backend=robot.backend, robot_model_hash=robot.model_hash,
                                       policy_backend=self.infos["policy"].backend,
                                       policy_model_hash=self.infos["policy"].model_hash)
-        self.status.note(f"ready in {time.monotonic() - self.supervisor.nodes['robot'].started:.2f} s: "
+        self.status.note(f"ready in {time.monotonic() - self.processes.by_name['robot'].started:.2f} s: "
                          f"robot {robot.backend or self.settings.target} ({robot.mode or self.settings.mode}, "
                          f"dt {robot.dt:g} s), policy {self.infos['policy'].backend}")
 
@@ -201,7 +202,7 @@ class Run:
         """A heartbeat from every node proves our subscriptions are live:
         a publisher drops what it sends before a subscriber has joined, and
         the robot's first state must not be lost that way."""
-        roles = [node.role for node in self.supervisor.nodes.values()]
+        roles = [node.role for node in self.processes.children]
         while True:
             self.node.spin(0)
             self.monitor.discard_pending()
@@ -214,23 +215,16 @@ class Run:
                                   f"{self.scenario.timeouts.startup_s:g} s although it answers ping")
             time.sleep(0.01)
 
-    def _answers_ping(self, client: ServiceClient, wait_s: float) -> bool:
+    def _serve_while_waiting(self) -> bool:
+        """Between pings: answer our own services and notice a Ctrl-C."""
         self.node.spin(0)
-        try:
-            client.call("ping", services_pb2.PingRequest(), timeout_s=wait_s, retries=1)
-        except ServiceUnavailable:
-            return False
-        except ServiceError:
-            return True  # it answered: alive, if unhappy
-        return True
+        return self.node.running
 
     def _info(self, role: str) -> services_pb2.NodeInfo:
         try:
-            info = self.clients[role].call("info", services_pb2.InfoRequest(), timeout_s=2.0, retries=2)
-        except (ServiceUnavailable, ServiceError) as exc:
+            return self.clients[role].info(timeout_s=2.0, retries=2)
+        except (ServiceUnavailable, ServiceError, WrongReply) as exc:
             raise SetupFailed(f"{role} did not describe itself (info): {exc}") from None
-        assert isinstance(info, services_pb2.NodeInfo)
-        return info
 
     # -- 2. the run ----------------------------------------------------------------
     def drive(self) -> None:
@@ -308,18 +302,13 @@ class Run:
 
     def _reset(self) -> services_pb2.ResetReply:
         ranges = {k: v for k, v in self.scenario.randomization.items() if k != "max_latency_steps"}
-        request = services_pb2.ResetRequest(
-            position=list(self.scenario.robot.initial_pose),
-            seed=self.settings.seed,
-            randomization=services_pb2.RandomizationRanges(
-                **ranges, max_latency_steps=int(self.scenario.randomization.get("max_latency_steps", 0))),
-        )
+        randomization = services_pb2.RandomizationRanges(
+            **ranges, max_latency_steps=int(self.scenario.randomization.get("max_latency_steps", 0)))
         try:
-            reply = self.clients["robot"].call("reset", request, timeout_s=10.0, retries=1)
-        except (ServiceUnavailable, ServiceError) as exc:
+            return self.robot.reset(self.scenario.robot.initial_pose, self.settings.seed, randomization,
+                                    timeout_s=10.0, retries=1)
+        except (ServiceUnavailable, ServiceError, WrongReply) as exc:
             raise SetupFailed(f"the robot refused the reset: {exc}") from None
-        assert isinstance(reply, services_pb2.ResetReply)
-        return reply
 
     def _goal_finished(self) -> None:
         result = self.goals.results[self.goals.index - 1]
@@ -330,7 +319,7 @@ class Run:
 
     def _kill(self, name: str, sim_time: float) -> None:
         self.status.note(f"t={sim_time:.2f} s: killing {name} (SIGKILL), as the scenario asks")
-        self.supervisor.kill(name)
+        self.processes.kill(self.processes.by_name[name])
         hold = self.scenario.assertions.hold_after_kill
         self.monitor.watch_hold(sim_time, hold.settle_s if hold else 0.0)
 
@@ -339,12 +328,12 @@ class Run:
             self.goals.abandon("the robot did not reach the initial pose")
             raise RunAborted(f"the robot did not reach the initial pose within {self.scenario.timeouts.startup_s:g} s "
                              "after its reset")
-        for node in self.supervisor.crashed():
+        for node in self.processes.crashed():
             self.goals.abandon(f"{node.name} died")
-            raise RunAborted(f"{node.name} exited during the run with status {node.proc.returncode}; "
+            raise RunAborted(f"{node.name} exited during the run with status {node.returncode}; "
                              f"end of {node.log_path}:\n{node.tail()}")
         limit = self.scenario.timeouts.heartbeat_s
-        for node in self.supervisor.nodes.values():
+        for node in self.processes.children:
             if node.killed_on_purpose:
                 continue
             health = self.monitor.health.get(node.role)
@@ -381,25 +370,18 @@ class Run:
     # -- 3. stop --------------------------------------------------------------------
     def collect_infos(self) -> None:
         """Final figures of each live node (latency, counters), before it stops."""
-        for node in self.supervisor.nodes.values():
+        for node in self.processes.children:
             if node.alive() and node.role in self.clients:
                 try:
-                    info = self.clients[node.role].call("info", services_pb2.InfoRequest(), timeout_s=1.0,
-                                                        retries=1)
-                except (ServiceUnavailable, ServiceError):
+                    self.infos[node.role] = self.clients[node.role].info(timeout_s=1.0, retries=1)
+                except (ServiceUnavailable, ServiceError, WrongReply):
                     continue
-                assert isinstance(info, services_pb2.NodeInfo)
-                self.infos[node.role] = info
 
     def stop_nodes(self) -> None:
-        def ask(node: NodeProcess) -> None:
-            try:
-                self.clients[node.role].call("shutdown", services_pb2.ShutdownRequest(reason="run finished"),
-                                             timeout_s=1.0, retries=1)
-            except (ServiceUnavailable, ServiceError):
-                pass  # SIGTERM follows
+        def ask(node: Child) -> None:
+            self.clients[node.role].ask_shutdown("run finished")  # refused or unanswered: SIGTERM follows
 
-        self.supervisor.stop_all(ask)
+        self.processes.stop(ask=ask, grace_s=3.0, term_s=3.0)
         for client in self.clients.values():
             client.close()
 
@@ -418,7 +400,7 @@ class Run:
             latency=monitor.latency.total(),
             deadline_misses=self._robot_deadline_misses(),
             hold=monitor.hold,
-            nodes=[self._outcome(n) for n in self.supervisor.nodes.values()],
+            nodes=[self._outcome(n) for n in self.processes.children],
         )
         if code != EXIT_BROKEN:
             self.report.verdicts = judge(self.scenario.assertions, seen)
@@ -429,7 +411,7 @@ class Run:
             latency_ms=seen.latency.as_dict(unit="ms"), events=dict(monitor.event_counts))
         self.report.events = [f"{e.node}: {messages_pb2.Severity.Name(e.severity)} {e.code}: {e.text}"
                               for e in monitor.events]
-        self.report.nodes = {n.name: self._node_report(n) for n in self.supervisor.nodes.values()}
+        self.report.nodes = {n.name: self._node_report(n) for n in self.processes.children}
         failed = any(not v.passed for v in self.report.verdicts)
         self.report.exit_code = EXIT_FAIL if code == EXIT_PASS and failed else code
 
@@ -447,20 +429,20 @@ class Run:
             return None
         return int(sum(counters.get(key, 0.0) for key in DEADLINE_COUNTERS))
 
-    def _outcome(self, node: NodeProcess) -> NodeOutcome:
+    def _outcome(self, node: Child) -> NodeOutcome:
         health = self.monitor.health.get(node.role)
-        return NodeOutcome(node.name, node.role, node.proc.returncode, node.stop_how, node.killed_on_purpose,
+        return NodeOutcome(node.name, node.role, node.returncode, node.stop_how, node.killed_on_purpose,
                            died_during_run=node.stop_how == "exited",
                            faults=list(health.faults) if health else [])
 
-    def _node_report(self, node: NodeProcess) -> dict[str, Any]:
+    def _node_report(self, node: Child) -> dict[str, Any]:
         info = self.infos.get(node.role)
         return {
-            "argv": node.argv,
+            "argv": node.args,
             "pid": node.pid,
             "log": str(node.log_path),
             "ready_s": node.ready_s,
-            "exit_code": node.proc.returncode,
+            "exit_code": node.returncode,
             "stopped_by": node.stop_how,
             "info": json_format.MessageToDict(info, preserving_proto_field_name=True) if info else None,
         }

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bus.errors import HilError
+from bus.processes import Child, Processes
 from scenarios.launch import hil_command
 from scenarios.report import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, OUTCOMES, table
 from scenarios.schema import TARGETS
-from scenarios.supervisor import stop_groups
 
 
 class SweepError(HilError, ValueError):
@@ -61,7 +61,7 @@ class Cell:
     target: str
     seed: int
     out: Path
-    proc: subprocess.Popen[bytes] | None = None
+    proc: Child | None = None
     started: float = 0.0
     wall_s: float = 0.0
     exit_code: int | None = None
@@ -96,6 +96,7 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
         interrupted = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    processes = Processes()
     try:
         while (waiting or running) and not interrupted:
             while waiting and len(running) < jobs:
@@ -108,8 +109,8 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
                     argv.append("--record" if record else "--no-record")
                 cell.out.mkdir(parents=True, exist_ok=True)
                 with open(cell.out / "runner.log", "wb") as log:
-                    cell.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                                 start_new_session=True)
+                    cell.proc = processes.start(f"{cell.target}-seed{cell.seed}", argv, stdout=log,
+                                                stderr=subprocess.STDOUT)
                 cell.started = time.monotonic()
                 running.append(cell)
             time.sleep(0.05)
@@ -124,7 +125,7 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
                               f"({cell.wall_s:.1f} s)", file=sys.stderr, flush=True)
     finally:
         for cell in running:
-            _stop_cell(cell)
+            _stop_cell(processes, cell)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     rows = [c.summary() for c in cells if c.exit_code is not None]
@@ -137,9 +138,9 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
     return (EXIT_FAIL if any(c == EXIT_FAIL for c in codes) else EXIT_PASS), text
 
 
-def _stop_cell(cell: Cell) -> None:
+def _stop_cell(processes: Processes, cell: Cell) -> None:
     """SIGTERM the cell's runner (it stops its own nodes), bounded, then SIGKILL."""
     assert cell.proc is not None
-    stop_groups([cell.proc], term_s=15.0)
+    processes.stop([cell.proc], term_s=15.0)
     cell.exit_code = cell.proc.returncode
     cell.wall_s = time.monotonic() - cell.started

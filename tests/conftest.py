@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,10 +13,11 @@ from pathlib import Path
 import pytest
 import zmq
 
+from bus.client import NodeClient
 from bus.endpoints import Endpoints
-from bus.service import ServiceClient, wait_for
-from schemas import services_pb2
-from scenarios.supervisor import stop_groups
+from bus import processes
+from bus.processes import Child, Processes
+from roarm.robot_client import RobotClient
 
 ROOT = Path(__file__).resolve().parent.parent
 HIL = str(Path(sys.executable).with_name("hil"))
@@ -47,28 +47,25 @@ def zctx() -> Iterator[zmq.Context]:
     ctx.destroy(linger=0)
 
 
-class Procs:
-    """Starts processes in their own process groups and kills what is left."""
+class Procs(Processes):
+    """The process harness, run from the repository root, with output in pipes by default."""
 
     def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
+        super().__init__(cwd=ROOT)
 
-    def start(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **kwargs.pop("env", {})}  # type: ignore[dict-item]
-        kwargs.setdefault("stdout", subprocess.PIPE)
-        kwargs.setdefault("stderr", subprocess.PIPE)
-        proc = subprocess.Popen(list(args), env=env, cwd=ROOT, start_new_session=True, **kwargs)  # type: ignore[call-overload]
-        self.procs.append(proc)
-        return proc
+    def run(self, *args: str, **popen: object) -> Child:
+        popen.setdefault("stdout", subprocess.PIPE)
+        popen.setdefault("stderr", subprocess.PIPE)
+        return self.start(" ".join(Path(a).name for a in args[:3])[:60], args, **popen)  # type: ignore[arg-type]
 
-    def hil(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
-        return self.start(HIL, *args, **kwargs)
+    def hil(self, *args: str, **popen: object) -> Child:
+        return self.run(HIL, *args, **popen)
 
-    def python(self, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
-        return self.start(sys.executable, *args, **kwargs)
+    def python(self, *args: str, **popen: object) -> Child:
+        return self.run(sys.executable, *args, **popen)
 
     def close(self) -> None:
-        stop_groups(self.procs, term_s=5.0)
+        self.stop(term_s=5.0)
 
 
 @pytest.fixture
@@ -78,17 +75,18 @@ def procs() -> Iterator[Procs]:
     p.close()
 
 
-def wait_ready(ctx: zmq.Context, endpoints: Endpoints, role: str, timeout_s: float = 20.0) -> ServiceClient:
+def wait_ready(ctx: zmq.Context, endpoints: Endpoints, role: str, timeout_s: float = 20.0) -> NodeClient:
     """A client for ``role`` once its node answers ping."""
-    client = ServiceClient(ctx, endpoints[role].rep, "test", timeout_s=5.0, retries=2)
-    wait_for(client, timeout_s)
+    client = NodeClient(ctx, endpoints[role].rep, "test", timeout_s=5.0, retries=2)
+    processes.wait_ready(client.answers_ping, timeout_s, what=role)
     return client
 
 
-def info(client: ServiceClient) -> services_pb2.NodeInfo:
-    reply = client.call("info", services_pb2.InfoRequest())
-    assert isinstance(reply, services_pb2.NodeInfo)
-    return reply
+def wait_robot(ctx: zmq.Context, endpoints: Endpoints, timeout_s: float = 20.0) -> RobotClient:
+    """A client of the robot's services once it answers ping."""
+    client = RobotClient(ctx, endpoints["robot"].rep, "test", timeout_s=5.0, retries=2)
+    processes.wait_ready(client.answers_ping, timeout_s, what="robot")
+    return client
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float = 30.0, period_s: float = 0.05) -> bool:

@@ -31,11 +31,12 @@ from hypothesis import strategies as st
 from bus.endpoints import Endpoints
 from bus.envelope import DEFAULT_MAX_FRAME, Encoder, decode
 from bus.node import Node
-from bus.service import ServiceClient
+from bus.client import NodeClient
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
 from roarm.joints import NAMES, pose
 from schemas import SCHEMA_MAJOR, SCHEMA_MINOR, messages_pb2, services_pb2
-from tests.conftest import wait_ready
+from tests.conftest import Procs, wait_ready, wait_robot
+from tools.bench.rig import start_emulator
 
 Frames = list[bytes]
 Sample = tuple[Frames, str]  # frames and the counter they must land in
@@ -127,12 +128,12 @@ def bad_states() -> st.SearchStrategy[messages_pb2.JointState]:
 
 
 # -- talking to the nodes ----------------------------------------------------------
-def rejected(client: ServiceClient) -> Counter[str]:
-    info = client.call("info", services_pb2.InfoRequest())
+def rejected(client: NodeClient) -> Counter[str]:
+    info = client.info()
     return Counter({k: int(v) for k, v in info.metrics.items() if k.startswith(("reject.", "command."))})
 
 
-def settle(client: ServiceClient, want: Counter[str], timeout_s: float = 20.0) -> Counter[str]:
+def settle(client: NodeClient, want: Counter[str], timeout_s: float = 20.0) -> Counter[str]:
     """The node's reject counters once they reach ``want`` (or at the timeout)."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -142,7 +143,7 @@ def settle(client: ServiceClient, want: Counter[str], timeout_s: float = 20.0) -
         time.sleep(0.02)
 
 
-def join(pub: zmq.Socket, client: ServiceClient, first: bytes, spin: Callable[[], None] = lambda: None) -> None:
+def join(pub: zmq.Socket, client: NodeClient, first: bytes, spin: Callable[[], None] = lambda: None) -> None:
     """Send a countable probe until the node's subscriber is connected (slow joiner)."""
     before = rejected(client)["reject.frame_count"]
     deadline = time.monotonic() + 30
@@ -166,14 +167,14 @@ def raw_call(ctx: zmq.Context, endpoint: str, frames: Frames) -> Frames:
         req.close(0)
 
 
-def check_services(ctx: zmq.Context, client: ServiceClient, endpoint: str, batch: list[Sample]) -> None:
+def check_services(ctx: zmq.Context, client: NodeClient, endpoint: str, batch: list[Sample]) -> None:
     before = rejected(client)
     for frames, _ in batch:
         reply = decode(raw_call(ctx, endpoint, frames))
         assert isinstance(reply.message, services_pb2.Error), reply.message
     want = before + Counter(key for _, key in batch)
     assert settle(client, want) == want
-    assert client.call("ping", services_pb2.PingRequest()).schema_version
+    assert client.ping().schema_version
 
 
 def service_rejects(method: str, request: type, valid: bytes, methods: set[str]) -> st.SearchStrategy[Sample]:
@@ -192,13 +193,13 @@ POLICY_METHODS = {"ping", "info", "shutdown"}
 
 # -- the robot node ---------------------------------------------------------------
 @pytest.mark.slow
-def test_robot_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoints: Endpoints,
+def test_robot_node_survives_and_counts_bad_input(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                    zctx: zmq.Context) -> None:
     """Garbage on the robot's command subscriber and its services; every bad
     command is refused (the arm holds) and counted once."""
     procs.hil("node", "sim", "--backend", "mock", "--mode", "lockstep", "--autostart", "--deadline-ms", "2000",
               "--run-dir", str(run_dir))
-    client = wait_ready(zctx, endpoints, "robot", timeout_s=60)
+    client = wait_robot(zctx, endpoints, timeout_s=60)
     fake_policy = zctx.socket(zmq.PUB)
     fake_policy.linger = 0
     fake_policy.bind(endpoints["policy"].pub)
@@ -242,7 +243,7 @@ def test_robot_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoint
                 return
 
     def stale_commands() -> int:
-        return int(client.call("info", services_pb2.InfoRequest()).metrics.get("stale_command", 0))
+        return int(client.info().metrics.get("stale_command", 0))
 
     command = messages_pb2.JointCommand(position=list(pose("home")))
     bus_garbage = bus_rejects(JOINT_COMMAND.encode(), "roarm.v1.JointCommand", command.SerializeToString(),
@@ -265,7 +266,7 @@ def test_robot_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoint
             want[key] += 1
         want = before + want
         assert settle(client, want) == want
-        assert client.call("ping", services_pb2.PingRequest()).role == "robot"
+        assert client.ping().role == "robot"
 
     sub_batch()
 
@@ -280,24 +281,24 @@ def test_robot_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoint
 
     # Requests the handlers refuse are answered with an error, the node stays up.
     with pytest.raises(Exception, match="finite"):
-        client.call("reset", services_pb2.ResetRequest(position=[math.nan] * 6), retries=1)
+        client.reset([math.nan] * 6, retries=1)
     with pytest.raises(Exception, match="steps per call"):
-        client.call("step", services_pb2.StepRequest(steps=10**9), retries=1)
+        client.step(10**9, retries=1)
 
     # A frame beyond ZMQ's MAXMSGSIZE never reaches the node: ZMQ drops that
     # connection (nothing to count); the node carries on.
     fake_policy.send_multipart([JOINT_COMMAND.encode(), header("roarm.v1.JointCommand"), b"\x00" * (40 << 20)])
     time.sleep(0.5)
-    assert client.call("ping", services_pb2.PingRequest()).role == "robot"
+    assert client.ping().role == "robot"
     for sock in (fake_policy, states):
         sock.close(0)
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.shutdown("test done")
     client.close()
 
 
 # -- the policy node --------------------------------------------------------------
 @pytest.mark.slow
-def test_policy_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoints: Endpoints,
+def test_policy_node_survives_and_counts_bad_input(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                     zctx: zmq.Context) -> None:
     """The policy's state subscriber is fed by a stand-in robot (a bus.Node in
     this process answering info like a sim); its goal subscriber by a stand-in
@@ -307,24 +308,22 @@ def test_policy_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoin
     sim_endpoints = Endpoints.for_run(sim_dir)
     procs.hil("node", "sim", "--backend", "mock", "--mode", "realtime", "--run-dir", str(sim_dir))
     sim = wait_ready(zctx, sim_endpoints, "robot", timeout_s=60)
-    robot_info = sim.call("info", services_pb2.InfoRequest())
-    sim.call("shutdown", services_pb2.ShutdownRequest(reason="only needed its info"))
+    robot_info = sim.info()
+    sim.shutdown("only needed its info")
     sim.close()
 
     robot = Node("robot", "stand-in", endpoints, ctx=zctx,
                  info=lambda: services_pb2.NodeInfo.FromString(robot_info.SerializeToString()))
     # a long watchdog deadline: no stale-state holds between the states we send
-    procs.hil("node", "policy", "--scripted", "hold", "--deadline-ms", "600000", "--run-dir", str(run_dir))
-    deadline = time.monotonic() + 60
-    client = ServiceClient(zctx, endpoints["policy"].rep, "test", timeout_s=0.2, retries=1)
-    while True:  # serve the policy's start-up info call while waiting for it
+    policy = procs.hil("node", "policy", "--scripted", "hold", "--deadline-ms", "600000", "--run-dir", str(run_dir))
+    client = NodeClient(zctx, endpoints["policy"].rep, "test", timeout_s=5.0, retries=2)
+
+    def serve_robot() -> bool:
+        """The stand-in robot answers the policy's start-up info call while we wait for the policy."""
         robot.spin(20)
-        try:
-            client.call("ping", services_pb2.PingRequest())
-            break
-        except TimeoutError:
-            assert time.monotonic() < deadline, "the policy node did not start"
-    client = ServiceClient(zctx, endpoints["policy"].rep, "test", timeout_s=5.0, retries=2)
+        return True
+
+    procs.wait_ready(policy, client.answers_ping, 60, keep_going=serve_robot)
 
     def spin() -> None:
         robot.spin(5)
@@ -341,7 +340,7 @@ def test_policy_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoin
             spin()
 
     def commands_sent() -> int:
-        return int(client.call("info", services_pb2.InfoRequest()).metrics.get("commands", 0))
+        return int(client.info().metrics.get("commands", 0))
 
     encoder = Encoder("stand-in")
     good = messages_pb2.JointState(names=NAMES, position=list(pose("home")))
@@ -391,14 +390,14 @@ def test_policy_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoin
         check_services(zctx, client, endpoints["policy"].rep, batch)
 
     service_batch()
-    assert client.call("ping", services_pb2.PingRequest()).role == "policy"
+    assert client.ping().role == "policy"
     runner.close(0)
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.shutdown("test done")
     client.close()
     robot.close()
 
 
-def paced(pub: zmq.Socket, client: ServiceClient, batch: list[Sample], spin: Callable[[], None] = lambda: None) -> None:
+def paced(pub: zmq.Socket, client: NodeClient, batch: list[Sample], spin: Callable[[], None] = lambda: None) -> None:
     """Send one input at a time and wait until it is counted: a subscriber
     that keeps only the newest message (LATEST, queue of 4) must not lose any
     to its own queue limit, or the count could not be exact."""
@@ -417,18 +416,14 @@ def paced(pub: zmq.Socket, client: ServiceClient, batch: list[Sample], spin: Cal
 
 # -- the real-arm node (on the firmware emulator) -------------------------------------
 @pytest.mark.slow
-def test_hw_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoints: Endpoints,
+def test_hw_node_survives_and_counts_bad_input(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                 zctx: zmq.Context) -> None:
     """Garbage on the hw node's command subscriber (which keeps only the
     newest command) and its services; serial garbage is in test_badinput_serial.py."""
     link = run_dir / "roarm0"
-    procs.hil("emulate", "roarm", "--link", str(link))
-    deadline = time.monotonic() + 60
-    while not link.exists():
-        assert time.monotonic() < deadline, "the emulator never made its pty"
-        time.sleep(0.05)
+    start_emulator(procs, link, timeout_s=60)
     procs.hil("node", "hw", "--port", str(link), "--run-dir", str(run_dir))
-    client = wait_ready(zctx, endpoints, "robot", timeout_s=60)
+    client = wait_robot(zctx, endpoints, timeout_s=60)
     fake_policy = zctx.socket(zmq.PUB)
     fake_policy.linger = 0
     fake_policy.bind(endpoints["policy"].pub)
@@ -445,7 +440,7 @@ def test_hw_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoints: 
     @given(batch=st.lists(garbage, min_size=1, max_size=6))
     def sub_batch(batch: list[Sample]) -> None:
         paced(fake_policy, client, batch)
-        assert client.call("ping", services_pb2.PingRequest()).role == "robot"
+        assert client.ping().role == "robot"
 
     sub_batch()
 
@@ -459,16 +454,16 @@ def test_hw_node_survives_and_counts_bad_input(procs, run_dir: Path, endpoints: 
     service_batch()
     # a reset to a NaN pose is refused by the handler, the node stays up
     with pytest.raises(Exception, match="reset pose"):
-        client.call("reset", services_pb2.ResetRequest(position=[math.nan] * 6), retries=1)
-    assert client.call("ping", services_pb2.PingRequest()).role == "robot"
+        client.reset([math.nan] * 6, retries=1)
+    assert client.ping().role == "robot"
     fake_policy.close(0)
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.shutdown("test done")
     client.close()
 
 
 # -- the recorder ---------------------------------------------------------------------
 @pytest.mark.slow
-def test_recorder_survives_and_counts_bad_input(procs, run_dir: Path, endpoints: Endpoints,
+def test_recorder_survives_and_counts_bad_input(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                  zctx: zmq.Context, tmp_path: Path) -> None:
     """Garbage on the recorder's subscribers (it keeps payloads unparsed, so a
     truncated payload is recorded as it came, not rejected) and its services;
@@ -483,7 +478,7 @@ def test_recorder_survives_and_counts_bad_input(procs, run_dir: Path, endpoints:
     encoder = Encoder("fuzz-runner")
 
     def received() -> float:
-        return client.call("info", services_pb2.InfoRequest()).metrics.get("received", 0)
+        return client.info().metrics.get("received", 0)
 
     garbage = bus_rejects(GOAL.encode(), "roarm.v1.Goal", goal.SerializeToString(), "roarm.v1.JointState",
                           messages_pb2.Goal).filter(lambda s: s[1] != "reject.bad_payload")
@@ -513,5 +508,5 @@ def test_recorder_survives_and_counts_bad_input(procs, run_dir: Path, endpoints:
 
     service_batch()
     runner.close(0)
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.shutdown("test done")
     client.close()

@@ -30,7 +30,6 @@ from tests.conftest import wait_ready
 from hw_node import protocol
 from hw_node.emulator import Pty
 from hw_node.firmware import Firmware, FirmwareConfig
-from schemas import services_pb2
 
 MAX_LINE = 2048  # hw_node.link.LinkConfig.max_line
 SERIAL_KINDS = ("text", "number", "empty", "other_json", "bad_json", "partial", "bad_feedback", "echo", "overlong")
@@ -156,12 +155,12 @@ def test_hw_node_counts_every_bad_serial_line(procs, run_dir: Path, endpoints: E
     pty = Pty()
     arm = FakeArm(pty)
     try:
-        procs.hil("node", "hw", "--port", pty.path, "--rate", "10", "--run-dir", str(run_dir))
+        node = procs.hil("node", "hw", "--port", pty.path, "--rate", "10", "--run-dir", str(run_dir))
         client = wait_ready(zctx, endpoints, "robot", timeout_s=60)
 
         def metrics() -> dict[str, float]:
             arm.serve()
-            return dict(client.call("info", services_pb2.InfoRequest()).metrics)
+            return dict(client.info().metrics)
 
         def serial_counts() -> Counter[str]:
             m = metrics()
@@ -191,7 +190,7 @@ def test_hw_node_counts_every_bad_serial_line(procs, run_dir: Path, endpoints: E
             # still alive, still turning good feedback into states
             published = metrics()["states_published"]
             assert wait(lambda: metrics()["states_published"] > published)
-            assert client.call("ping", services_pb2.PingRequest()).role == "robot"
+            assert client.ping().role == "robot"
 
         batch_in()
 
@@ -203,12 +202,12 @@ def test_hw_node_counts_every_bad_serial_line(procs, run_dir: Path, endpoints: E
         assert metrics()["serial_line_pending"] <= MAX_LINE
         published = metrics()["states_published"]
         assert wait(lambda: metrics()["states_published"] > published)
-        client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+        client.shutdown("test done")
         deadline = time.monotonic() + 20
-        while procs.procs[0].poll() is None and time.monotonic() < deadline:
+        while node.alive() and time.monotonic() < deadline:
             arm.serve()
             time.sleep(0.02)
-        assert procs.procs[0].returncode == 0
+        assert node.returncode == 0
         client.close()
     finally:
         pty.close()

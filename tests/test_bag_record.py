@@ -15,7 +15,7 @@ from mcap.reader import make_reader
 from mcap.records import Channel, Message, Schema
 from mcap.stream_reader import StreamReader
 
-from schemas import SCHEMA_VERSION, services_pb2
+from schemas import SCHEMA_VERSION
 from tests.conftest import HIL, ROOT, wait_ready
 
 TALKER = str(ROOT / "tests" / "nodes" / "bag_talker.py")
@@ -39,7 +39,7 @@ def received(client, minimum: int, timeout_s: float = 30.0) -> int:
     """Poll the recorder's info until it has stored ``minimum`` messages."""
     deadline = time.monotonic() + timeout_s
     while True:
-        count = int(client.call("info", services_pb2.InfoRequest()).metrics["received"])
+        count = int(client.info().metrics["received"])
         if count >= minimum or time.monotonic() > deadline:
             return count
         time.sleep(0.1)
@@ -59,7 +59,7 @@ def start_recording(procs, zctx, endpoints, run_dir: Path, *extra: str):
 def test_recorded_bag_decodes_from_embedded_schemas(procs, zctx, endpoints, run_dir, stop):
     recorder, client = start_recording(procs, zctx, endpoints, run_dir)
     if stop == "shutdown":
-        client.call("shutdown", services_pb2.ShutdownRequest(reason="test"))
+        client.shutdown("test")
     else:
         recorder.send_signal(signal.SIGINT if stop == "sigint" else signal.SIGTERM)
     _, err = recorder.communicate(timeout=20)

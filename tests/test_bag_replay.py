@@ -215,10 +215,10 @@ def test_replay_answers_info_as_the_recorded_robot(procs, zctx, endpoints, run_d
     bag.close()
     replay = procs.hil("bag", "replay", str(tmp_path / "run.mcap"), "--settle", "20", "--run-dir", str(run_dir))
     client = wait_ready(zctx, endpoints, "robot")
-    info = client.call("info", services_pb2.InfoRequest())
+    info = client.info()
     assert info.backend == "replay" and info.mode == "replay" and info.dt == pytest.approx(0.004)
     assert list(info.lower) == [-1.0] * 6 and info.model_hash == "ab12"
     assert info.extra["recorded_backend"] == "mujoco"
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test"))
+    client.shutdown("test")
     _, err = replay.communicate(timeout=30)
     assert replay.returncode == 0, err.decode()

@@ -9,19 +9,17 @@ import zmq
 
 from bus.envelope import Encoder
 from bus.endpoints import Endpoints
-from bus.service import ServiceClient
+from bus.client import NodeClient
 from bus.topics import GOAL
 from schemas import SCHEMA_MAJOR, messages_pb2, services_pb2
 from tests.conftest import Procs, wait_ready
 
 
-def metrics(client: ServiceClient) -> dict[str, float]:
-    info = client.call("info", services_pb2.InfoRequest())
-    assert isinstance(info, services_pb2.NodeInfo)
-    return dict(info.metrics)
+def metrics(client: NodeClient) -> dict[str, float]:
+    return dict(client.info().metrics)
 
 
-def wait_metric(client: ServiceClient, key: str, at_least: float, timeout_s: float = 20.0) -> dict[str, float]:
+def wait_metric(client: NodeClient, key: str, at_least: float, timeout_s: float = 20.0) -> dict[str, float]:
     deadline = time.monotonic() + timeout_s
     while True:
         m = metrics(client)
@@ -68,7 +66,7 @@ def test_subscriber_survives_and_counts_each_kind_of_garbage(
     for reason in GARBAGE:
         assert m.get(f"reject.{reason}", 0) >= 1, (reason, m)
     assert m["received"] >= before + 1
-    assert client.call("ping", services_pb2.PingRequest())
+    assert client.ping()
 
 
 def test_service_answers_garbage_requests_with_errors_and_keeps_serving(
@@ -97,7 +95,7 @@ def test_service_answers_garbage_requests_with_errors_and_keeps_serving(
     m = metrics(client)
     for reason in ("frame_count", "bad_header", "unknown_method", "wrong_type", "schema_version"):
         assert m.get(f"reject.{reason}", 0) >= 1, (reason, m)
-    assert client.call("ping", services_pb2.PingRequest())
+    assert client.ping()
 
 
 def test_rejects_are_reported_as_rate_limited_events(

@@ -16,8 +16,6 @@ where their code lives:
 
 from __future__ import annotations
 
-import os
-import signal
 import textwrap
 import time
 from pathlib import Path
@@ -28,19 +26,12 @@ import zmq
 from bus.endpoints import Endpoints
 from bus.envelope import decode
 from bus.topics import JOINT_STATE
-from tests.conftest import wait_ready, wait_until
 from schemas import services_pb2
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
+from tests.conftest import Procs, wait_ready, wait_until
 
 
 @pytest.mark.slow
-def test_policy_restart_resumes_the_loop(procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> None:
+def test_policy_restart_resumes_the_loop(procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> None:
     """Lockstep robot and a policy; SIGKILL the policy: the robot holds its
     position and counts deadline misses; start a new policy: the loop resumes
     (states are answered again, no new misses)."""
@@ -49,7 +40,7 @@ def test_policy_restart_resumes_the_loop(procs, run_dir: Path, endpoints: Endpoi
     robot = wait_ready(zctx, endpoints, "robot", timeout_s=60)
 
     def metrics() -> dict[str, float]:
-        return dict(robot.call("info", services_pb2.InfoRequest()).metrics)
+        return dict(robot.info().metrics)
 
     states = zctx.socket(zmq.SUB)
     states.linger = 0
@@ -69,8 +60,7 @@ def test_policy_restart_resumes_the_loop(procs, run_dir: Path, endpoints: Endpoi
     policy = procs.hil("node", "policy", "--scripted", "hold", "--run-dir", str(run_dir))
     assert wait_until(lambda: answered() > 50, timeout_s=60), "the loop never ran"
 
-    os.killpg(policy.pid, signal.SIGKILL)
-    policy.wait(timeout=10)
+    procs.kill(policy)  # SIGKILL to its group
     misses = metrics().get("deadline_miss", 0.0)
     assert wait_until(lambda: metrics().get("deadline_miss", 0.0) >= misses + 5, timeout_s=30)
     held = newest_state()
@@ -88,7 +78,7 @@ def test_policy_restart_resumes_the_loop(procs, run_dir: Path, endpoints: Endpoi
     assert answered() > count + 5
     assert metrics()["deadline_miss"] <= misses + 2  # answered again: at most a stray miss on a loaded machine
     states.close(0)
-    robot.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    robot.shutdown("test done")
     robot.close()
 
 
@@ -118,7 +108,7 @@ FLOODER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_slow_subscriber_keeps_publisher_memory_bounded(procs, run_dir: Path, endpoints: Endpoints,
+def test_slow_subscriber_keeps_publisher_memory_bounded(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                         zctx: zmq.Context) -> None:
     """A subscriber that never reads while a node publishes as fast as it can:
     the per-subscriber queues stop at their high-water marks (PUB 10,000, SUB
@@ -131,18 +121,19 @@ def test_slow_subscriber_keeps_publisher_memory_bounded(procs, run_dir: Path, en
     stuck.connect(endpoints["robot"].pub)
 
     def sent() -> float:
-        return client.call("sent", services_pb2.PingRequest()).uptime_s
+        return client.request("sent", services_pb2.PingRequest(), services_pb2.PingReply).uptime_s
 
     # fill both queues (≈110,000 messages), then measure from there: without
     # the bounds, 500,000 more states (≈300 B each) would add ≈150 MB
     assert wait_until(lambda: sent() > 200_000, timeout_s=120, period_s=0.2)
-    warm = rss_kib(flooder.pid)
+    warm = flooder.rss_kib()
     start = sent()
     assert wait_until(lambda: sent() > start + 500_000, timeout_s=240, period_s=0.2)
-    end = rss_kib(flooder.pid)
+    end = flooder.rss_kib()
+    assert warm > 0 and end > 0, "the publisher is gone"
     assert end <= warm * 1.05 + 2048, f"publisher RSS grew from {warm} KiB to {end} KiB with a stuck subscriber"
-    assert client.call("ping", services_pb2.PingRequest()).node == "flooder"
+    assert client.ping().node == "flooder"
     stuck.close(0)
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.shutdown("test done")
     assert flooder.wait(timeout=20) == 0
     client.close()

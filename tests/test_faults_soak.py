@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.supervisor import living_members
+from bus.processes import living_members
+from tests.conftest import Procs
 
 
 @pytest.mark.slow
-def test_short_soak_reports_rss_per_node_and_loop_rate(procs, tmp_path: Path) -> None:
+def test_short_soak_reports_rss_per_node_and_loop_rate(procs: Procs, tmp_path: Path) -> None:
     out = tmp_path / "soak"
     soak = procs.hil("bench", "soak", "--minutes", "0.25", "--warmup-s", "4", "--sample-s", "2", "--out", str(out))
     stdout, stderr = soak.communicate(timeout=180)

@@ -15,15 +15,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import zmq
 
 from bus.endpoints import Endpoints
-from bus.service import ServiceClient, wait_for
-from hw_node.rig import Probe, inject, wait_for_path
+from bus.client import NodeClient
+from tests.conftest import Procs
+from tools.bench.rig import Probe, inject, start_emulator
 
 pytestmark = [pytest.mark.hil, pytest.mark.slow]
 
@@ -40,24 +40,25 @@ class Arm:
 
 
 @pytest.fixture
-def arm(request: pytest.FixtureRequest, procs: Any, run_dir: Path) -> Arm:
+def arm(request: pytest.FixtureRequest, procs: Procs, run_dir: Path) -> Arm:
     port = request.config.getoption("--roarm-port")
     if port:
         return Arm(port, None)
     link, control = run_dir / "arm", run_dir / "ctl"
-    procs.hil("emulate", "roarm", "--link", str(link), "--control", str(control))
-    wait_for_path(link)
+    start_emulator(procs, link, control=control)
     return Arm(str(link), control)
 
 
 @pytest.fixture
-def bench(arm: Arm, procs: Any, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> Iterator[tuple]:
+def bench(arm: Arm, procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> Iterator[tuple]:
     """hw_node on the arm, the reach policy exactly as against the sim, and a
     probe in the runner's place sending goals."""
-    procs.hil("node", "hw", "--port", arm.port, "--run-dir", str(run_dir))
-    wait_for(ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2), 20.0)
+    robot = procs.hil("node", "hw", "--port", arm.port, "--run-dir", str(run_dir))
+    procs.wait_ready(robot, NodeClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2).answers_ping,
+                     20.0)
     policy = procs.hil("node", "policy", "--model", "policies/reach.onnx", "--run-dir", str(run_dir))
-    wait_for(ServiceClient(zctx, endpoints["policy"].rep, "test", timeout_s=2.0, retries=2), 30.0)
+    procs.wait_ready(policy, NodeClient(zctx, endpoints["policy"].rep, "test", timeout_s=2.0,
+                                        retries=2).answers_ping, 30.0)
     probe = Probe(zctx, endpoints, role="runner")
     probe.until(lambda: probe.last_state is not None and probe.state_is("ok"), 20, "a trusted state")
     yield probe, policy

@@ -13,41 +13,38 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import zmq
 
 from bus.endpoints import Endpoints
-from bus.service import ServiceClient, wait_for
+from bus.processes import Child
 from hw_node import protocol
 from hw_node.lines import LineBuffer
 from hw_node.link import open_port
-from hw_node.rig import Probe, inject, wait_for_path
 from roarm.joints import pose
 from roarm.kinematics import fk
-from schemas import services_pb2
+from tests.conftest import Procs
+from tools.bench.rig import Probe, inject, start_emulator
 
 HOME = pose("home")
-Procs = Any  # tests/conftest.py's process fixture (not imported: tests/ may or may not be a package)
 
 
 @dataclass
 class Rig:
     probe: Probe
     control: Path
-    node: object  # the hw node's Popen
+    node: Child  # the hw node
 
 
 def start(procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context,
           emulator_args: tuple[str, ...] = (), node_args: tuple[str, ...] = ()) -> Rig:
     link, control = run_dir / "arm", run_dir / "ctl"
-    procs.hil("emulate", "roarm", "--link", str(link), "--control", str(control), *emulator_args)
-    wait_for_path(link)
+    start_emulator(procs, link, *emulator_args, control=control)
     node = procs.hil("node", "hw", "--port", str(link), "--run-dir", str(run_dir), *node_args)
-    wait_for(ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2), 20.0)
     probe = Probe(zctx, endpoints)
+    procs.wait_ready(node, probe.robot.answers_ping, 20.0)
     probe.until(lambda: probe.last_state is not None and probe.state_is("ok"), 20, "a trusted state")
     return Rig(probe, control, node)
 
@@ -124,7 +121,7 @@ def test_states_follow_commands_within_limits_and_speed(rig_factory) -> None:
         probe.pump(40)
     probe.until(lambda: probe.counter("command.non_finite") >= 1, 5, "non_finite counted")
     np.testing.assert_allclose(probe.position(), here, atol=0.01)
-    assert rig.node.poll() is None  # type: ignore[attr-defined]
+    assert rig.node.poll() is None
 
 
 def test_holds_the_measured_position_when_commands_stop(rig_factory) -> None:
@@ -167,7 +164,7 @@ def test_survives_a_garbage_burst(rig_factory) -> None:
         probe.pump(50)
     assert probe.state_count - before >= 12, "states no longer flow at the control rate"
     assert probe.state_is("ok")
-    assert rig.node.poll() is None  # type: ignore[attr-defined]
+    assert rig.node.poll() is None
 
 
 def test_unplug_faults_then_recovers_without_replaying_the_old_command(rig_factory) -> None:
@@ -220,7 +217,7 @@ def test_old_build_in_debug_print_mode(rig_factory) -> None:
     # A reboot mid-run: boot text (read as firmware facts), print mode back to 1.
     inject(rig.control, "reboot")
     probe.until(lambda: probe.counter("serial.text") >= 5, 10, "boot text counted")
-    info = probe.robot.call("info", services_pb2.InfoRequest())
+    info = probe.robot.info()
     assert info.extra["reports_supply"] == "no"
     assert "All bus servos status checked." in info.extra["firmware_text"]
     drive(probe, HOME, 10)  # still in control after the reboot
@@ -232,7 +229,7 @@ def test_estop_torque_and_reset_services(rig_factory) -> None:
     target = HOME.copy()
     target[0] = 0.4
 
-    probe.robot.call("estop", services_pb2.EstopRequest(engage=True))
+    probe.robot.estop(True)
     probe.until(lambda: probe.state_is("degraded", "e-stop"), 5, "e-stop in the heartbeat")
     for _ in range(10):
         probe.command(target)
@@ -240,25 +237,24 @@ def test_estop_torque_and_reset_services(rig_factory) -> None:
     assert abs(probe.position()[0]) < 0.01
     probe.until(lambda: probe.counter("command.estop_ignored") >= 1, 5, "ignored commands counted")
     assert abs(probe.position()[0]) < 0.01
-    probe.robot.call("estop", services_pb2.EstopRequest(engage=False))
+    probe.robot.estop(False)
     probe.until(lambda: probe.state_is("ok"), 5, "e-stop cleared")
     drive(probe, target, 10)
 
-    probe.robot.call("torque", services_pb2.TorqueRequest(enable=False))
+    probe.robot.torque(False)
     probe.until(lambda: probe.state_is("degraded", "torque off"), 5, "torque off in the heartbeat")
-    probe.robot.call("torque", services_pb2.TorqueRequest(enable=True))
+    probe.robot.torque(True)
     probe.until(lambda: probe.state_is("ok"), 5, "torque on again")
 
     ready = pose("ready")
-    reply = probe.robot.call("reset", services_pb2.ResetRequest(position=list(ready)), retries=1)
-    assert isinstance(reply, services_pb2.ResetReply)
+    probe.robot.reset(ready, retries=1)
     for _ in range(5):
         probe.command(target)  # ignored while the reset moves
         probe.pump(40)
     probe.until(lambda: np.max(np.abs(probe.position() - ready)) < 0.03, 15, "the reset pose")
     probe.until(lambda: probe.counter("command.resetting_ignored") >= 1, 5, "commands ignored while resetting")
     with pytest.raises(Exception, match="reset pose"):
-        probe.robot.call("reset", services_pb2.ResetRequest(position=[0.0, 1.0]), retries=1)
+        probe.robot.reset([0.0, 1.0], retries=1)
 
 
 def test_reset_starts_the_episode_at_the_pose_and_drops_older_commands(rig_factory) -> None:
@@ -269,8 +265,7 @@ def test_reset_starts_the_episode_at_the_pose_and_drops_older_commands(rig_facto
     away[2] += 0.6  # the elbow, as a run leaves it before its next episode
     drive(probe, away, 10)
     before = probe.last_state.seq
-    reply = probe.robot.call("reset", services_pb2.ResetRequest(position=list(HOME)), retries=1)
-    assert isinstance(reply, services_pb2.ResetReply)
+    reply = probe.robot.reset(HOME, retries=1)
     assert reply.state.seq > before, "the move still belongs to the old episode"
     assert np.max(np.abs(np.asarray(reply.state.position) - away)) < 0.05  # where the move starts
 
@@ -304,8 +299,8 @@ def test_reset_starts_the_episode_at_the_pose_and_drops_older_commands(rig_facto
 
 def test_sigterm_stops_cleanly(rig_factory) -> None:
     rig = rig_factory()
-    rig.node.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
-    assert rig.node.wait(timeout=15) == 0  # type: ignore[attr-defined]
+    rig.node.send_signal(signal.SIGTERM)
+    assert rig.node.wait(timeout=15) == 0
     rig.probe.until(lambda: rig.probe.state_is("stopped"), 5, "the last heartbeat")
 
 
@@ -315,9 +310,9 @@ def test_shutdown_holds_then_leaves_torque_as_configured(rig_factory, run_dir: P
     target = HOME.copy()
     target[0] = 0.3
     drive(probe, target, 10)
-    reply = probe.robot.call("shutdown", services_pb2.ShutdownRequest(reason="test"), retries=1)
+    reply = probe.robot.shutdown("test", retries=1)
     assert reply.ok
-    assert rig.node.wait(timeout=15) == 0  # type: ignore[attr-defined]
+    assert rig.node.wait(timeout=15) == 0
     # The node is gone; ask the arm itself: torque off (T:210 0), still where it was.
     port = open_port(str(run_dir / "arm"), protocol.BAUD)
     lines = LineBuffer()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -16,20 +15,21 @@ from tests.conftest import Procs, wait_ready
 from tests.policy_models import write_model
 
 from bus.endpoints import Endpoints
+from bus.processes import Child, signal_group
 from bus.pubsub import Publisher, Subscriber
-from bus.service import ServiceClient
 from bus.topics import EVENT, GOAL, HEARTBEAT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from tools.training.rollout import cartesian_goal_message
 from policy_node.policy.spec import PolicySpec
 from roarm.kinematics import sample_reachable_goal
 from schemas import messages_pb2, services_pb2
+from tools.bench.rig import start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 REACH = str(ROOT / "policies" / "reach.onnx")
 START_S = 90.0  # start-up on a loaded 2-core machine (imports of MuJoCo, onnxruntime)
 
 
-def start_sim(procs: Procs, run_dir: Path, backend: str = "mock") -> object:
+def start_sim(procs: Procs, run_dir: Path, backend: str = "mock") -> Child:
     return procs.hil("node", "sim", "--backend", backend, "--mode", "lockstep", "--autostart",
                      "--run-dir", str(run_dir))
 
@@ -56,12 +56,6 @@ def collect_commands(commands: Subscriber, count: int) -> list[messages_pb2.Join
     return answers
 
 
-def info(client: ServiceClient) -> services_pb2.NodeInfo:
-    reply = client.call("info", services_pb2.InfoRequest())
-    assert isinstance(reply, services_pb2.NodeInfo)
-    return reply
-
-
 def read_events(path: Path) -> list[dict[str, object]]:
     if not path.exists():
         return []
@@ -75,8 +69,7 @@ def start_robot(procs: Procs, folder: Path, target: str) -> None:
         return
     folder.mkdir(parents=True, exist_ok=True)
     link = folder / "arm"
-    procs.hil("emulate", "roarm", "--link", str(link))
-    poll_until("the emulator's pty", link.exists, START_S)
+    start_emulator(procs, link, timeout_s=START_S)
     procs.hil("node", "hw", "--port", str(link), "--run-dir", str(folder))
 
 
@@ -102,8 +95,8 @@ def reach_through_processes(procs: Procs, zctx: zmq.Context, folder: Path, targe
         return bool(latest) and float(np.linalg.norm(np.asarray(latest[0].tcp) - goal_xyz)) < 0.015
 
     poll_until(f"{' '.join(policy_args[2:])} to bring the {target} arm within 15 mm", reached, 90.0, step)
-    described = info(client)
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    described = client.info()
+    client.shutdown("test done")
     assert policy.wait(timeout=30) == 0
     runner.close()
     states.close()
@@ -155,8 +148,7 @@ def test_dead_robot_gets_holds_at_the_last_measured_position(procs: Procs, run_d
         time.sleep(0.01)
 
     poll_until("commands answering states", lambda: len(answers) >= 50, 60.0, collect)
-    os.killpg(sim.pid, signal.SIGKILL)  # the robot dies without a word
-    sim.wait(timeout=10)
+    procs.kill(sim)  # the robot dies without a word (SIGKILL to its group)
     poll_until("three holds", lambda: sum(c.hold for c in answers) >= 3, 30.0, collect)
     collect()
 
@@ -181,16 +173,16 @@ def test_dead_robot_gets_holds_at_the_last_measured_position(procs: Procs, run_d
     poll_until("a stale_state event on the bus",
                lambda: "watchdog.stale_state" in bus_codes,
                10.0, lambda: bus_codes.update(e.message.code for e in events.drain()) or time.sleep(0.05))  # type: ignore[func-returns-value]
-    described = info(client)
+    described = client.info()
     assert described.metrics["deadline_miss"] >= 3
-    heartbeat = client.call("ping", services_pb2.PingRequest())
+    heartbeat = client.ping()
     assert heartbeat.role == "policy"  # alive, and saying why it holds:
     beats = Subscriber(zctx, [endpoints["policy"].pub], [HEARTBEAT])
     states_seen: list[str] = []
     poll_until("a degraded heartbeat", lambda: "degraded" in states_seen, 10.0,
                lambda: states_seen.extend(e.message.state for e in beats.drain()) or time.sleep(0.05))  # type: ignore[func-returns-value]
     beats.close()
-    os.killpg(policy.pid, signal.SIGTERM)
+    signal_group(policy.pid, signal.SIGTERM)
     assert policy.wait(timeout=30) == 0, "SIGTERM must end the policy node cleanly"
     assert read_events(events_file)[-1]["code"] == "policy.stopped"
     for sock in (states, commands, events):
@@ -214,8 +206,8 @@ def test_nan_model_leads_to_holds_and_events_not_a_crash(procs: Procs, run_dir: 
     assert all(np.all(np.isfinite(c.position)) for c in answers)
     seqs = [c.obs_seq for c in answers]
     assert seqs == sorted(seqs) and seqs[-1] > seqs[0], "holds answer each state: lockstep keeps going"
-    assert client.call("ping", services_pb2.PingRequest()).role == "policy"
-    described = info(client)
+    assert client.ping().role == "policy"
+    described = client.info()
     assert described.metrics["watchdog.non_finite_output"] >= 20
     poll_until("events and metrics files", lambda: bool(read_events(events_file)) and metrics_file.exists())
     nan_events = [e for e in read_events(events_file) if e["code"] == "watchdog.non_finite_output"]
@@ -224,7 +216,7 @@ def test_nan_model_leads_to_holds_and_events_not_a_crash(procs: Procs, run_dir: 
     poll_until("an SLA alert on the miss rate (every answer is a hold)",
                lambda: any(e["code"] == "sla.miss_rate" for e in read_events(events_file)))
     commands.close()
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.shutdown("test done")
     client.close()
 
 
@@ -250,7 +242,7 @@ def test_sigterm_while_waiting_for_the_robot_exits_cleanly(procs: Procs, run_dir
                                                           zctx: zmq.Context) -> None:
     policy = procs.hil("node", "policy", "--scripted", "hold", "--run-dir", str(run_dir))
     wait_ready(zctx, endpoints, "policy", timeout_s=START_S).close()  # answers ping while it waits
-    os.killpg(policy.pid, signal.SIGTERM)
+    signal_group(policy.pid, signal.SIGTERM)
     assert policy.wait(timeout=30) == 0
 
 
@@ -263,8 +255,8 @@ def test_unwritable_metrics_file_is_reported_and_the_loop_goes_on(procs: Procs, 
     client = wait_ready(zctx, endpoints, "policy", timeout_s=START_S)
     poll_until("a metrics.write_failed event",
                lambda: any(e["code"] == "metrics.write_failed" for e in read_events(events_file)))
-    first = info(client).metrics["commands"]
-    poll_until("more commands", lambda: info(client).metrics["commands"] > first + 10)
+    first = client.info().metrics["commands"]
+    poll_until("more commands", lambda: client.info().metrics["commands"] > first + 10)
     client.close()
 
 
@@ -281,6 +273,6 @@ def test_budget_overrun_is_a_hold_and_a_p95_alert(procs: Procs, run_dir: Path, e
     assert all(c.hold for c in answers)
     poll_until("budget and p95 events", lambda: {"watchdog.budget_overrun", "sla.p95"}
                <= {str(e["code"]) for e in read_events(events_file)})
-    assert info(client).metrics["watchdog.budget_overrun"] >= 20
+    assert client.info().metrics["watchdog.budget_overrun"] >= 20
     commands.close()
     client.close()

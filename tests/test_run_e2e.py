@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# The ``procs`` fixture (tests/conftest.py): starts processes in their own
-# process groups and kills what is left at the end of each test.
-Procs = Any
+from bus.processes import Child
+from tests.conftest import Procs
+from tools.bench.rig import start_emulator
 
+ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "scenarios" / "smoke.yaml"
 RUN_TIMEOUT_S = 120
 
@@ -124,7 +124,7 @@ goals:
 """
 
 
-def start_long_run(procs: Procs, tmp_path: Path, *extra: str) -> tuple[Any, Path, Path, dict[str, int]]:
+def start_long_run(procs: Procs, tmp_path: Path, *extra: str) -> tuple[Child, Path, Path, dict[str, int]]:
     """A realtime run that lasts a minute, once its nodes are up and it is running."""
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG)
@@ -243,11 +243,7 @@ def arm_port(request: pytest.FixtureRequest, procs: Procs, tmp_path: Path) -> st
     if port:
         return str(port)
     link = tmp_path / "arm"
-    procs.hil("emulate", "roarm", "--link", str(link))
-    deadline = time.monotonic() + 30
-    while not link.exists():
-        assert time.monotonic() < deadline, "the emulator made no pty"
-        time.sleep(0.05)
+    start_emulator(procs, link, timeout_s=30)
     return str(link)
 
 

@@ -30,11 +30,12 @@ from bus.security import (
     is_loopback,
     load_public_key,
 )
-from bus.service import ServiceClient, ServiceUnavailable, wait_for
+from bus.client import NodeClient
+from bus.service import ServiceUnavailable
 from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND, JOINT_STATE
 from roarm.joints import pose
 from schemas import messages_pb2, services_pb2
-from tests.conftest import HIL, wait_until
+from tests.conftest import HIL, Procs, wait_until
 from tools.cli import main as hil_main
 
 
@@ -166,7 +167,7 @@ def test_missing_secret_key_says_how_to_make_it(tmp_path: Path, zctx: zmq.Contex
         Node("robot", "r", endpoints, ctx=zctx)
 
 
-def test_node_cli_refuses_network_bind_without_keys_and_insecure_warns(procs, run_dir: Path,
+def test_node_cli_refuses_network_bind_without_keys_and_insecure_warns(procs: Procs, run_dir: Path,
                                                                        zctx: zmq.Context) -> None:
     host = NET_ADDRESS or "0.0.0.0"
     endpoints = Endpoints.tcp(host, free_base_port(host))
@@ -178,16 +179,16 @@ def test_node_cli_refuses_network_bind_without_keys_and_insecure_warns(procs, ru
     assert b"Traceback" not in err
     # the explicit override binds, with a warning
     node = procs.hil("node", "sim", "--backend", "mock", "--endpoints", str(run_dir / "endpoints.json"), "--insecure")
-    client = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2)
-    wait_for(client, 60.0)
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client = NodeClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2)
+    procs.wait_ready(node, client.answers_ping, 60.0)
+    client.shutdown("test done")
     _, err = node.communicate(timeout=30)
     assert node.returncode == 0
     assert b"WARNING: --insecure" in err
     client.close()
 
 
-def test_keys_from_the_endpoints_file(procs, run_dir: Path, zctx: zmq.Context) -> None:
+def test_keys_from_the_endpoints_file(procs: Procs, run_dir: Path, zctx: zmq.Context) -> None:
     """``"security": {"keys": "keys"}`` in endpoints.json (relative to the
     file) turns CURVE on without any command-line option."""
     generate_keys(run_dir / "keys", [*ROLES, CLIENT_IDENTITY])
@@ -200,13 +201,13 @@ def test_keys_from_the_endpoints_file(procs, run_dir: Path, zctx: zmq.Context) -
     endpoints = Endpoints.load(path)
     assert endpoints.security.keys == (run_dir / "keys").resolve()
     node = procs.hil("node", "sim", "--backend", "mock", "--endpoints", str(path))
-    keyed = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2,
-                          security=endpoints.security_for(CLIENT_IDENTITY))
-    wait_for(keyed, 60.0)
-    plain = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=1.0, retries=1)
+    keyed = NodeClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2,
+                       security=endpoints.security_for(CLIENT_IDENTITY))
+    procs.wait_ready(node, keyed.answers_ping, 60.0)
+    plain = NodeClient(zctx, endpoints["robot"].rep, "test", timeout_s=1.0, retries=1)
     with pytest.raises(ServiceUnavailable):
-        plain.call("ping", services_pb2.PingRequest())
-    keyed.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+        plain.ping()
+    keyed.shutdown("test done")
     assert node.wait(timeout=30) == 0
     for client in (keyed, plain):
         client.close()
@@ -214,7 +215,7 @@ def test_keys_from_the_endpoints_file(procs, run_dir: Path, zctx: zmq.Context) -
 
 @pytest.mark.slow
 @pytest.mark.skipif(NET_ADDRESS is None, reason="this host has no non-loopback IPv4 address")
-def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: zmq.Context) -> None:
+def test_stranger_gets_nothing_through(procs: Procs, run_dir: Path, keys: Path, zctx: zmq.Context) -> None:
     """A real robot node (``hil node sim``, lockstep) listens on the network
     address with keys. A stranger with its own keys cannot call its services,
     read its topics, or feed it JointCommands by standing in for the policy;
@@ -227,11 +228,11 @@ def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: z
                      "--endpoints", str(run_dir / "endpoints.json"), "--keys", str(keys))
     endpoints = endpoints.with_security(SecurityConfig(keys=keys))
     client_security = endpoints.security_for(CLIENT_IDENTITY)
-    client = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2, security=client_security)
-    wait_for(client, 60.0)
+    client = NodeClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2, security=client_security)
+    procs.wait_ready(node, client.answers_ping, 60.0)
 
     def metrics() -> dict[str, float]:
-        return dict(client.call("info", services_pb2.InfoRequest()).metrics)
+        return dict(client.info().metrics)
 
     # A legitimate subscriber (allowed key) sees states, heartbeats and, later, events.
     watcher = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE, HEARTBEAT, EVENT], security=client_security)
@@ -310,7 +311,7 @@ def test_stranger_gets_nothing_through(procs, run_dir: Path, keys: Path, zctx: z
     policy.close()
     policy_security.close()
     watcher.close()
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.shutdown("test done")
     assert node.wait(timeout=20) == 0
     assert b"security.refused" in node.stderr.read()
     client.close()

@@ -27,6 +27,6 @@ def test_bench_sim_prints_rates_baselines_and_jitter() -> None:
 
 
 def test_responder_entry_point_says_how_to_use_it() -> None:
-    run = subprocess.run([sys.executable, "-m", "tools.bench.sim"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run([sys.executable, "-m", "tools.bench.lockstep"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
-    assert "usage: python -m tools.bench.sim responder RUN_DIR" in run.stderr
+    assert "usage: python -m tools.bench.lockstep responder RUN_DIR" in run.stderr

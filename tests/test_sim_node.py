@@ -14,11 +14,12 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.pubsub import Publisher, Subscriber
-from bus.service import ServiceClient, ServiceError
+from bus.client import NodeClient
+from bus.service import ServiceError
 from bus.topics import CLOCK, EVENT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import LOWER, NAMES, UPPER, pose
 from schemas import messages_pb2, services_pb2
-from tests.conftest import HIL, Procs, info, poll_until, wait_ready
+from tests.conftest import HIL, Procs, poll_until, wait_ready, wait_robot
 
 TIMEOUT_S = 30.0  # generous: a loaded 2-core machine
 
@@ -27,8 +28,8 @@ def start_sim(procs: Procs, run_dir: Path, *args: str) -> subprocess.Popen[bytes
     return procs.hil("node", "sim", "--run-dir", str(run_dir), *args)
 
 
-def metric(client: ServiceClient, key: str) -> float:
-    return info(client).metrics.get(key, 0.0)
+def metric(client: NodeClient, key: str) -> float:
+    return client.info().metrics.get(key, 0.0)
 
 
 def states(sub: Subscriber, timeout_ms: int = 100) -> list[messages_pb2.JointState]:
@@ -45,12 +46,12 @@ def states(sub: Subscriber, timeout_ms: int = 100) -> list[messages_pb2.JointSta
 def test_starts_answers_bus_ping_and_describes_itself(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                      zctx: zmq.Context) -> None:
     start_sim(procs, run_dir, "--backend", "mujoco")
-    client = wait_ready(zctx, endpoints, "robot")
+    client = wait_robot(zctx, endpoints)
     ping = subprocess.run([HIL, "bus", "ping", "robot", "--run-dir", str(run_dir)], capture_output=True, text=True,
                           timeout=60)
     assert ping.returncode == 0, ping.stderr
     assert "robot" in ping.stdout
-    described = info(client)
+    described = client.info()
     assert described.role == "robot" and described.backend == "mujoco" and described.mode == "lockstep"
     assert list(described.joint_names) == list(NAMES)
     np.testing.assert_allclose(described.lower, LOWER)
@@ -63,14 +64,13 @@ def test_starts_answers_bus_ping_and_describes_itself(procs: Procs, run_dir: Pat
 def test_lockstep_paused_until_reset_then_republishes_state_0_without_misses(
         procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> None:
     start_sim(procs, run_dir, "--backend", "mock", "--deadline-ms", "50")
-    client = wait_ready(zctx, endpoints, "robot")
+    client = wait_robot(zctx, endpoints)
     sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE, CLOCK], policy=QueuePolicy.QUEUE)
     time.sleep(0.3)
     assert states(sub, 300) == []  # paused: nothing published before the first reset
     with pytest.raises(ServiceError, match="reset first"):
-        client.call("step", services_pb2.StepRequest(steps=1))
-    reply = client.call("reset", services_pb2.ResetRequest(seed=3))
-    assert isinstance(reply, services_pb2.ResetReply)
+        client.step(1)
+    reply = client.reset(seed=3)
     assert reply.state.seq == 0 and reply.randomization_hash
     got: list[messages_pb2.JointState] = []
     poll_until(lambda: len(got.__iadd__(states(sub))) >= 4, "state 0 to be re-published")
@@ -78,8 +78,7 @@ def test_lockstep_paused_until_reset_then_republishes_state_0_without_misses(
     assert all(s.randomization_hash == reply.randomization_hash and s.trusted for s in got)
     np.testing.assert_allclose(got[0].position, pose("home"))
     assert metric(client, "deadline_miss") == 0
-    stepped = client.call("step", services_pb2.StepRequest(steps=7))
-    assert isinstance(stepped, services_pb2.StepReply)
+    stepped = client.step(7)
     assert stepped.state.seq == 7 and stepped.state.sim_time == pytest.approx(0.07)
     poll_until(lambda: any(s.seq == 7 for s in states(sub)), "state 7 after step")
 
@@ -88,14 +87,14 @@ def run_stream(procs: Procs, run_dir: Path, zctx: zmq.Context, backend: str, cou
     """One lockstep run with the scripted responder: states 0..count-1, stamps left out."""
     endpoints = Endpoints.for_run(run_dir)
     start_sim(procs, run_dir, "--backend", backend, "--deadline-ms", "5000")
-    procs.python("-m", "tools.bench.sim", "responder", str(run_dir))
-    client = wait_ready(zctx, endpoints, "robot")
+    procs.python("-m", "tools.bench.lockstep", "responder", str(run_dir))
+    client = wait_robot(zctx, endpoints)
     wait_ready(zctx, endpoints, "policy")
     sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
     time.sleep(0.3)  # the test's subscription reaches the node before state 0
     ranges = services_pb2.RandomizationRanges(mass_scale=0.2, damping_scale=0.2, friction_scale=0.5,
                                               actuator_gain_scale=0.1, obs_noise_std=0.002, max_latency_steps=2)
-    client.call("reset", services_pb2.ResetRequest(position=pose("ready"), seed=42, randomization=ranges))
+    client.reset(pose("ready"), 42, ranges)
     stream: dict[int, tuple] = {}
 
     def collect() -> bool:
@@ -106,7 +105,7 @@ def run_stream(procs: Procs, run_dir: Path, zctx: zmq.Context, backend: str, cou
 
     poll_until(collect, f"{count} lockstep states", 60.0)
     assert metric(client, "deadline_miss") == 0
-    client.call("shutdown", services_pb2.ShutdownRequest(reason="test done"))
+    client.shutdown("test done")
     return [stream[k] for k in range(count)]
 
 
@@ -124,7 +123,7 @@ def test_same_seed_gives_bit_identical_joint_state_streams(procs: Procs, zctx: z
 def test_bad_commands_are_rejected_counted_reported_and_survived(procs: Procs, run_dir: Path,
                                                                  endpoints: Endpoints, zctx: zmq.Context) -> None:
     start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime")
-    client = wait_ready(zctx, endpoints, "robot")
+    client = wait_robot(zctx, endpoints)
     policy = Publisher(zctx, endpoints["policy"].pub, "test-policy")
     events = Subscriber(zctx, [endpoints["robot"].pub], [EVENT, JOINT_STATE], policy=QueuePolicy.QUEUE)
     home = pose("home").tolist()
@@ -165,7 +164,7 @@ def _event_codes(sub: Subscriber) -> set[str]:
 def test_deadline_miss_holds_and_counts_after_the_policy_joined(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                                 zctx: zmq.Context) -> None:
     start_sim(procs, run_dir, "--backend", "mock", "--autostart", "--deadline-ms", "20")
-    client = wait_ready(zctx, endpoints, "robot")
+    client = wait_robot(zctx, endpoints)
     policy = Publisher(zctx, endpoints["policy"].pub, "test-policy")
     sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
     target = pose("home")
@@ -188,25 +187,25 @@ def test_deadline_miss_holds_and_counts_after_the_policy_joined(procs: Procs, ru
     assert isinstance(later, list)
     assert later[-1].position[0] == pytest.approx(last[-1].position[0], abs=1e-4)
     assert 0.05 < later[-1].position[0] <= 0.3
-    assert info(client).metrics["steps"] > 60
+    assert client.info().metrics["steps"] > 60
 
 
 def test_estop_holds_position_and_ignores_commands_until_cleared(procs: Procs, run_dir: Path,
                                                                  endpoints: Endpoints, zctx: zmq.Context) -> None:
     start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime")
-    client = wait_ready(zctx, endpoints, "robot")
+    client = wait_robot(zctx, endpoints)
     policy = Publisher(zctx, endpoints["policy"].pub, "test-policy")
     sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
-    ack = client.call("estop", services_pb2.EstopRequest(engage=True))
-    assert isinstance(ack, services_pb2.Ack) and ack.ok
+    ack = client.estop(True)
+    assert ack.ok
     moved = pose("home")
     moved[0] = 1.0
     poll_until(lambda: (policy.publish(JOINT_COMMAND, messages_pb2.JointCommand(position=moved)),
                         metric(client, "command.estop_ignored") >= 5)[1], "commands ignored under estop")
     held = states(sub, 200)
     assert held and abs(held[-1].position[0]) < 1e-6
-    assert info(client).extra["estop"] == "true"
-    client.call("estop", services_pb2.EstopRequest(engage=False))
+    assert client.info().extra["estop"] == "true"
+    client.estop(False)
     poll_until(lambda: (policy.publish(JOINT_COMMAND, messages_pb2.JointCommand(position=moved)),
                         any(abs(s.position[0] - 1.0) < 1e-3 for s in states(sub)))[1], "moving after clear")
 
@@ -215,35 +214,32 @@ def test_estop_holds_position_and_ignores_commands_until_cleared(procs: Procs, r
 def test_realtime_runs_on_the_wall_clock_and_refuses_step(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                           zctx: zmq.Context, priority: str) -> None:
     start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime", "--dt", "0.02", "--rt-priority", priority)
-    client = wait_ready(zctx, endpoints, "robot")
-    first = info(client).metrics["steps"]
+    client = wait_robot(zctx, endpoints)
+    first = client.info().metrics["steps"]
     time.sleep(1.0)
-    steps = info(client).metrics["steps"] - first
+    steps = client.info().metrics["steps"] - first
     assert 25 <= steps <= 75  # about 50 periods of 20 ms in a second, paced not raced
     with pytest.raises(ServiceError, match="lockstep"):
-        client.call("step", services_pb2.StepRequest(steps=1))
-    assert "jitter_p99_us" in info(client).metrics
+        client.step(1)
+    assert "jitter_p99_us" in client.info().metrics
 
 
 def test_reset_refuses_bad_positions_and_applies_randomization(procs: Procs, run_dir: Path, endpoints: Endpoints,
                                                                zctx: zmq.Context) -> None:
     start_sim(procs, run_dir, "--backend", "mock")
-    client = wait_ready(zctx, endpoints, "robot")
+    client = wait_robot(zctx, endpoints)
     for position, match in (([0.0] * 5, "6 finite"), ([math.nan] * 6, "6 finite"), ([0, 0, 3.1, 0, 0, 0], "elbow")):
         with pytest.raises(ServiceError, match=match):
-            client.call("reset", services_pb2.ResetRequest(position=position))
+            client.reset(position)
     with pytest.raises(ServiceError, match="max_latency_steps"):
-        client.call("reset", services_pb2.ResetRequest(randomization=services_pb2.RandomizationRanges(
-            max_latency_steps=10**9)))
+        client.reset(randomization=services_pb2.RandomizationRanges(max_latency_steps=10**9))
     ranges = services_pb2.RandomizationRanges(mass_scale=0.3, max_latency_steps=3)
-    one = client.call("reset", services_pb2.ResetRequest(seed=5, randomization=ranges))
-    two = client.call("reset", services_pb2.ResetRequest(seed=5, randomization=ranges))
-    other = client.call("reset", services_pb2.ResetRequest(seed=6, randomization=ranges))
-    assert isinstance(one, services_pb2.ResetReply) and isinstance(two, services_pb2.ResetReply)
-    assert isinstance(other, services_pb2.ResetReply)
+    one = client.reset(seed=5, randomization=ranges)
+    two = client.reset(seed=5, randomization=ranges)
+    other = client.reset(seed=6, randomization=ranges)
     assert one.applied == two.applied and one.randomization_hash == two.randomization_hash
     assert one.randomization_hash != other.randomization_hash
-    assert info(client).randomization_hash == other.randomization_hash
+    assert client.info().randomization_hash == other.randomization_hash
 
 
 @pytest.mark.parametrize("how, mode", [("sigterm", "--autostart"), ("sigint", "--autostart"),
@@ -252,9 +248,9 @@ def test_reset_refuses_bad_positions_and_applies_randomization(procs: Procs, run
 def test_exits_cleanly(procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context, how: str,
                        mode: str) -> None:
     proc = start_sim(procs, run_dir, "--backend", "mock", mode)  # --mode=lockstep: paused, waiting for reset
-    client = wait_ready(zctx, endpoints, "robot")
+    client = wait_robot(zctx, endpoints)
     if how == "shutdown":
-        client.call("shutdown", services_pb2.ShutdownRequest(reason="test"))
+        client.shutdown("test")
     else:
         proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGINT)
     assert proc.wait(timeout=TIMEOUT_S) == 0

@@ -14,12 +14,11 @@ import numpy as np
 import zmq
 from google.protobuf import json_format, text_format
 
+from bus.client import NodeClient
 from bus.endpoints import ROLES
 from bus.envelope import Envelope, Reject
 from bus.pubsub import Subscriber
-from bus.service import ServiceClient
 from bus.topics import TOPICS, QueuePolicy
-from schemas import services_pb2
 from bus.cli_options import endpoint_options, load_endpoints
 
 
@@ -150,12 +149,12 @@ def _rate_line(topic: str, intervals: deque[float]) -> str:
 
 
 def _client(ctx: zmq.Context, run_dir: Path | None, endpoints_file: Path | None, role: str,
-            timeout: float) -> ServiceClient:
+            timeout: float) -> NodeClient:
     endpoints = load_endpoints(run_dir, endpoints_file)
     if role not in endpoints.roles:
         raise click.BadParameter(f"unknown role {role!r}; roles: {', '.join(endpoints.roles)}")
-    return ServiceClient(ctx, endpoints[role].rep, "hil-cli", timeout_s=timeout, retries=1,
-                         security=endpoints.security_for())
+    return NodeClient(ctx, endpoints[role].rep, "hil-cli", timeout_s=timeout, retries=1,
+                      security=endpoints.security_for())
 
 
 @bus.command()
@@ -175,9 +174,8 @@ def ping(role: str, count: int, timeout: float, run_dir: Path | None, endpoints_
     try:
         for _ in range(count):
             t0 = time.perf_counter()
-            reply = client.call("ping", services_pb2.PingRequest())
+            reply = client.ping()
             rtt = (time.perf_counter() - t0) * 1e3
-            assert isinstance(reply, services_pb2.PingReply)
             click.echo(f"{role}: {reply.node} schema {reply.schema_version} up {reply.uptime_s:.1f} s, "
                        f"round trip {rtt:.3f} ms")
     finally:
@@ -200,7 +198,7 @@ def info(role: str, as_json: bool, timeout: float, run_dir: Path | None, endpoin
     ctx = zmq.Context()
     client = _client(ctx, run_dir, endpoints_file, role, timeout)
     try:
-        reply = client.call("info", services_pb2.InfoRequest())
+        reply = client.info()
     finally:
         client.close()
         ctx.term()

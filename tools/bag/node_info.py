@@ -16,9 +16,10 @@ import time
 import zmq
 from google.protobuf import json_format
 
+from bus.client import NodeClient, WrongReply
 from bus.endpoints import Endpoints
 from bus.security import Security
-from bus.service import ServiceClient, ServiceError, ServiceUnavailable
+from bus.service import ServiceError, ServiceUnavailable
 from schemas import services_pb2
 
 PREFIX = "roarm-hil.node."
@@ -55,8 +56,8 @@ class InfoProbe:
 
     def __init__(self, ctx: zmq.Context, endpoints: Endpoints, roles: tuple[str, ...], src: str,
                  security: Security | None = None, timeout_s: float = 0.3) -> None:
-        self.clients = {r: ServiceClient(ctx, endpoints[r].rep, src, timeout_s=timeout_s, retries=1,
-                                         security=security) for r in roles if r in endpoints.roles}
+        self.clients = {r: NodeClient(ctx, endpoints[r].rep, src, timeout_s=timeout_s, retries=1,
+                                      security=security) for r in roles if r in endpoints.roles}
         self.attempts = {r: 0 for r in self.clients}
         self.next_try = {r: 0.0 for r in self.clients}
 
@@ -67,12 +68,11 @@ class InfoProbe:
         for role in [r for r in self.clients if r in heard and now >= self.next_try[r]]:
             self.attempts[role] += 1
             self.next_try[role] = now + _RETRY_S
+            reply: services_pb2.NodeInfo | None
             try:
-                reply = self.clients[role].call("info", services_pb2.InfoRequest())
-            except (ServiceUnavailable, ServiceError):
+                reply = found[role] = self.clients[role].info()
+            except (ServiceUnavailable, ServiceError, WrongReply):
                 reply = None
-            if isinstance(reply, services_pb2.NodeInfo):
-                found[role] = reply
             if reply is not None or self.attempts[role] >= _ATTEMPTS:
                 self.clients.pop(role).close()
         return found

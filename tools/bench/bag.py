@@ -1,7 +1,7 @@
 """``hil bench bag``: what recording costs the loop, and how fast a bag replays.
 
 1. Lockstep cost of recording: a real mock sim node in lockstep and the
-   sim benchmark's reactive responder (tools/bench/sim.py) run as fast as
+   benchmarks' reactive responder (tools/bench/lockstep.py) run as fast as
    they go; steps/s come from the node's own step counter over a window,
    alternately without and with a real ``hil bag record`` process
    subscribed to everything (A B A B, so drift of a shared machine hits
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,17 +32,17 @@ from pathlib import Path
 
 import zmq
 
+from bus.client import NodeClient
 from bus.endpoints import Endpoints
 from bus.envelope import Encoder, decode
+from bus.processes import Child, Processes
 from bus.pubsub import Subscriber
-from bus.service import ServiceClient, ServiceError, ServiceUnavailable, wait_for
 from bus.sockets import make_socket
 from bus.topics import JOINT_STATE, QueuePolicy
-from schemas import services_pb2
 from tools.bag.replay import ReplayConfig, replay
 from tools.bag.writer import BagWriter
 from tools.bench.bus import sample_state
-from tools.bench.sim import _Run  # the sim benchmark's harness: sim node + responder, always reaped
+from tools.bench.lockstep import LockstepPair
 
 HIL = str(Path(sys.executable).with_name("hil"))
 OVERHEAD_TARGET = 0.10
@@ -73,12 +72,6 @@ class LoopResult:
         return self.recorder_cpu_s / self.loop_cpu_s if self.loop_cpu_s > 0 else math.nan
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class ReplayFigures:
     messages: int
@@ -88,76 +81,59 @@ class ReplayFigures:
     raw_received: int
 
 
-def _steps(client: ServiceClient) -> float:
-    reply = client.call("info", services_pb2.InfoRequest())
-    assert isinstance(reply, services_pb2.NodeInfo)
-    return reply.metrics["steps"]
-
-
-def _window(robot: ServiceClient, seconds: float) -> float:
-    first, t0 = _steps(robot), time.monotonic()
+def _window(run: LockstepPair, seconds: float) -> float:
+    first, t0 = run.steps(), time.monotonic()
     time.sleep(seconds)
-    return (_steps(robot) - first) / (time.monotonic() - t0)
+    return (run.steps() - first) / (time.monotonic() - t0)
 
 
 class _Recorder:
-    """A real ``hil bag record`` process for one window; stopped with the shutdown service."""
+    """A real ``hil bag record`` process for one window, on the harness; stopped with the shutdown service."""
 
-    def __init__(self, run_dir: Path, output: Path, ctx: zmq.Context) -> None:
-        self.proc = subprocess.Popen([HIL, "bag", "record", "-o", str(output), "--run-dir", str(run_dir)],
-                                     start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.client = ServiceClient(ctx, Endpoints.for_run(run_dir)["recorder"].rep, "bench", timeout_s=5.0,
-                                    retries=1)
+    def __init__(self, processes: Processes, run_dir: Path, output: Path, ctx: zmq.Context) -> None:
+        self.processes = processes
+        self.client = NodeClient(ctx, Endpoints.for_run(run_dir)["recorder"].rep, "bench", timeout_s=5.0, retries=1)
+        self.proc = processes.start("recorder", [HIL, "bag", "record", "-o", str(output), "--run-dir", str(run_dir)],
+                                    role="recorder", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_for(self.client, 60.0)
+            processes.wait_ready(self.proc, self.client.answers_ping, 60.0)
             deadline = time.monotonic() + 30
-            while self.info().metrics["received"] < 100:  # subscribed and receiving
+            while self.client.info().metrics["received"] < 100:  # subscribed and receiving
                 if time.monotonic() > deadline:
                     raise RuntimeError("the recorder receives nothing from the lockstep loop")
                 time.sleep(0.05)
-        except (ServiceUnavailable, RuntimeError):
+        except BaseException:
             self.stop()
             raise
 
-    def info(self) -> services_pb2.NodeInfo:
-        reply = self.client.call("info", services_pb2.InfoRequest())
-        assert isinstance(reply, services_pb2.NodeInfo)
-        return reply
+    def _ask(self, _child: Child) -> None:
+        self.client.ask_shutdown("bench window over", timeout_s=5.0)
 
     def stop(self) -> None:
-        try:
-            self.client.call("shutdown", services_pb2.ShutdownRequest(reason="bench window over"), retries=1)
-            self.proc.wait(30)
-        except (ServiceUnavailable, ServiceError, subprocess.TimeoutExpired):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-        finally:
-            self.client.close()
+        """Ask it to close its bag; signals only if it does not go within 30 s."""
+        self.processes.stop([self.proc], ask=self._ask, grace_s=30.0, term_s=0.0)
+        self.client.close()
 
 
 def lockstep_cost(seconds: float, rounds: int, workdir: Path) -> LoopResult:
     """Steps/s of the mock lockstep loop, windows alternating without and with the recorder."""
-    run = _Run(workdir, "mock", "lockstep", "--autostart")
+    run = LockstepPair(workdir, "mock", "lockstep", "--autostart")
     result = LoopResult()
     try:
-        deadline = time.monotonic() + 30
-        while _steps(run.robot) < 200:  # joined and warmed up
-            if time.monotonic() > deadline:
-                raise RuntimeError("the lockstep loop did not start (is the responder running?)")
-            time.sleep(0.05)
+        run.wait_running("mock")
         for i in range(rounds):
-            result.without.append(_window(run.robot, seconds))
+            result.without.append(_window(run, seconds))
             bag = workdir / f"loop-{i}.mcap"
-            recorder = _Recorder(run.dir, bag, run.ctx)
+            recorder = _Recorder(run.processes, run.dir, bag, run.ctx)
             try:
-                before = recorder.info().metrics["received"]
-                cpu0 = [cpu_seconds(recorder.proc.pid), sum(cpu_seconds(p.pid) for p in run.procs)]
+                before = recorder.client.info().metrics["received"]
+                cpu0 = [recorder.proc.cpu_seconds(), sum(run.cpu_seconds())]
                 t0 = time.monotonic()
-                result.with_recorder.append(_window(run.robot, seconds))
-                info = recorder.info()
+                result.with_recorder.append(_window(run, seconds))
+                info = recorder.client.info()
                 result.recorded_per_s.append((info.metrics["received"] - before) / (time.monotonic() - t0))
-                result.recorder_cpu_s += cpu_seconds(recorder.proc.pid) - cpu0[0]
-                result.loop_cpu_s += sum(cpu_seconds(p.pid) for p in run.procs) - cpu0[1]
+                result.recorder_cpu_s += recorder.proc.cpu_seconds() - cpu0[0]
+                result.loop_cpu_s += sum(run.cpu_seconds()) - cpu0[1]
                 result.dropped += int(info.metrics["dropped"])
             finally:
                 recorder.stop()
@@ -198,18 +174,18 @@ def count(run_dir: Path, expected: int, idle_s: float = 1.0) -> int:
     return received
 
 
-def _counter(run_dir: Path, expected: int) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "tools.bench.bag", "count", str(run_dir), str(expected)],
-                            start_new_session=True, stdout=subprocess.PIPE, text=True)
+def _counter(processes: Processes, run_dir: Path, expected: int) -> Child:
+    return processes.start("counter", [sys.executable, "-m", "tools.bench.bag", "count", str(run_dir), str(expected)],
+                           stdout=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen[str]) -> int:
+def _finish(processes: Processes, counter: Child) -> int:
+    """What the counter counted; 0 if it says nothing within a minute (then it is stopped)."""
     try:
-        out, _ = proc.communicate(timeout=60)
+        out, _ = counter.communicate(timeout=60)
         return int(out.strip() or 0)
     except (subprocess.TimeoutExpired, ValueError):
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+        processes.stop([counter], term_s=0.0)
         return 0
 
 
@@ -218,30 +194,32 @@ def replay_speed(messages: int, workdir: Path) -> ReplayFigures:
     bag = workdir / "replay.mcap"
     write_states_bag(bag, messages)
 
-    run_dir = Path(tempfile.mkdtemp(prefix="rp-", dir=workdir))
-    counter = _counter(run_dir, messages)
-    result = replay(ReplayConfig(bag, Endpoints.for_run(run_dir), rate=None, wait_subscribers=1,
-                                 wait_timeout_s=60.0, settle_s=0.3))
-    replay_received = _finish(counter)
+    with Processes() as processes:
+        run_dir = Path(tempfile.mkdtemp(prefix="rp-", dir=workdir))
+        counter = _counter(processes, run_dir, messages)
+        result = replay(ReplayConfig(bag, Endpoints.for_run(run_dir), rate=None, wait_subscribers=1,
+                                     wait_timeout_s=60.0, settle_s=0.3))
+        replay_received = _finish(processes, counter)
 
-    raw_dir = Path(tempfile.mkdtemp(prefix="raw-", dir=workdir))
-    encoder, payload = Encoder("sim"), bus_payload()
-    frames = [encoder.encode_raw(JOINT_STATE, "roarm.v1.JointState", payload, seq=i) for i in range(messages)]
-    ctx = zmq.Context()
-    sock = make_socket(ctx, zmq.PUB, Endpoints.for_run(raw_dir)["robot"].pub, bind=True, options={zmq.SNDHWM: 10_000})
-    counter = _counter(raw_dir, messages)
-    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-    monitor.poll(60_000)
-    time.sleep(0.3)  # the same settle the replay had
-    t0 = time.monotonic()
-    for frame in frames:
-        sock.send_multipart(frame, copy=False)
-    raw_s = time.monotonic() - t0
-    raw_received = _finish(counter)
-    sock.disable_monitor()
-    monitor.close(0)
-    sock.close(0)
-    ctx.term()
+        raw_dir = Path(tempfile.mkdtemp(prefix="raw-", dir=workdir))
+        encoder, payload = Encoder("sim"), bus_payload()
+        frames = [encoder.encode_raw(JOINT_STATE, "roarm.v1.JointState", payload, seq=i) for i in range(messages)]
+        ctx = zmq.Context()
+        sock = make_socket(ctx, zmq.PUB, Endpoints.for_run(raw_dir)["robot"].pub, bind=True,
+                           options={zmq.SNDHWM: 10_000})
+        counter = _counter(processes, raw_dir, messages)
+        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        monitor.poll(60_000)
+        time.sleep(0.3)  # the same settle the replay had
+        t0 = time.monotonic()
+        for frame in frames:
+            sock.send_multipart(frame, copy=False)
+        raw_s = time.monotonic() - t0
+        raw_received = _finish(processes, counter)
+        sock.disable_monitor()
+        monitor.close(0)
+        sock.close(0)
+        ctx.term()
     return ReplayFigures(messages, result.rate_hz, replay_received, messages / raw_s, raw_received)
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,16 +32,15 @@ import zmq
 
 from bus.endpoints import Endpoints
 from bus.latency import Summary, summarize
-from bus.service import ServiceClient, wait_for
+from bus.processes import Processes
 from hw_node import protocol
-from hw_node.link import open_port
 from hw_node.lines import LineBuffer
-from hw_node.rig import Probe, wait_for_path
+from hw_node.link import open_port
 from roarm.joints import pose
+from roarm.robot_client import RobotClient
 from schemas import messages_pb2, services_pb2
-from scenarios.supervisor import stop_groups
+from tools.bench.rig import HIL, Probe, start_emulator
 
-HIL = str(Path(sys.executable).with_name("hil"))
 HOME = pose("home")
 MOTION_RAD = 0.005  # a joint that moved this much has started moving
 
@@ -63,25 +61,6 @@ class Figures:
     command_bytes: int = 0
 
 
-class Processes:
-    """Emulator + hw_node in their own process groups, always reaped."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([HIL, *args], start_new_session=True, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        stop_groups([proc])
-
-    def close(self) -> None:
-        stop_groups(self.procs)
-
-
 def trajectory(t: float) -> np.ndarray:
     """A smooth sweep around home (0.25 Hz), well inside limits and speed."""
     target = HOME.copy()
@@ -95,10 +74,9 @@ def queues(info: services_pb2.NodeInfo) -> dict[str, float]:
     return {key: info.metrics.get(key, 0.0) for key in keys}
 
 
-def through_node(probe: Probe, robot: ServiceClient, figures: Figures) -> None:
+def through_node(probe: Probe, robot: RobotClient, figures: Figures) -> None:
     """Phase 1: rates and queues while commanding at 50 Hz."""
-    start_info = robot.call("info", services_pb2.InfoRequest())
-    assert isinstance(start_info, services_pb2.NodeInfo)
+    start_info = robot.info()
     samples: list[tuple[float, dict[str, float]]] = []
     t0 = time.monotonic()
     states0 = probe.state_count
@@ -108,13 +86,11 @@ def through_node(probe: Probe, robot: ServiceClient, figures: Figures) -> None:
             probe.command(trajectory(now - t0))
             next_command += 0.02
         if now >= next_sample:
-            info = robot.call("info", services_pb2.InfoRequest())
-            samples.append((now - t0, queues(info)))  # type: ignore[arg-type]
+            samples.append((now - t0, queues(robot.info())))
             next_sample += 0.5
         probe.pump(5)
     elapsed = time.monotonic() - t0
-    end_info = robot.call("info", services_pb2.InfoRequest())
-    assert isinstance(end_info, services_pb2.NodeInfo)
+    end_info = robot.info()
     figures.command_hz = (end_info.metrics["commands_sent"] - start_info.metrics["commands_sent"]) / elapsed
     figures.state_hz = (probe.state_count - states0) / elapsed
     figures.link_max_hz = float(end_info.extra["link_max_rate_hz"])
@@ -217,28 +193,29 @@ def feedback_after_request(ser: object, feedback: object) -> protocol.Feedback:
 
 def run(seconds: float = 10.0, rate_hz: float = 25.0, steps: int = 20) -> Figures:
     figures = Figures(rate_hz=rate_hz, seconds=seconds)
-    procs = Processes()
+    processes = Processes()
     ctx = zmq.Context()
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     with tempfile.TemporaryDirectory(prefix="hilhw-", dir="/tmp") as tmp:
         run_dir = Path(tmp)
         endpoints = Endpoints.for_run(run_dir)
         link = run_dir / "arm"
         try:
-            procs.start("emulate", "roarm", "--link", str(link))
-            wait_for_path(link)
-            node = procs.start("node", "hw", "--port", str(link), "--run-dir", str(run_dir), "--rate", f"{rate_hz:g}")
-            robot = ServiceClient(ctx, endpoints["robot"].rep, "bench", timeout_s=3.0, retries=2)
-            wait_for(robot, 20.0)
+            start_emulator(processes, link, **quiet)
+            node = processes.start("hw node", [HIL, "node", "hw", "--port", str(link), "--run-dir", str(run_dir),
+                                               "--rate", f"{rate_hz:g}"], role="robot", **quiet)
+            robot = RobotClient(ctx, endpoints["robot"].rep, "bench", timeout_s=3.0, retries=2)
+            processes.wait_ready(node, robot.answers_ping, 20.0)
             probe = Probe(ctx, endpoints)
             probe.until(lambda: probe.last_state is not None and probe.state_is("ok"), 20, "a trusted state")
             through_node(probe, robot, figures)
             figures.latency_node = step_latency_node(probe, steps)
             probe.close()
-            robot.socket and robot.socket.close(0)
-            procs.stop(node)
+            robot.close()
+            processes.stop([node])
             figures.direct_feedback_hz, figures.latency_direct = direct(str(link), min(seconds, 5.0), steps)
         finally:
-            procs.close()
+            processes.close()
             ctx.destroy(linger=0)
     return figures
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,16 +31,15 @@ from bus.endpoints import Endpoints
 from bus.envelope import Encoder, decode
 from bus.latency import Summary, summarize
 from bus.pubsub import Publisher
-from bus.service import ServiceClient, wait_for
 from bus.topics import GOAL, JOINT_STATE
 from policy_node.node import PolicyNode, PolicyNodeConfig
 from policy_node.policy.base import Observation
 from policy_node.policy.onnx_model import OnnxPolicy
 from roarm.joints import NAMES, pose
 from roarm.kinematics import fk, sample_reachable_goal
-from scenarios.supervisor import stop_groups
-from schemas import messages_pb2, services_pb2
+from schemas import messages_pb2
 from tools.bench.bus import raw_roundtrip
+from tools.bench.lockstep import LockstepPair
 from tools.training.rollout import cartesian_goal_message
 
 REACH = Path(__file__).resolve().parents[2] / "policies" / "reach.onnx"
@@ -114,38 +111,6 @@ def answer_cost(samples: int, workdir: Path, source: str = str(REACH)) -> Summar
     return summarize(times)
 
 
-class _Loop:
-    """The mock sim (lockstep) and the policy node as real processes; always reaped."""
-
-    def __init__(self, workdir: Path, source: str) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="loop-", dir=workdir))
-        self.endpoints = Endpoints.for_run(self.dir)
-        self.ctx = zmq.Context()
-        python = sys.executable
-        common = {"start_new_session": True, "stdout": subprocess.DEVNULL}
-        self.procs = [
-            subprocess.Popen([python, "-m", "sim_node", "--backend", "mock", "--mode", "lockstep", "--dt", "0.01",
-                              "--deadline-ms", "1000", "--run-dir", str(self.dir)], **common),
-            subprocess.Popen([python, "-m", "policy_node", *_source_args(source), "--deadline-ms", "1000",
-                              "--run-dir", str(self.dir)], **common),
-        ]
-        self.robot = ServiceClient(self.ctx, self.endpoints["robot"].rep, "bench", timeout_s=5.0, retries=1)
-        self.policy = ServiceClient(self.ctx, self.endpoints["policy"].rep, "bench", timeout_s=5.0, retries=1)
-        wait_for(self.robot, 60.0)
-        wait_for(self.policy, 60.0)
-
-    def info(self, client: ServiceClient) -> services_pb2.NodeInfo:
-        reply = client.call("info", services_pb2.InfoRequest())
-        assert isinstance(reply, services_pb2.NodeInfo)
-        return reply
-
-    def close(self) -> None:
-        stop_groups(self.procs)
-        self.robot.close()
-        self.policy.close()
-        self.ctx.destroy(linger=0)
-
-
 def closed_loop(seconds: float, workdir: Path, source: str = str(REACH)) -> LoopResult:
     """Lockstep mock sim + a policy node chasing a new goal every second.
 
@@ -153,21 +118,21 @@ def closed_loop(seconds: float, workdir: Path, source: str = str(REACH)) -> Loop
     end: a third process waking on every state would compete for the two
     cores and inflate what it measures.
     """
-    loop = _Loop(workdir, source)
+    loop = LockstepPair(workdir, "mock", "lockstep", policy_args=[*_source_args(source), "--deadline-ms", "1000"])
     try:
         runner = Publisher(loop.ctx, loop.endpoints["runner"].pub, "bench")
         rng = np.random.default_rng(7)
         for _ in range(10):  # slow joiners: let the goal arrive before the clock starts
             runner.publish(GOAL, cartesian_goal_message(sample_reachable_goal(rng)))
             time.sleep(0.05)
-        loop.robot.call("reset", services_pb2.ResetRequest(seed=1))
-        first, t0 = loop.info(loop.robot), time.monotonic()
+        loop.robot.reset(seed=1)
+        first, t0 = loop.robot.info(), time.monotonic()
         end = t0 + seconds
         while time.monotonic() < end:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             runner.publish(GOAL, cartesian_goal_message(sample_reachable_goal(rng)))
-        robot, t1 = loop.info(loop.robot), time.monotonic()
-        policy = loop.info(loop.policy)
+        robot, t1 = loop.robot.info(), time.monotonic()
+        policy = loop.policy.info()
         runner.close()
     finally:
         loop.close()

@@ -22,17 +22,16 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import zmq
 
+from bus.client import NodeClient
 from bus.endpoints import Endpoints
-from bus.service import ServiceClient, ServiceError, ServiceUnavailable
+from bus.processes import Processes
+from roarm.robot_client import RobotClient
 from scenarios.launch import RunSettings, hil_command, node_launches
 from scenarios.schema import Scenario, load
-from scenarios.supervisor import Supervisor
-from schemas import services_pb2
 
 READY_TARGET_S = 3.0
 SPEED_TARGET = 20.0
@@ -56,11 +55,12 @@ class RunFigures:
 
 def process_floor(count: int) -> float:
     """Seconds for ``count`` Python processes importing the CLI, started together."""
-    started = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-c", "import tools.cli"]) for _ in range(count)]
-    for proc in procs:
-        proc.wait()
-    return time.monotonic() - started
+    with Processes() as processes:
+        started = time.monotonic()
+        children = [processes.start(f"bare {i}", [sys.executable, "-c", "import tools.cli"]) for i in range(count)]
+        for child in children:
+            child.wait()
+        return time.monotonic() - started
 
 
 def loop_floor(scenario: Scenario, target: str, seconds: float) -> float:
@@ -69,16 +69,16 @@ def loop_floor(scenario: Scenario, target: str, seconds: float) -> float:
         run_dir = Path(tmp)
         endpoints = Endpoints.for_run(run_dir)
         settings = RunSettings(target, scenario.robot.mode, scenario.seed, None, False, run_dir, run_dir)
-        supervisor = Supervisor(run_dir)
+        processes = Processes(log_dir=run_dir)
         ctx = zmq.Context()
-        robot = ServiceClient(ctx, endpoints["robot"].rep, "bench", timeout_s=2.0, retries=1)
+        robot = RobotClient(ctx, endpoints["robot"].rep, "bench", timeout_s=2.0, retries=1)
         try:
             for launch in node_launches(scenario, settings):
                 extra = ["--autostart"] if launch.role == "robot" else []
-                supervisor.start(launch.name, launch.role, launch.argv + extra)
-            for node in supervisor.nodes.values():
-                client = ServiceClient(ctx, endpoints[node.role].rep, "bench", timeout_s=0.5, retries=1)
-                supervisor.wait_ready(node, partial(_pings, client), 60.0)
+                processes.start(launch.name, launch.argv + extra, role=launch.role)
+            for node in processes.children:
+                client = NodeClient(ctx, endpoints[node.role].rep, "bench", timeout_s=0.5, retries=1)
+                processes.wait_ready(node, client.answers_ping, 60.0)
                 client.close()
             time.sleep(0.5)  # past the first steps and the policy's connect
             first, t0 = _steps(robot), time.monotonic()
@@ -86,24 +86,13 @@ def loop_floor(scenario: Scenario, target: str, seconds: float) -> float:
             last, t1 = _steps(robot), time.monotonic()
         finally:
             robot.close()
-            supervisor.stop_all(lambda node: None, grace_s=0.0)
+            processes.stop(term_s=3.0)
             ctx.destroy(linger=0)
     return (last - first) * scenario.robot.dt / (t1 - t0)
 
 
-def _pings(client: ServiceClient, wait_s: float) -> bool:
-    try:
-        client.call("ping", services_pb2.PingRequest(), timeout_s=wait_s, retries=1)
-    except ServiceUnavailable:
-        return False
-    except ServiceError:
-        return True
-    return True
-
-
-def _steps(client: ServiceClient) -> float:
-    info = client.call("info", services_pb2.InfoRequest())
-    assert isinstance(info, services_pb2.NodeInfo)
+def _steps(client: RobotClient) -> float:
+    info = client.info()
     if "steps" not in info.metrics:
         raise RuntimeError(f"the robot reports no 'steps' metric (has {sorted(info.metrics)})")
     return info.metrics["steps"]
@@ -113,14 +102,16 @@ def one_run(scenario_path: Path, target: str, out: Path, record: bool) -> RunFig
     """``hil run`` as a user runs it, timed from outside and from its report."""
     argv = [*hil_command(), "run", str(scenario_path), "--target", target, "--out", str(out), "--no-progress",
             "--record" if record else "--no-record"]
-    started = time.monotonic()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
-    wall = time.monotonic() - started
+    with Processes() as processes:
+        started = time.monotonic()
+        run = processes.start("hil run", argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run.wait(600)
+        wall = time.monotonic() - started
     report = json.loads((out / "report.json").read_text())
     timings = report["timings"]
     failed = [v["name"] for v in report["verdicts"] if not v["passed"]]
     error = (report["error"] or "").split("\n")[0] or ", ".join(failed)
-    return RunFigures(proc.returncode, wall, timings.get("startup_s", 0.0), timings.get("reset_s", 0.0),
+    return RunFigures(run.returncode, wall, timings.get("startup_s", 0.0), timings.get("reset_s", 0.0),
                       timings.get("run_s", 0.0), timings.get("sim_time_s", 0.0), timings.get("stop_s", 0.0),
                       error)
 

@@ -11,69 +11,27 @@ one lockstep step is at least one such round trip.
 
 Realtime mode at 100 Hz: the node's period jitter |period - dt| (p50, p99).
 
-Also ``python -m tools.bench.sim responder RUN_DIR``: the responder alone
-(tests use it as a scripted policy).
+The processes run on the process harness (tools/bench/lockstep.py's
+LockstepPair, the responder there too).
 """
 
 from __future__ import annotations
 
-import math
 import multiprocessing as mp
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import zmq
 
-from bus.endpoints import Endpoints
-from bus.node import Node
-from bus.service import ServiceClient, ServiceUnavailable, wait_for
-from bus.topics import JOINT_COMMAND, JOINT_STATE, QueuePolicy
-from roarm.joints import pose
-from schemas import messages_pb2, services_pb2
-from scenarios.supervisor import stop_groups
+from bus.processes import cpu_seconds
 from tools.bench.bus import raw_roundtrip
+from tools.bench.lockstep import LockstepPair
 
 TARGETS = {"mock": 3000.0, "mujoco": 2000.0}  # steps/s, from issue 3
 JITTER_TARGET_US = 1000.0
-
-
-def scripted_target(seq: int) -> np.ndarray:
-    """A smooth, deterministic trajectory around home: the same for the same seq."""
-    phase = 2 * math.pi * seq / 200
-    offset = np.array([0.4 * math.sin(phase), 0.3 * math.sin(phase), 0.3 * math.cos(phase), 0.2 * math.sin(phase),
-                       0.0, 0.5 + 0.5 * math.sin(phase)])
-    return pose("home") + offset
-
-
-def responder(run_dir: Path) -> None:
-    """A reactive policy stand-in: every JointState answered with scripted_target(seq)."""
-    node = Node("policy", "responder", Endpoints.for_run(run_dir))
-    states = node.subscribe("robot", [JOINT_STATE], policy=QueuePolicy.QUEUE)
-    node.install_signal_handlers()
-    seq = 0
-    next_service = 0.0
-    while node.running:
-        # Wait on the state socket alone (the hot path); serve ping/info every 20 ms.
-        envelope = states.recv(20)
-        now = time.monotonic()
-        if envelope is None or now >= next_service:
-            node.spin(0)
-            next_service = now + 0.02
-        if envelope is None:
-            continue
-        state = envelope.message
-        assert isinstance(state, messages_pb2.JointState)
-        seq += 1
-        node.publish(JOINT_COMMAND, messages_pb2.JointCommand(
-            stamp_ns=time.monotonic_ns(), seq=seq, obs_seq=state.seq,
-            position=scripted_target(state.seq).tolist()))
-    node.close()
 
 
 @dataclass
@@ -100,62 +58,16 @@ class RealtimeResult:
     overrun: int
 
 
-class _Run:
-    """A sim node and a responder as real processes in one run folder; always reaped."""
-
-    def __init__(self, workdir: Path, backend: str, mode: str, *extra: str) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{backend[:4]}-", dir=workdir))
-        self.endpoints = Endpoints.for_run(self.dir)
-        self.ctx = zmq.Context()
-        python = sys.executable
-        common = {"start_new_session": True, "stdout": subprocess.DEVNULL}
-        self.procs = [
-            subprocess.Popen([python, "-m", "sim_node", "--backend", backend, "--mode", mode, "--dt", "0.01",
-                              "--deadline-ms", "1000", "--run-dir", str(self.dir), *extra], **common),
-            subprocess.Popen([python, "-m", "tools.bench.sim", "responder", str(self.dir)], **common),
-        ]
-        self.robot = ServiceClient(self.ctx, self.endpoints["robot"].rep, "bench", timeout_s=5.0, retries=1)
-        policy = ServiceClient(self.ctx, self.endpoints["policy"].rep, "bench", timeout_s=5.0, retries=1)
-        try:
-            wait_for(self.robot, 60.0)
-            wait_for(policy, 60.0)
-        except ServiceUnavailable:
-            self.close()
-            raise RuntimeError(f"{backend} sim node or responder did not start within 60 s") from None
-        finally:
-            policy.close()
-
-    def info(self) -> services_pb2.NodeInfo:
-        reply = self.robot.call("info", services_pb2.InfoRequest())
-        assert isinstance(reply, services_pb2.NodeInfo)
-        return reply
-
-    def close(self) -> None:
-        stop_groups(self.procs)
-        self.robot.close()
-        self.ctx.destroy(linger=0)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all threads (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def lockstep(backend: str, seconds: float, workdir: Path) -> LockstepResult:
-    run = _Run(workdir, backend, "lockstep")
+    run = LockstepPair(workdir, backend, "lockstep")
     try:
-        run.robot.call("reset", services_pb2.ResetRequest(seed=1))
-        deadline = time.monotonic() + 30
-        while run.info().metrics["steps"] < 200:  # joined and warmed up
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{backend}: the lockstep loop did not start (is the responder running?)")
-            time.sleep(0.05)
-        cpu0 = [cpu_seconds(p.pid) for p in run.procs]
-        first, t0 = run.info(), time.monotonic()
+        run.robot.reset(seed=1)
+        run.wait_running(backend)
+        cpu0 = run.cpu_seconds()
+        first, t0 = run.robot.info(), time.monotonic()
         time.sleep(seconds)
-        last, t1 = run.info(), time.monotonic()
-        cpu1 = [cpu_seconds(p.pid) for p in run.procs]
+        last, t1 = run.robot.info(), time.monotonic()
+        cpu1 = run.cpu_seconds()
     finally:
         run.close()
     steps = last.metrics["steps"] - first.metrics["steps"]
@@ -169,11 +81,11 @@ def lockstep(backend: str, seconds: float, workdir: Path) -> LockstepResult:
 
 
 def realtime(backend: str, seconds: float, workdir: Path, rt_priority: int = 0) -> RealtimeResult:
-    run = _Run(workdir, backend, "realtime", "--rt-priority", str(rt_priority))
+    run = LockstepPair(workdir, backend, "realtime", "--rt-priority", str(rt_priority))
     try:
-        first, t0 = run.info(), time.monotonic()
+        first, t0 = run.robot.info(), time.monotonic()
         time.sleep(seconds)
-        last, t1 = run.info(), time.monotonic()
+        last, t1 = run.robot.info(), time.monotonic()
     finally:
         run.close()
     m = last.metrics
@@ -284,9 +196,3 @@ def report(backends: list[str], seconds: float) -> str:
                      f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} (shared with other work)")
         return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "responder":
-        responder(Path(sys.argv[2]))
-    else:
-        sys.exit("usage: python -m tools.bench.sim responder RUN_DIR")

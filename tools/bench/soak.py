@@ -3,9 +3,10 @@
 A leak that costs a few bytes per message is invisible in a 10-second test
 and fatal in an 8-hour run. This starts the robot (sim, lockstep), a policy
 that keeps the arm moving (scripted waypoints) and the MCAP recorder as
-their own processes (scenarios.supervisor, so none outlives the bench),
+their own processes (on the process harness, so none outlives the bench),
 then samples each node's resident memory (VmRSS from /proc/PID/status) and
-the loop rate (the robot's step counter) at a fixed period.
+the loop rate (the robot's step counter) at a fixed period. A node's memory
+is its process group's (bus/processes.py), so anything it started counts.
 
 Baselines come from the same run: memory growth is judged against the RSS
 after warm-up (allocators, import caches and ZMQ buffers settle first), the
@@ -24,10 +25,9 @@ from pathlib import Path
 
 import zmq
 
+from bus.client import NodeClient
 from bus.endpoints import Endpoints
-from bus.service import ServiceClient, ServiceError, ServiceUnavailable
-from scenarios.supervisor import NodeProcess, Supervisor
-from schemas import services_pb2
+from bus.processes import Processes
 
 HIL = str(Path(sys.executable).with_name("hil"))
 GROWTH_TARGET = 0.05  # RSS growth after warm-up that the soak must stay under
@@ -66,17 +66,6 @@ class SoakResult:
         return (self.samples[-1].rss_kib[node] - warm) / warm
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of ``pid`` in KiB (0 once it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _node_argv(config: SoakConfig, run_dir: Path, out_dir: Path) -> list[tuple[str, str, list[str]]]:
     common = ["--run-dir", str(run_dir)]
     nodes = [
@@ -98,19 +87,19 @@ def run(config: SoakConfig, echo: Callable[[str], None] = print) -> SoakResult:
     run_dir = Path(tempfile.mkdtemp(prefix="hil-", dir="/tmp"))
     endpoints = Endpoints.for_run(run_dir)
     ctx = zmq.Context()
-    supervisor = Supervisor(out_dir)
-    clients: dict[str, ServiceClient] = {}
+    processes = Processes(log_dir=out_dir)
+    clients: dict[str, NodeClient] = {}
     result = SoakResult(config)
     try:
         for name, role, argv in _node_argv(config, run_dir, out_dir):
-            node = supervisor.start(name, role, argv)
-            clients[name] = ServiceClient(ctx, endpoints[role].rep, "soak", timeout_s=2.0, retries=1)
-            supervisor.wait_ready(node, lambda wait, c=clients[name]: _answers(c, wait), timeout_s=60)
-        result = _sample(config, supervisor, clients["robot"], echo)
+            node = processes.start(name, argv, role=role)
+            clients[name] = NodeClient(ctx, endpoints[role].rep, "soak", timeout_s=2.0, retries=1)
+            processes.wait_ready(node, clients[name].answers_ping, 60)
+        result = _sample(config, processes, clients["robot"], echo)
         bag = out_dir / "soak.mcap"
         result.bag_bytes = bag.stat().st_size if bag.exists() else 0
     finally:
-        supervisor.stop_all(lambda node: _ask_stop(clients.get(node.name)))
+        processes.stop(ask=lambda node: clients[node.name].ask_shutdown("soak done"), grace_s=3.0, term_s=3.0)
         for client in clients.values():
             client.close()
         ctx.destroy(linger=0)
@@ -120,27 +109,10 @@ def run(config: SoakConfig, echo: Callable[[str], None] = print) -> SoakResult:
     return result
 
 
-def _answers(client: ServiceClient, wait_s: float) -> bool:
-    try:
-        client.call("ping", services_pb2.PingRequest(), timeout_s=wait_s, retries=1)
-        return True
-    except ServiceUnavailable:
-        return False
-
-
-def _ask_stop(client: ServiceClient | None) -> None:
-    if client is None:
-        return
-    try:
-        client.call("shutdown", services_pb2.ShutdownRequest(reason="soak done"), timeout_s=1.0, retries=1)
-    except (ServiceUnavailable, ServiceError):
-        pass
-
-
-def _sample(config: SoakConfig, supervisor: Supervisor, robot: ServiceClient,
+def _sample(config: SoakConfig, processes: Processes, robot: NodeClient,
             echo: Callable[[str], None]) -> SoakResult:
     result = SoakResult(config)
-    nodes: dict[str, NodeProcess] = supervisor.nodes
+    nodes = processes.by_name
     start = time.monotonic()
     end = start + config.minutes * 60
     warm_at = start + min(config.warmup_s, config.minutes * 60 / 2)
@@ -153,11 +125,11 @@ def _sample(config: SoakConfig, supervisor: Supervisor, robot: ServiceClient,
         for node in nodes.values():
             if not node.alive():
                 raise RuntimeError(f"{node.name} exited during the soak; end of {node.log_path}:\n{node.tail()}")
-        metrics = robot.call("info", services_pb2.InfoRequest()).metrics
+        metrics = robot.info().metrics
         steps = metrics.get("steps", 0.0)
         rate = (steps - previous[1]) / (now - previous[0]) if previous else 0.0
         previous = (now, steps)
-        sample = Sample(now - start, steps, rate, {n: rss_kib(p.pid) for n, p in nodes.items()})
+        sample = Sample(now - start, steps, rate, {n: p.rss_kib() for n, p in nodes.items()})
         if now >= warm_at and not result.warm_index and result.samples:
             result.warm_index = len(result.samples)
             echo("-- warm-up over: memory growth is measured from here --")

@@ -1,7 +1,9 @@
-"""A bench probe around a running hw_node: what the bench tests and
-``hil bench hw`` share. It stands in for the policy (binds the policy's PUB
-to send joint commands) and watches the robot (states, heartbeats, events),
-so a test reads as "command this, expect that".
+"""A bench rig around hw_node: what the hil tests and ``hil bench hw`` share.
+
+``start_emulator`` starts the firmware emulator (``hil emulate roarm``) on the
+process harness and waits for its pty. ``Probe`` stands in for the policy
+(binds the policy's PUB to send joint commands) and watches the robot
+(states, heartbeats, events), so a test reads as "command this, expect that".
 
 Faults are injected into a running emulator through its control FIFO.
 """
@@ -9,6 +11,7 @@ Faults are injected into a running emulator through its control FIFO.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,19 +20,23 @@ import numpy as np
 import zmq
 
 from bus.endpoints import Endpoints
+from bus.processes import Child, Processes, file_appears
 from bus.pubsub import Publisher, Subscriber
-from bus.service import ServiceClient
 from bus.topics import EVENT, GOAL, HEARTBEAT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
+from roarm.robot_client import RobotClient
 from schemas import messages_pb2
 
 
-def wait_for_path(path: Path, timeout_s: float = 20.0) -> None:
-    """Until ``path`` exists (the emulator's pty symlink); TimeoutError otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} did not appear within {timeout_s:g} s")
-        time.sleep(0.02)
+HIL = str(Path(sys.executable).with_name("hil"))
+
+
+def start_emulator(processes: Processes, link: Path, *args: str, control: Path | None = None,
+                   timeout_s: float = 20.0, **popen: object) -> Child:
+    """``hil emulate roarm`` with its pty at ``link`` (and its fault FIFO at ``control``), once the pty exists."""
+    argv = [HIL, "emulate", "roarm", "--link", str(link), *(["--control", str(control)] if control else []), *args]
+    emulator = processes.start("emulator", argv, **popen)
+    processes.wait_ready(emulator, file_appears(link), timeout_s, waiting_for=f"create {link}")
+    return emulator
 
 
 def inject(control: Path, line: str) -> None:
@@ -45,7 +52,7 @@ class Probe:
         self.publisher = Publisher(ctx, endpoints[role].pub, "probe")
         self.states = Subscriber(ctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
         self.health = Subscriber(ctx, [endpoints["robot"].pub], [HEARTBEAT, EVENT], policy=QueuePolicy.QUEUE)
-        self.robot = ServiceClient(ctx, endpoints["robot"].rep, "probe", timeout_s=3.0, retries=2)
+        self.robot = RobotClient(ctx, endpoints["robot"].rep, "probe", timeout_s=3.0, retries=2)
         self.seq = 0
         self.last_state: messages_pb2.JointState | None = None
         self.last_heartbeat: messages_pb2.Heartbeat | None = None
@@ -126,5 +133,4 @@ class Probe:
         self.publisher.close()
         self.states.close()
         self.health.close()
-        if self.robot.socket is not None:
-            self.robot.socket.close(0)
+        self.robot.close()
