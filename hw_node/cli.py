@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import numpy as np
@@ -41,6 +42,13 @@ def hw(port: str, baud: int, rate: float, deadline_ms: float, max_speed: float, 
       hil emulate roarm --link /tmp/roarm0 &   # no arm at hand
       hil node hw --port /tmp/roarm0 --rate 25 --deadline-ms 300
     """
+    from hw_node.port_lock import PortBusyError, ensure_free
+
+    try:
+        ensure_free(port)  # before any socket or the device is touched: refused at once
+    except PortBusyError as exc:
+        _refuse(str(exc))
+
     import serial
 
     from hw_node.arm import ArmConfig
@@ -58,12 +66,21 @@ def hw(port: str, baud: int, rate: float, deadline_ms: float, max_speed: float, 
     node = HwNode(config, endpoints)
     try:
         node.connect()
+    except PortBusyError as exc:  # taken between the check above and the open
+        node.close()
+        _refuse(str(exc))
     except (serial.SerialException, ValueError) as exc:
         node.close()
         click.echo(f"hil node hw: cannot open serial port {port!r}: {exc}", err=True)
         sys.exit(2)
     node.node.install_signal_handlers()
     node.run()
+
+
+def _refuse(text: str) -> NoReturn:
+    """One line on stderr and exit 2 (a set-up problem), no traceback."""
+    click.echo(f"hil node hw: {text}", err=True)
+    sys.exit(2)
 
 
 @click.group()
