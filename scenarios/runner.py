@@ -121,7 +121,7 @@ class Run:
         self.report = Report(scenario.name, str(scenario.path), settings.target, settings.mode, settings.seed,
                              str(settings.out_dir))
         self.report.provenance = provenance(scenario.path, scenario.sha256, scenario.policy.model, settings.seed)
-        self.node = Node("runner", "runner", self.endpoints, info=self._describe)
+        self.node = Node("runner", "runner", self.endpoints, info=self._describe, announce=False)  # hil run prints its own
         self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
         self.supervisor = Supervisor(settings.out_dir)
         self.clients: dict[str, ServiceClient] = {}
