@@ -22,6 +22,7 @@ from bus.security import PRIVATE_DIR, PUBLIC_DIR, Security, no_security
 _EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_SUCCEEDED
            | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+_NO_DETAIL = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 _FAILED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 
 
@@ -50,13 +51,16 @@ def probe(ctx: zmq.Context, endpoint: str, security: Security, wait_s: float = 1
         security.prepare(ctx, sock, endpoint, bind=False)
         sock.connect(endpoint)
         deadline = time.monotonic() + wait_s
-        while (left := deadline - time.monotonic()) > 0 and not handshake and not failure:
+        # A failure "without detail" (the peer hung up mid-handshake) is often
+        # followed, on the automatic reconnect, by the specific one: wait for it.
+        while (left := deadline - time.monotonic()) > 0 and not handshake and failure in (0, _NO_DETAIL):
             if not monitor.poll(max(1, int(left * 1000))):
                 break
             event = recv_monitor_message(monitor)["event"]
             connected = connected or event in (zmq.EVENT_CONNECTED, zmq.EVENT_HANDSHAKE_SUCCEEDED)
             handshake = event == zmq.EVENT_HANDSHAKE_SUCCEEDED
-            failure = event if event & _FAILED else 0
+            if event & _FAILED:
+                failure = event
             if event == zmq.EVENT_CONNECT_RETRIED and not connected:
                 break  # refused: nothing listens there
     finally:
@@ -70,11 +74,12 @@ def explain(reach: Reach, security: Security, what: str = "the node") -> str:
     """One sentence: what the probe saw and what to do about it."""
     endpoint = reach.endpoint
     keys = security.config.keys
+    if reach.failure and keys is None:
+        # without keys any failed handshake means the node speaks CURVE
+        return (f"{what} at {endpoint} requires CURVE keys and this command has none: keys may be missing; "
+                f"pass --keys DIR (the folder from `hil keys generate`, with {PRIVATE_DIR}/"
+                f"{security.identity}.key_secret and {PUBLIC_DIR}/) or set $HIL_KEYS")
     if reach.failure == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
-        if keys is None:
-            return (f"{what} at {endpoint} requires CURVE keys and this command has none: keys may be missing; "
-                    f"pass --keys DIR (the folder from `hil keys generate`, with {PRIVATE_DIR}/"
-                    f"{security.identity}.key_secret and {PUBLIC_DIR}/) or set $HIL_KEYS")
         return (f"{what} at {endpoint} does not speak CURVE but this command uses keys ({keys}): start it with "
                 f"the same --keys, or leave --keys out here")
     if reach.failure == zmq.EVENT_HANDSHAKE_FAILED_AUTH:

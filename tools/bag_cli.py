@@ -193,13 +193,24 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
       hil bag replay run.mcap --max --wait-subscribers 1     # as fast as possible
     """
     from tools.bag.compat import SchemaIncompatible
-    from tools.bag.reader import BagReadError
-    from tools.bag.replay import ReplayConfig, ReplayError
+    from tools.bag.reader import BagReadError, BagReader
+    from bus.topics import JOINT_STATE
+    from tools.bag.replay import ReplayConfig, ReplayError, count_states, live_policy
     from tools.bag.replay import replay as run_replay
 
     config = ReplayConfig(bag_file, load_endpoints(run_dir, endpoints_file), None if as_fast else rate,
                           _split_topics(topics), wait_subscribers, wait_timeout, settle)
+    policy = None
     try:
+        if as_fast:
+            ctx = zmq.Context()
+            try:
+                policy = live_policy(config.endpoints, ctx)
+            finally:
+                ctx.term()
+            states = count_states(BagReader(bag_file).scan(), config.topics) if policy is not None else 0
+            if policy is not None and states:
+                click.echo(f"warning: {policy.warning(states)}", err=True)
         result = run_replay(config)
     except (BagReadError, ReplayError, SchemaIncompatible, zmq.ZMQError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -208,6 +219,10 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
     topics_sent = ", ".join(f"{t} {n}" for t, n in sorted(result.per_topic.items()))
     click.echo(f"replayed {result.sent} messages as {'+'.join(result.roles)} in {result.elapsed_s:.3f} s "
                f"({result.rate_hz:,.0f} msg/s): {topics_sent}; stopped: {result.stop_reason}")
+    states = result.per_topic.get(JOINT_STATE, 0)
+    if result.answered is not None and (result.answered or policy is not None) and states:
+        dropped = " (the rest were dropped: see the warning above)" if policy is not None and as_fast else ""
+        click.echo(f"the policy answered {result.answered} of {states} states{dropped}")
 
 
 @bag.command("check-policy")
