@@ -52,6 +52,7 @@ class Node:
         max_frame: int = DEFAULT_MAX_FRAME,
         log: Callable[[str], None] | None = None,
         security: Security | None = None,
+        announce: bool = True,
     ) -> None:
         self.role = role
         self.name = name
@@ -68,6 +69,9 @@ class Node:
         self._log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self.heartbeat_period_s = heartbeat_period_s
         self._next_heartbeat = 0.0
+        # One "ready" line on the first spin, when ping is answered: a person
+        # who started the node by hand sees where it listens.
+        self._announce = announce
         own = endpoints[role]
         # The node's own key pair is its role's; the run's description says
         # whether tcp:// sockets speak CURVE (bus/security.py).
@@ -141,7 +145,16 @@ class Node:
             del ready[self.services.socket]
         self.heartbeat_if_due()
         self.report_refusals()
+        if self._announce:
+            self._announce = False
+            self._log(self.ready_line())
         return bool(ready)
+
+    def ready_line(self) -> str:
+        own = self.endpoints[self.role]
+        keys = f", CURVE keys {self.security.config.keys}" if self.security.curve else ""
+        return (f"[{self.name}] ready: role {self.role}, answers ping at {own.rep}, publishes on {own.pub} "
+                f"(pid {os.getpid()}{keys})")
 
     def heartbeat_if_due(self) -> None:
         now = time.monotonic()

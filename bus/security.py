@@ -39,6 +39,7 @@ from typing import Any
 import zmq
 
 from bus.errors import Failed
+from bus.key_privacy import add_ignore_rule, exposed_secret_warning, work_tree_of
 
 PUBLIC_DIR = "public"
 PRIVATE_DIR = "private"
@@ -138,6 +139,9 @@ def load_key_pair(keys: Path, name: str) -> KeyPair:
         raise SecurityError(f"no usable secret key for {name!r} at {path} ({exc}); {keys_hint(keys, name)}") from None
     if secret is None:
         raise SecurityError(f"{path} holds no secret key; {keys_hint(keys, name)}")
+    warning = exposed_secret_warning(path)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     return KeyPair(public, secret)
 
 
@@ -165,22 +169,38 @@ def allowed_keys(keys: Path) -> frozenset[bytes]:
         raise SecurityError(f"cannot read public keys in {folder}: {exc}") from None
 
 
-def generate_keys(keys: Path, names: Iterable[str], *, force: bool = False) -> list[Path]:
+def generate_keys(keys: Path, names: Iterable[str], *, force: bool = False, in_work_tree: bool = False) -> list[Path]:
     """Make a CURVE key pair per name; refuses to overwrite keys unless ``force``
-    (replacing a key locks out every machine that still has the old one)."""
+    (replacing a key locks out every machine that still has the old one).
+
+    Inside a git work tree it refuses unless ``in_work_tree``, and then writes
+    ``keys/.gitignore`` ignoring ``private/``. Secret files are 0600 in a 0700
+    folder (the folder is locked down before any secret is written).
+    """
     from zmq.auth import create_certificates
 
-    public_dir, private_dir = keys / PUBLIC_DIR, keys / PRIVATE_DIR
-    public_dir.mkdir(parents=True, exist_ok=True)
-    private_dir.mkdir(parents=True, exist_ok=True)
-    private_dir.chmod(0o700)
+    tree = work_tree_of(keys)
+    if tree is not None and not in_work_tree:
+        raise SecurityError(
+            f"refusing to write secret keys into {keys}: it is inside the git work tree {tree}, where one "
+            f"`git add -A` would publish them. Put them outside any repository (e.g. `hil keys generate "
+            f"~/roarm-keys`), or pass --force to write them here with an ignore rule ({keys / '.gitignore'}: "
+            f"private/)"
+        )
     names = list(dict.fromkeys(names))
     for name in names:
         if not name or "/" in name or name.startswith("."):
             raise SecurityError(f"bad key name {name!r}: use a plain word such as a role or node name")
+    public_dir, private_dir = keys / PUBLIC_DIR, keys / PRIVATE_DIR
+    for name in names:
         existing = [p for p in (public_dir / f"{name}.key", private_dir / f"{name}.key_secret") if p.exists()]
         if existing and not force:
             raise SecurityError(f"{existing[0]} exists; pass --force to replace it (old keys stop working)")
+    public_dir.mkdir(parents=True, exist_ok=True)
+    private_dir.mkdir(parents=True, exist_ok=True)
+    private_dir.chmod(0o700)
+    if tree is not None:
+        add_ignore_rule(keys)
     made = []
     for name in names:
         public, secret = (Path(p) for p in create_certificates(private_dir, name))

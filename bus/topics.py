@@ -36,6 +36,16 @@ TOPICS: dict[str, tuple[str, QueuePolicy]] = {
 }
 
 
+# topic -> the roles whose PUB carries it (docs/contracts.md); every role
+# publishes heartbeats and events.
+PUBLISHED_BY: dict[str, tuple[str, ...]] = {
+    JOINT_STATE: ("robot",),
+    JOINT_COMMAND: ("policy",),
+    GOAL: ("runner",),
+    CLOCK: ("robot",),
+}
+
+
 def expected_type(topic: str) -> str | None:
     """The protobuf full name a known topic carries, None for an unknown topic."""
     entry = TOPICS.get(topic)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import numpy as np
@@ -18,6 +19,7 @@ from hw_node.emulator import Emulator, EmulatorConfig, Fault, FaultError
 from hw_node.firmware import FirmwareConfig
 from hw_node.link import LinkConfig
 from hw_node.node import HwConfig, HwNode
+from hw_node.port_lock import PortBusyError, ensure_free
 
 
 @click.command("hw", cls=HilCommand)
@@ -48,6 +50,10 @@ def hw(port: str, baud: int, rate: float, deadline_ms: float, max_speed: float, 
       hil emulate roarm --link /tmp/roarm0 &   # no arm at hand
       hil node hw --port /tmp/roarm0 --rate 25 --deadline-ms 300
     """
+    try:
+        ensure_free(port)  # before any socket or the device is touched: refused at once
+    except PortBusyError as exc:
+        _refuse(str(exc))
     endpoints = load_endpoints(run_dir, endpoints_file)
     config = HwConfig(
         arm=ArmConfig(link=LinkConfig(port=port, baud=baud)),
@@ -58,12 +64,21 @@ def hw(port: str, baud: int, rate: float, deadline_ms: float, max_speed: float, 
     node = HwNode(config, endpoints)
     try:
         node.connect()
+    except PortBusyError as exc:  # taken between the check above and the open
+        node.close()
+        _refuse(str(exc))
     except (serial.SerialException, ValueError) as exc:
         node.close()
         click.echo(f"hil node hw: cannot open serial port {port!r}: {exc}", err=True)
         sys.exit(2)
     node.node.install_signal_handlers()
     node.run()
+
+
+def _refuse(text: str) -> NoReturn:
+    """One line on stderr and exit 2 (a set-up problem), no traceback."""
+    click.echo(f"hil node hw: {text}", err=True)
+    sys.exit(2)
 
 
 @click.group()

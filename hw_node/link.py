@@ -6,16 +6,24 @@ reboot the arm, which then drives itself to its init pose. pyserial raises
 both when it opens a port unless told otherwise *before* opening, so the port
 is built with ``do_not_open=True``, both lines are set False, and only then
 opened. Nothing here touches them afterwards.
+
+One process per arm: the link holds the port's lock (hw_node/port_lock.py)
+from its first open until ``close()``, across faults and reconnects, and
+checks it *before* opening the device (opening a tty already pulses the
+modem lines in the driver); pyserial's ``exclusive=True`` adds an flock on
+the device itself.
 """
 
 from __future__ import annotations
 
+import errno
 import time
 from dataclasses import dataclass, field
 
 import serial
 
 from hw_node.lines import LineBuffer
+from hw_node.port_lock import DeviceId, PortBusyError, PortLock, busy_message, device_id
 
 READ_CHUNK = 4096
 
@@ -29,11 +37,19 @@ class LinkConfig:
 
 
 def open_port(port: str, baud: int) -> serial.SerialBase:
-    """An open port with DTR/RTS low from the first instant; raises SerialException."""
-    ser = serial.serial_for_url(port, baudrate=baud, timeout=0, write_timeout=0.5, do_not_open=True)
+    """An open port with DTR/RTS low from the first instant, exclusively ours
+    (flock: a second exclusive opener is refused); raises SerialException."""
+    ser = serial.serial_for_url(port, baudrate=baud, timeout=0, write_timeout=0.5, exclusive=True,
+                                do_not_open=True)
     ser.dtr = False
     ser.rts = False
-    ser.open()
+    try:
+        ser.open()
+    except serial.SerialException as exc:
+        if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK) and "exclusive" in str(exc):
+            # Held by a program that takes pyserial's flock but not our lock file.
+            raise PortBusyError(busy_message(port, device_id(port) or DeviceId("", port), None)) from None
+        raise
     return ser
 
 
@@ -69,12 +85,30 @@ class SerialLink:
         self.counters = LinkCounters()
         self._attempt = 0
         self._next_attempt = 0.0
+        self._lock: PortLock | None = None
 
     # -- opening ---------------------------------------------------------------
     def open(self) -> None:
-        """First open; a SerialException propagates (bad path: the CLI reports it)."""
+        """First open; a SerialException propagates (bad path: the CLI reports
+        it; PortBusyError: another process holds the port)."""
+        self._claim()
         self.port = open_port(self.config.port, self.config.baud)
         self._opened()
+
+    def _claim(self) -> None:
+        """Hold the lock of the device the port path names now: kept across a
+        reconnect to the same device, moved when the path now names another
+        (the emulator's replugged pty). A missing path is left to open_port."""
+        try:
+            device = device_id(self.config.port)
+        except OSError:
+            return
+        if device is None or (self._lock is not None and self._lock.device.key == device.key):
+            return
+        lock = PortLock.acquire(self.config.port)
+        if self._lock is not None:
+            self._lock.release()
+        self._lock = lock
 
     def maybe_reconnect(self, now: float | None = None) -> bool:
         """Try to reopen a faulted port when its backoff has passed. True when open."""
@@ -84,6 +118,7 @@ class SerialLink:
         if now < self._next_attempt:
             return False
         try:
+            self._claim()
             self.port = open_port(self.config.port, self.config.baud)
         except (serial.SerialException, OSError, ValueError) as exc:
             delays = self.config.backoff_s
@@ -165,4 +200,8 @@ class SerialLink:
             self.port = None
 
     def close(self) -> None:
+        """Close the port and give up its lock (a reconnect keeps the lock; this does not)."""
         self._close_port()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

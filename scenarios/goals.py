@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from google.protobuf.message import Message
 
+from bus.topics import GOAL
 from roarm.joints import NAMES
 from schemas import messages_pb2
 from scenarios.schema import GoalSpec
+
+# Goals are re-sent this often: a subscriber that joined late (ZMQ's slow
+# joiner) still gets the active goal, and the policy acts on the newest.
+GOAL_REPEAT_S = 0.25
 
 
 @dataclass
@@ -67,6 +74,37 @@ def goal_message(goal: GoalSpec, seq: int) -> messages_pb2.Goal:
             message.joints.CopyFrom(messages_pb2.JointTarget(names=[NAMES[i] for i in judged],
                                                              position=[goal.target[i] for i in judged]))
     return message
+
+
+class GoalPublisher:
+    """The active goal on task/goal, sent now and re-sent every ``repeat_s``
+    until another goal (or None) replaces it: what ``hil run`` and ``hil goal
+    send`` both do, so a policy that started late still gets the goal."""
+
+    def __init__(self, publish: Callable[[str, Message], None], repeat_s: float = GOAL_REPEAT_S) -> None:
+        self._publish = publish
+        self.repeat_s = repeat_s
+        self.goal: GoalSpec | None = None
+        self.seq = 0
+        self.sent = 0
+        self._next = math.inf
+
+    def send(self, goal: GoalSpec | None, seq: int) -> None:
+        """Publish ``goal`` now and keep re-sending it; None stops re-sending."""
+        self.goal, self.seq = goal, seq
+        self._next = math.inf
+        self._send_now()
+
+    def resend_if_due(self, now: float | None = None) -> None:
+        if self.goal is not None and (time.monotonic() if now is None else now) >= self._next:
+            self._send_now()
+
+    def _send_now(self) -> None:
+        if self.goal is None:
+            return
+        self._publish(GOAL, goal_message(self.goal, self.seq))
+        self.sent += 1
+        self._next = time.monotonic() + self.repeat_s
 
 
 class GoalSequence:

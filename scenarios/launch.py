@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bus.errors import HilError
+from hw_node.port_lock import PortBusyError, ensure_free
 from scenarios.schema import Scenario
 
 
@@ -77,6 +78,10 @@ def robot_argv(hil: list[str], scenario: Scenario, settings: RunSettings) -> lis
     if kind == "hw":
         if not settings.port:
             raise LaunchError("target hw needs a serial port: --port /dev/ttyUSB0 (or robot.port in the scenario)")
+        try:
+            ensure_free(settings.port)  # a hand-started hw node on it: refuse before starting anything
+        except PortBusyError as exc:
+            raise LaunchError(str(exc)) from None
         return [*command, "--port", settings.port, *extra]
     return [*command, "--backend", settings.target, "--mode", settings.mode,
             "--dt", repr(scenario.robot.dt), "--seed", str(settings.seed), *extra]

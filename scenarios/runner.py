@@ -35,11 +35,10 @@ from bus.errors import EXIT_BROKEN, EXIT_FAIL, EXIT_PASS, Failed, HilError, Inte
 from bus.node import Node
 from bus.processes import Child, NotReady, Processes
 from bus.service import ServiceError, ServiceUnavailable
-from bus.topics import GOAL
 from roarm.robot_client import RobotClient
 from scenarios.assertions import NodeOutcome, Observed, judge
 from scenarios.compat import mismatches
-from scenarios.goals import GoalSequence, goal_message
+from scenarios.goals import GoalPublisher, GoalSequence
 from scenarios.launch import LaunchError, RunSettings, node_launches
 from scenarios.monitor import Monitor
 from scenarios.progress import Status
@@ -48,9 +47,6 @@ from scenarios.report import Report
 from scenarios.schema import Scenario
 from schemas import messages_pb2, services_pb2
 
-# Goals are re-sent this often: a subscriber that joined late (ZMQ's slow
-# joiner) still gets the active goal, and the policy acts on the newest.
-GOAL_REPEAT_S = 0.25
 # Before the reset, the first goal is sent for this long so the policy holds
 # it before the first state arrives.
 GOAL_LEAD_S = 0.1
@@ -123,12 +119,13 @@ class Run:
         self.report = Report(scenario.name, str(scenario.path), settings.target, settings.mode, settings.seed,
                              str(settings.out_dir))
         self.report.provenance = provenance(scenario.path, scenario.sha256, scenario.policy.model, settings.seed)
-        self.node = Node("runner", "runner", self.endpoints, info=self._describe)
+        self.node = Node("runner", "runner", self.endpoints, info=self._describe, announce=False)  # hil run prints its own
         self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
         self.processes = Processes(log_dir=settings.out_dir)
         self.robot = RobotClient(self.node.ctx, self.endpoints["robot"].rep, "runner", timeout_s=1.0, retries=1)
         self.clients: dict[str, NodeClient] = {}
         self.goals = GoalSequence(scenario.goals)
+        self.goal_publisher = GoalPublisher(self.node.publish)
         self.infos: dict[str, services_pb2.NodeInfo] = {}
         self.ready_at = 0.0
         self.run_started = 0.0
@@ -239,7 +236,6 @@ class Run:
         self.report.timings["reset_s"] = self.run_started - self.ready_at
         actions = sorted(scenario.actions, key=lambda a: a.at_s)
         wall_deadline = time.monotonic() + scenario.wall_timeout_s(self.settings.mode)
-        next_goal_send = time.monotonic() + GOAL_REPEAT_S
         self.status.note(f"running {len(scenario.goals)} goal(s), seed {self.settings.seed}")
         while True:
             # Wake at most every BATCH_S and take what came meanwhile: on a
@@ -258,7 +254,6 @@ class Run:
                     self.goals.start(state.sim_time)
                 if self.goals.observe(state, position):
                     self._goal_finished()
-                    next_goal_send = 0.0
                     if self.goals.current is not None and self.goals.current.reset:
                         self._start_episode()
                         break  # what is left of this batch belongs to the old episode
@@ -267,9 +262,7 @@ class Run:
             if self.goals.done and not actions and self.sim_time >= scenario.duration_s:
                 break
             now = time.monotonic()
-            if now >= next_goal_send and self.goals.current is not None:
-                self.node.publish(GOAL, goal_message(self.goals.current, self.goals.index))
-                next_goal_send = now + GOAL_REPEAT_S
+            self.goal_publisher.resend_if_due(now)
             self._check_health(now, wall_deadline)
             self._show_progress(now)
         self.status.done()
@@ -296,7 +289,7 @@ class Run:
             return
         until = time.monotonic() + GOAL_LEAD_S
         while time.monotonic() < until:
-            self.node.publish(GOAL, goal_message(self.goals.current, 0))
+            self.goal_publisher.send(self.goals.current, 0)
             self.node.spin(50)
             self._check_interrupt()
 
@@ -314,8 +307,7 @@ class Run:
         result = self.goals.results[self.goals.index - 1]
         verdict = f"reached in {result.time_s:.2f} s" if result.reached else "NOT reached"
         self.status.note(f"goal {self.goals.index}/{len(self.goals.goals)} {result.id}: {verdict}")
-        if self.goals.current is not None:
-            self.node.publish(GOAL, goal_message(self.goals.current, self.goals.index))
+        self.goal_publisher.send(self.goals.current, self.goals.index)  # None: nothing left to send
 
     def _kill(self, name: str, sim_time: float) -> None:
         self.status.note(f"t={sim_time:.2f} s: killing {name} (SIGKILL), as the scenario asks")

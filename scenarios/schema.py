@@ -179,6 +179,16 @@ def loads(text: str, path: Path, sha256: str | None = None) -> Scenario:
     return scenario
 
 
+def goal_from_dict(data: dict[str, Any], origin: str = "command line") -> GoalSpec:
+    """One goal written as an item of a scenario's ``goals`` list, with the
+    same checks (``hil goal send`` builds its goal this way); ScenarioError
+    lists every problem."""
+    check = Checker(Source(origin, [data]))
+    goal = _goal(check, 0, data)
+    check.raise_if_any()
+    return goal
+
+
 def _get(data: dict[str, Any], key: str) -> Any:
     return data.get(key, MISSING)
 

@@ -16,7 +16,7 @@ import numpy as np
 import zmq
 
 from bus.cli_options import endpoint_options, load_endpoints
-from bus.topics import TOPICS
+from bus.topics import JOINT_STATE, TOPICS
 from tools.bag.check_policy import check_policy, format_result
 from tools.bag.export import export_csv
 from tools.bag.info import bag_info, format_info
@@ -24,7 +24,8 @@ from tools.bag.plot import plot_bag
 from tools.bag.provenance import ProvenanceError, parse_meta, provenance
 from tools.bag.recorder import RecorderConfig
 from tools.bag.recorder import record as run_recorder
-from tools.bag.replay import ReplayConfig
+from tools.bag.reader import BagReader
+from tools.bag.replay import ReplayConfig, count_states, live_policy
 from tools.bag.replay import replay as run_replay
 from tools.bag.writer import WriterConfig
 
@@ -183,7 +184,17 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
     """
     config = ReplayConfig(bag_file, load_endpoints(run_dir, endpoints_file), None if as_fast else rate,
                           _split_topics(topics), wait_subscribers, wait_timeout, settle)
+    policy = None
     try:
+        if as_fast:
+            ctx = zmq.Context()
+            try:
+                policy = live_policy(config.endpoints, ctx)
+            finally:
+                ctx.term()
+            states = count_states(BagReader(bag_file).scan(), config.topics) if policy is not None else 0
+            if policy is not None and states:
+                click.echo(f"warning: {policy.warning(states)}", err=True)
         result = run_replay(config)
     except zmq.ZMQError as exc:
         raise click.ClickException(str(exc)) from None
@@ -192,6 +203,10 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
     topics_sent = ", ".join(f"{t} {n}" for t, n in sorted(result.per_topic.items()))
     click.echo(f"replayed {result.sent} messages as {'+'.join(result.roles)} in {result.elapsed_s:.3f} s "
                f"({result.rate_hz:,.0f} msg/s): {topics_sent}; stopped: {result.stop_reason}")
+    states = result.per_topic.get(JOINT_STATE, 0)
+    if result.answered is not None and (result.answered or policy is not None) and states:
+        dropped = " (the rest were dropped: see the warning above)" if policy is not None and as_fast else ""
+        click.echo(f"the policy answered {result.answered} of {states} states{dropped}")
 
 
 @bag.command("check-policy")

@@ -15,11 +15,18 @@ import zmq
 from google.protobuf import json_format, text_format
 
 from bus.client import NodeClient
-from bus.endpoints import ROLES
+from bus.endpoints import ROLES, Endpoints
 from bus.envelope import Envelope, Reject
 from bus.pubsub import Subscriber
-from bus.topics import TOPICS, QueuePolicy
+from bus.reach import why_silent
+from bus.service import ServiceError, ServiceUnavailable
+from bus.topics import GOAL, JOINT_STATE, PUBLISHED_BY, TOPICS, QueuePolicy
 from bus.cli_options import endpoint_options, load_endpoints
+from tools.info_summary import last_heartbeat, summary
+
+
+# `hil bus echo` says what it waits for after this long without a message.
+QUIET_S = 2.0
 
 
 @click.group()
@@ -85,10 +92,21 @@ def echo(topic: str, as_json: bool, count: int, timeout: float, run_dir: Path | 
     ctx = zmq.Context()
     sub = _subscriber(ctx, run_dir, endpoints_file, topic)
     seen = 0
+    started = time.monotonic()
+    told = False
     try:
         while count == 0 or seen < count:
-            envelope = sub.recv(int(timeout * 1000) if timeout > 0 else -1)
+            # Wake after QUIET_S without a message to say what we wait for (once).
+            waits = [QUIET_S - (time.monotonic() - started)] if not told and seen == 0 else []
+            if timeout > 0:
+                waits.append(started + timeout - time.monotonic() if seen == 0 else timeout)
+            envelope = sub.recv(int(max(0.0, min(waits)) * 1000) if waits else -1)
             if envelope is None:
+                timed_out = timeout > 0 and (seen > 0 or time.monotonic() - started >= timeout)
+                if not told and seen == 0 and not timed_out:
+                    told = True
+                    click.echo(waiting_note(ctx, load_endpoints(run_dir, endpoints_file), topic), err=True)
+                    continue
                 raise click.ClickException(f"no message on {topic} within {timeout} s")
             click.echo(envelope_json(envelope) if as_json else envelope_text(envelope))
             seen += 1
@@ -97,6 +115,36 @@ def echo(topic: str, as_json: bool, count: int, timeout: float, run_dir: Path | 
     finally:
         sub.close()
         ctx.term()
+
+
+def waiting_note(ctx: zmq.Context, endpoints: Endpoints, topic: str) -> str:
+    """What ``echo`` waits for when nothing came: the topic, the endpoints it
+    listens on, and whether the publishing node answers ping (and if not, why)."""
+    roles = [r for r in PUBLISHED_BY.get(topic, ROLES) if r in endpoints.roles]
+    lines = [f"waiting for {topic}: nothing in {QUIET_S:g} s from "
+             + ", ".join(f"{r} at {endpoints[r].pub}" for r in roles)]
+    security = endpoints.security_for()
+    for role in roles:
+        client = NodeClient(ctx, endpoints[role].rep, "hil-cli", timeout_s=0.5, retries=1, security=security)
+        try:
+            reply = client.ping()
+            lines.append(f"  {role}: {reply.node} answers ping (up {reply.uptime_s:.1f} s) but has sent nothing "
+                         f"on {topic} yet" + _idle_hint(topic))
+        except ServiceError as exc:
+            lines.append(f"  {role}: answers, but not to ping: {exc}")
+        except ServiceUnavailable:
+            lines.append(f"  {role}: does not answer ping: {why_silent(ctx, endpoints[role].rep, security, role)}")
+        finally:
+            client.close()
+    return "\n".join(lines)
+
+
+def _idle_hint(topic: str) -> str:
+    if topic == JOINT_STATE:
+        return " (a lockstep robot publishes only after a reset and then only as its policy answers)"
+    if topic == GOAL:
+        return " (goals come from `hil run` or `hil goal send`)"
+    return ""
 
 
 @bus.command()
@@ -174,7 +222,11 @@ def ping(role: str, count: int, timeout: float, run_dir: Path | None, endpoints_
     try:
         for _ in range(count):
             t0 = time.perf_counter()
-            reply = client.ping()
+            try:
+                reply = client.ping()
+            except ServiceUnavailable as exc:
+                raise click.ClickException(f"{exc}\n{why_silent(ctx, client.endpoint, client.security, role)}") \
+                    from None
             rtt = (time.perf_counter() - t0) * 1e3
             click.echo(f"{role}: {reply.node} schema {reply.schema_version} up {reply.uptime_s:.1f} s, "
                        f"round trip {rtt:.3f} ms")
@@ -186,23 +238,34 @@ def ping(role: str, count: int, timeout: float, run_dir: Path | None, endpoints_
 @bus.command()
 @click.argument("role", type=click.Choice(ROLES))
 @click.option("--json", "as_json", is_flag=True, help="Print the NodeInfo as JSON.")
+@click.option("--raw", is_flag=True, help="Print the whole NodeInfo as protobuf text (every metric, every fact).")
 @click.option("--timeout", type=float, default=1.0, show_default=True)
 @endpoint_options
-def info(role: str, as_json: bool, timeout: float, run_dir: Path | None, endpoints_file: Path | None) -> None:
-    """Print what the node of ROLE says about itself (joints, limits, dt, model hash, metrics).
+def info(role: str, as_json: bool, raw: bool, timeout: float, run_dir: Path | None,
+         endpoints_file: Path | None) -> None:
+    """Print what the node of ROLE says about itself: role, backend, joints and
+    limits, period, health, and the counters that are not zero.
 
     \b
-    Example:
+    Examples:
+      hil bus info robot
+      hil bus info policy --raw        # everything, as protobuf text
       hil bus info policy --json
     """
     ctx = zmq.Context()
     client = _client(ctx, run_dir, endpoints_file, role, timeout)
+    endpoints = load_endpoints(run_dir, endpoints_file)
     try:
         reply = client.info()
+        heartbeat = None if raw or as_json else last_heartbeat(ctx, endpoints, role)
+    except ServiceUnavailable as exc:
+        raise click.ClickException(f"{exc}\n{why_silent(ctx, client.endpoint, client.security, role)}") from None
     finally:
         client.close()
         ctx.term()
     if as_json:
         click.echo(json_format.MessageToJson(reply, preserving_proto_field_name=True))
-    else:
+    elif raw:
         sys.stdout.write(text_format.MessageToString(reply))
+    else:
+        click.echo(summary(reply, heartbeat))

@@ -20,6 +20,7 @@ COMMANDS = {
     "keys": "tools.keys_cli:keys",
     "bag": "tools.bag_cli:bag",
     "policy": "tools.policy_cli:policy",
+    "goal": "tools.goal_cli:goal",
 }
 
 

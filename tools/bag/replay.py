@@ -32,7 +32,9 @@ from bus.errors import Failed
 from bus.node import Node
 from bus.pubsub import Publisher
 from bus.security import Security
-from bus.topics import EVENT, HEARTBEAT
+from bus.reach import probe
+from bus.service import ServiceClient, ServiceError, ServiceUnavailable
+from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import ROARM_M3
 from schemas import services_pb2
 from tools.bag.compat import ensure_compatible
@@ -50,6 +52,48 @@ _SPIN_EVERY = 2000
 
 class ReplayError(Failed, RuntimeError):
     """Nothing to replay, or subscribers that never came: said plainly."""
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    """A policy node that answers ping while a bag is replayed into it."""
+
+    node: str
+    endpoint: str
+
+    def warning(self, states: int) -> str:
+        return (f"a live policy ({self.node} at {self.endpoint}) will get these {states} states as fast as they can "
+                f"be sent, and it keeps only the newest state (a controller never acts on a stale one): most "
+                f"states will be dropped, not answered. Replay at the recorded timing (without --max) to drive it "
+                f"state by state, or compare step by step with `hil bag check-policy BAG --model MODEL`.")
+
+
+def live_policy(endpoints: Endpoints, ctx: zmq.Context, timeout_s: float = 1.5) -> LivePolicy | None:
+    """The policy node of this run, when one listens at the policy's REP.
+
+    A policy waiting for the robot's info answers ping only between its own
+    calls, so a connection probe decides (fast when nothing listens) and a
+    ping with a generous timeout only fetches its name.
+    """
+    endpoint, security = endpoints["policy"].rep, endpoints.security_for()
+    if not probe(ctx, endpoint, security).handshake:
+        return None
+    client = ServiceClient(ctx, endpoint, "replay", timeout_s=timeout_s, retries=1, security=security)
+    try:
+        reply = client.call("ping", services_pb2.PingRequest())
+        assert isinstance(reply, services_pb2.PingReply)
+        name = reply.node
+    except (ServiceUnavailable, ServiceError):
+        name = "policy"
+    finally:
+        client.close()
+    return LivePolicy(name, endpoint)
+
+
+def count_states(reader: BagReader, topics: tuple[str, ...]) -> int:
+    """How many joint states a replay with these topics would send."""
+    channels = select_channels(reader, topics)
+    return sum(1 for m in reader.messages() if m.channel.id in channels and m.topic == JOINT_STATE)
 
 
 @dataclass(frozen=True)
@@ -73,6 +117,8 @@ class ReplayResult:
     roles: tuple[str, ...] = ()
     stop_reason: str = "end of bag"
     notes: list[str] = field(default_factory=list)
+    # Commands a live policy published while we replayed states (None: not counted).
+    answered: int | None = None
 
     @property
     def rate_hz(self) -> float:
@@ -167,6 +213,9 @@ def replay(config: ReplayConfig) -> ReplayResult:
                                                                                         mode="replay")
     node = Node(primary, config.name, config.endpoints, info=lambda: _copy(own_info))
     publishers: dict[str, Publisher] = {primary: node.publisher}
+    # Count what a live policy answers to the replayed states (unless we stand in for it).
+    answers = node.subscribe("policy", [JOINT_COMMAND], policy=QueuePolicy.QUEUE) \
+        if "policy" not in roles and any(item.topic == JOINT_STATE for item in items) else None
     role_endpoints = {r: (e.pub, e.rep) for r, e in config.endpoints.roles.items()}
     try:
         for role in roles:
@@ -181,6 +230,8 @@ def replay(config: ReplayConfig) -> ReplayResult:
         _publish(items, publishers, node, config.rate, result)
         _pause(node, config.settle_s)  # let queued messages leave before the sockets close
         result.stop_reason = "end of bag" if node.running else node.detail
+        if answers is not None:
+            result.answered = len(answers.drain())
     finally:
         for role, publisher in publishers.items():
             if role != primary:
