@@ -102,14 +102,15 @@ class Processes:
 
     ``log_dir``: each child's output goes to ``<log_dir>/<name>.log``
     (else wherever its ``stdout``/``stderr`` arguments say). ``env`` is
-    added to this process's environment (with PYTHONUNBUFFERED=1, so a log
-    shows what a child printed before it died).
+    added to this process's environment as it is when each child starts
+    (with PYTHONUNBUFFERED=1, so a log shows what a child printed before it
+    died).
     """
 
     def __init__(self, *, log_dir: Path | None = None, env: dict[str, str] | None = None,
                  cwd: Path | None = None) -> None:
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = {"PYTHONUNBUFFERED": "1", **(env or {})}
         self.cwd = cwd
         self.children: list[Child] = []
 
@@ -128,7 +129,7 @@ class Processes:
         """Start ``argv`` in its own process group; ``popen`` goes to subprocess.Popen."""
         log_path = self.log_dir / f"{name}.log" if self.log_dir is not None else None
         popen.setdefault("cwd", self.cwd)
-        child = Child(name, argv, role=role, log_path=log_path, env={**self.env, **(env or {})}, **popen)
+        child = Child(name, argv, role=role, log_path=log_path, env={**os.environ, **self.env, **(env or {})}, **popen)
         self.children.append(child)
         return child
 

@@ -15,11 +15,11 @@ import pytest
 import zmq
 
 from bus.endpoints import Endpoints
-from bus.service import ServiceClient, wait_for
+from tests.conftest import wait_robot
+from tools.bench.rig import start_emulator
 from hw_node.emulator import Pty
 from hw_node.link import LinkConfig, SerialLink, open_port
 from hw_node.port_lock import LOCK_DIR_ENV, PortBusyError, PortLock, device_id
-from hw_node.rig import wait_for_path
 from tests.conftest import HIL, Procs, wait_until
 
 # Refused "at once": within this much beyond what starting `hil` itself takes
@@ -118,13 +118,11 @@ def _refused(argv: list[str], holder_pid: int) -> str:
 def test_second_hw_node_and_hw_run_are_refused_at_once(procs: Procs, run_dir: Path, tmp_path: Path,
                                                        lock_dir: Path, zctx: zmq.Context) -> None:
     arm, control = run_dir / "arm", run_dir / "ctl"
-    procs.hil("emulate", "roarm", "--link", str(arm), "--control", str(control))
-    wait_for_path(arm)
+    start_emulator(procs, arm, control=control)
     by_id = tmp_path / "usb-Silicon_Labs_CP2102-if00-port0"
     by_id.symlink_to(arm)
     first = procs.hil("node", "hw", "--port", str(arm), "--run-dir", str(run_dir))
-    client = ServiceClient(zctx, Endpoints.for_run(run_dir)["robot"].rep, "test", timeout_s=2.0, retries=2)
-    wait_for(client, 30.0)
+    client = wait_robot(zctx, Endpoints.for_run(run_dir), 30.0)
     other = tmp_path / "run2"
     other.mkdir()
     for port in (str(arm), str(by_id)):
@@ -157,7 +155,7 @@ def test_second_hw_node_and_hw_run_are_refused_at_once(procs: Procs, run_dir: Pa
     assert first.wait(timeout=30) == 0
     assert not list(lock_dir.glob("*.lock"))
     second = procs.hil("node", "hw", "--port", str(by_id), "--run-dir", str(other))
-    wait_for(ServiceClient(zctx, Endpoints.for_run(other)["robot"].rep, "test", timeout_s=2.0, retries=2), 30.0)
+    wait_robot(zctx, Endpoints.for_run(other), 30.0).close()
     assert second.poll() is None
     client.close()
 

@@ -14,7 +14,8 @@ import zmq
 
 from bus.endpoints import ROLES, Endpoints
 from bus.security import CLIENT_IDENTITY, Security, SecurityConfig, generate_keys
-from bus.service import ServiceClient, wait_for
+from bus import processes
+from bus.client import NodeClient
 from schemas import services_pb2
 from tests.conftest import HIL, Procs
 from tests.test_security import free_base_port
@@ -87,9 +88,9 @@ def test_ping_without_keys_says_keys_may_be_missing(procs: Procs, run_dir: Path,
     Endpoints.tcp("127.0.0.1", free_base_port("127.0.0.1")).save(path)
     node = procs.hil("node", "sim", "--backend", "mock", "--endpoints", str(path), "--keys", str(keys))
     endpoints = Endpoints.load(path).with_security(SecurityConfig(keys=keys))
-    keyed = ServiceClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2,
+    keyed = NodeClient(zctx, endpoints["robot"].rep, "test", timeout_s=2.0, retries=2,
                           security=endpoints.security_for(CLIENT_IDENTITY))
-    wait_for(keyed, 60.0)
+    processes.wait_ready(keyed.answers_ping, 60.0, what="robot")
 
     ok = _hil("bus", "ping", "robot", "--endpoints", str(path), "--keys", str(keys), "--timeout", "5")
     assert ok.returncode == 0, ok.stderr

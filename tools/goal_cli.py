@@ -9,6 +9,9 @@ import click
 import zmq
 
 from bus.cli_options import endpoint_options, load_endpoints
+from scenarios.checker import ScenarioError
+from scenarios.hand_goal import HandGoalError, send_goal
+from scenarios.schema import goal_from_dict
 
 
 @click.group()
@@ -52,10 +55,6 @@ def send(tcp: tuple[float, float, float] | None, joints: tuple[float, ...] | Non
       hil goal send --tcp 0.25 0.1 0.2
       hil goal send --joints 0 0 1.57 0 0 0 --tolerance 0.02
     """
-    from scenarios.checker import ScenarioError
-    from scenarios.hand_goal import HandGoalError, send_goal
-    from scenarios.schema import goal_from_dict
-
     if (tcp is None) == (joints is None):
         raise click.UsageError("give the target: --tcp X Y Z or --joints J1..J6 (one of them)")
     data: dict[str, object] = {"id": goal_id, "timeout_s": timeout, "hold_s": hold}
