@@ -42,7 +42,7 @@ LOOP_S = 0.004  # one firmware loop pass while there is something to do
 MIN_PASS_S = 0.001
 MAX_OUTPUT = 16384  # bytes queued for the host before the oldest are dropped
 FAULT_KINDS = ("unplug", "garbage", "unpowered", "reboot")
-# What the firmware prints between JSON lines on its own (ROARM_M3.md).
+# What the firmware prints between JSON lines on its own (docs/roarm_m3.md).
 NOISE = (b"Low operating voltage detected...\r\n", b"Servo ID:14 status: checked.\r\n", b"1\r\n", b"-1\r\n",
          b"All bus servos status checked.\r\n")
 

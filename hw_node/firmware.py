@@ -3,7 +3,7 @@
 ``Firmware.handle`` takes one received line and returns the lines the arm
 would print; ``advance`` moves the servos; ``feedback`` formats the T:1051
 line. The emulator (``hw_node.emulator``) wraps this in a pseudo-terminal
-with baud pacing and faults. Modelled on firmware 0.84 (ROARM_M3.md):
+with baud pacing and faults. Modelled on firmware 0.84 (docs/roarm_m3.md):
 
 - T:102 / T:101 set joint targets (radians, firmware convention), servos
   move toward them at ``spd`` (steps/s, 0 = the ST3215's ~4.7 rad/s); acc is
@@ -35,7 +35,7 @@ SHOULDER_HEIGHT = 0.1221  # m, firmware origin above the URDF world origin
 SUPPLY = 1200  # volts x100, a 12 V supply
 # Firmware convention (g = pi - q_gripper): b, s, e, t, r, g.
 INIT_POSE = np.array([0.0, 0.0, math.pi / 2, 0.0, 0.0, math.pi])
-# Captured from a real arm with the servos unpowered (ROARM_M3.md).
+# Captured from a real arm with the servos unpowered (docs/roarm_m3.md).
 UNPOWERED_ANGLES = np.array([3.1385, -1.5478, 0.0031, -1.5478, 3.1401, 1.0784])
 FW_LOWER = protocol.to_firmware(np.array([-math.pi, -math.pi / 2, -1.0, -math.pi / 2, -math.pi, 1.5]))
 FW_UPPER = protocol.to_firmware(np.array([math.pi, math.pi / 2, 2.95, math.pi / 2, math.pi, 0.0]))

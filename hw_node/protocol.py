@@ -1,4 +1,4 @@
-"""The RoArm-M3 JSON line protocol (firmware 0.84, see ROARM_M3.md).
+"""The RoArm-M3 JSON line protocol (firmware 0.84, see docs/roarm_m3.md).
 
 Host -> arm: one compact JSON object per line, ``\\n``-terminated, under 256
 bytes, no acknowledgement. Arm -> host: ``\\r\\n``-terminated lines, of which
@@ -52,7 +52,7 @@ STEPS_PER_RAD = 4096 / (2 * math.pi)  # ST3215: 4096 steps per turn
 # board runs from USB alone and every angle it reports is garbage.
 MIN_SERVO_SUPPLY = 500
 # A reading this close to +-pi on two or more joints is the unpowered pattern
-# of firmware builds that do not report the supply (ROARM_M3.md).
+# of firmware builds that do not report the supply (docs/roarm_m3.md).
 PI_PATTERN_TOL = 0.005
 # Measured angles this far outside the joint limits are not a pose.
 LIMIT_MARGIN = 0.2

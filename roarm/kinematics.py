@@ -1,6 +1,6 @@
 """Forward and inverse kinematics of the RoArm-M3 position chain (numpy only).
 
-The chain is Waveshare's URDF (roarm_description, see ROARM_M3.md), written
+The chain is Waveshare's URDF (roarm_description, see docs/roarm_m3.md), written
 as fixed joint origins (xyz + rpy) each followed by a rotation about local z.
 Every robot target reports its TCP by this one function, so a Cartesian goal
 is judged the same way in mock, MuJoCo, Isaac Sim and on the real arm.

@@ -15,7 +15,7 @@ from hw_node.firmware import Firmware
 from hw_node.lines import LineBuffer
 from hw_node.protocol import Kind, parse_line
 
-# The line ROARM_M3.md captured from an arm whose servos had no power.
+# The line docs/roarm_m3.md captured from an arm whose servos had no power.
 UNPOWERED = (b'{"T":1051,"x":402.60,"y":-1.24,"z":-131.58,"tit":-4.66,"b":3.1385,"s":-1.5478,"e":0.0031,'
              b'"t":-1.5478,"r":3.1401,"g":1.0784,"tB":21,"tS":133,"tE":0,"tT":0,"tR":0,"tG":0,'
              b'"torswitchB":0,"torswitchS":0,"torswitchE":0,"torswitchT":0,"torswitchR":0,"torswitchG":0,"v":0}')

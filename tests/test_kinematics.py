@@ -1,4 +1,4 @@
-"""roarm.kinematics against hand-computed values from ROARM_M3.md's aligned-frames description."""
+"""roarm.kinematics against hand-computed values from docs/roarm_m3.md's aligned-frames description."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from roarm import kinematics as kin
 from roarm.joints import LOWER, UPPER, pose
 
-# Offsets of the aligned frames (ROARM_M3.md), arm straight up at q = 0.
+# Offsets of the aligned frames (docs/roarm_m3.md), arm straight up at q = 0.
 BASE_Z = 0.0701
 SHOULDER = np.array([0.0, 0.0, 0.051959])
 UPPER_ARM = np.array([0.030002, 0.0, 0.236815])

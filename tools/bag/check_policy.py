@@ -96,7 +96,7 @@ def _in_send_order(reader: BagReader) -> list[tuple[str, _Timed]]:
     """States, commands and goals ordered by their senders' stamps.
 
     The recorder writes in the order it drains its sockets, one role after
-    another; the senders' monotonic stamps (one host, DESIGN.md) give the
+    another; the senders' monotonic stamps (one host, docs/design.md) give the
     order things really happened in. Ties keep file order.
     """
     found = [(m.publish_time, i, m.topic, _decode(reader, m)) for i, m in enumerate(reader.messages())

@@ -2,7 +2,7 @@
 
 The bag embeds the FileDescriptorSet of every type it recorded; this module
 compares each with the descriptors the code has now, following the schema
-evolution rules of DESIGN.md:
+evolution rules of docs/design.md:
 
 - compatible: added fields, added messages, renamed fields (same number and
   type), removed fields (their data is ignored; they should be reserved);
