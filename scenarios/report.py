@@ -77,13 +77,14 @@ def _clean(value: Any) -> Any:
 def junit(report: Report) -> ET.Element:
     """JUnit XML: a suite per run, a test case per assertion; set-up trouble is an error case."""
     suites = ET.Element("testsuites")
-    failures = sum(not v.passed for v in report.verdicts)
+    failures = sum(not v.passed and not v.skipped for v in report.verdicts)
     errors = 1 if report.error else 0
     suite = ET.SubElement(suites, "testsuite", {
         "name": f"{report.scenario}[{report.target},seed={report.seed}]",
         "tests": str(len(report.verdicts) + errors),
         "failures": str(failures),
         "errors": str(errors),
+        "skipped": str(sum(v.skipped for v in report.verdicts)),
         "time": f"{report.timings.get('total_s', 0.0):.3f}",
     })
     properties = ET.SubElement(suite, "properties")
@@ -96,7 +97,9 @@ def junit(report: Report) -> ET.Element:
     for verdict in report.verdicts:
         case = ET.SubElement(suite, "testcase", {"classname": classname, "name": verdict.name, "time": "0"})
         text = f"{verdict.figure_text} (bound {verdict.bound}) {verdict.detail}".strip()
-        if verdict.passed:
+        if verdict.skipped:
+            ET.SubElement(case, "skipped", {"message": verdict.detail[:200]}).text = verdict.detail
+        elif verdict.passed:
             ET.SubElement(case, "system-out").text = text
         else:
             ET.SubElement(case, "failure", {"message": text[:200]}).text = text
@@ -117,7 +120,7 @@ def summary(report: Report) -> str:
     title = f"{report.scenario} on {report.target} ({report.mode}, seed {report.seed}): {report.outcome.upper()}"
     parts = [title]
     if report.verdicts:
-        rows = [[v.name, v.figure_text, v.bound, "pass" if v.passed else "FAIL"] for v in report.verdicts]
+        rows = [[v.name, v.figure_text, v.bound, v.result] for v in report.verdicts]
         parts.append(table(rows, ["assertion", "figure", "bound", "result"]))
     if report.error:
         parts.append(f"error: {report.error}")
@@ -127,5 +130,5 @@ def summary(report: Report) -> str:
         parts.append(f"start-up {t['startup_s']:.2f} s, reset {t.get('reset_s', 0.0):.2f} s, "
                      f"run {t.get('run_s', 0.0):.2f} s wall / "
                      f"{t.get('sim_time_s', 0.0):.2f} s simulated{speed}, stop {t.get('stop_s', 0.0):.2f} s")
-    parts.append(f"report: {report.out_dir}/report.json, {report.out_dir}/junit.xml")
+    parts.append(f"report: {report.out_dir}/report.html, report.json, junit.xml")
     return "\n".join(parts)

@@ -115,10 +115,10 @@ def info(bag_file: Path, as_json: bool) -> None:
 @bag.command()
 @click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="PNG to write [default: the bag's name with .png].")
+              help="PNG (or .svg) to write [default: the bag's name with .png].")
 @click.option("--title", default=None, help="Figure title [default: the bag's file name].")
 def plot(bag_file: Path, output: Path | None, title: str | None) -> None:
-    """Plot commanded vs measured joints, distance to goal and loop latency into a PNG.
+    """Plot distance to each goal (mm, tolerance band), joints, latency and events on the robot's clock.
 
     \b
     Example:
@@ -129,11 +129,11 @@ def plot(bag_file: Path, output: Path | None, title: str | None) -> None:
 
     output = output or bag_file.with_suffix(".png")
     try:
-        series = plot_bag(bag_file, output, title)
+        trace = plot_bag(bag_file, output, title)
     except (BagReadError, PlotError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {output}: {len(series.state_t)} states, {len(series.command_t)} commands, "
-               f"{len(series.goal_changes)} goals")
+    commands = sum(c is not None for c in trace.command)
+    click.echo(f"wrote {output}: {len(trace)} states, {commands} commands, {len(trace.goals)} goals")
 
 
 @bag.command()
