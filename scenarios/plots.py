@@ -110,7 +110,7 @@ def draw_goal_distances(ax: Axes, trace: Trace, kind: str) -> int:
     if len(tolerances) == 1:
         ax.axhspan(floor, tolerances[0], color="#1a7f37", alpha=0.12, lw=0,
                    label=f"tolerance <= {tolerances[0]:g} {unit}", gid="tolerance-band")
-        ax.axhline(tolerances[0], color="#1a7f37", lw=0.8)
+        ax.axhline(tolerances[0], color="#1a7f37", lw=0.8, gid="tolerance-edge")
     for goal in goals:
         mask = (index == goal.index) & np.isfinite(distance)
         if not mask.any():
@@ -302,3 +302,43 @@ def overview_figure(trace: Trace, title: str) -> Figure:
 def safe_id(text: str) -> str:
     """A string usable as an HTML id / SVG salt."""
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
+
+
+# -- sweeps -----------------------------------------------------------------------
+def draw_pass_rates(ax: Axes, rates: dict[str, tuple[int, int]]) -> None:
+    """Share of passing runs per target (label: passed/total)."""
+    names = list(rates)
+    shares = [100.0 * p / t if t else 0.0 for p, t in rates.values()]
+    bars = ax.bar(names, shares, color=["#1a7f37" if s == 100 else "#bf8700" if s >= 50 else "#cf222e"
+                                        for s in shares], gid="pass-rates")
+    for bar, (passed, total) in zip(bars, rates.values()):
+        ax.annotate(f"{passed}/{total}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                    va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("runs that passed (%)")
+    ax.set_title("success rate per target", fontsize=9)
+    ax.grid(alpha=0.3, axis="y", lw=0.4)
+
+
+def draw_distribution(ax: Axes, groups: dict[str, list[float]], ylabel: str, title: str,
+                      bound: float | None = None) -> int:
+    """A box per group with every value on it (seeds are few: show them all); returns values drawn."""
+    labels = [k for k, v in groups.items() if v]
+    if not labels:
+        ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center")
+        ax.set_axis_off()
+        return 0
+    data = [groups[k] for k in labels]
+    ax.boxplot(data, showfliers=False, widths=0.5)
+    ax.set_xticks(range(1, len(labels) + 1), labels)
+    rng = np.random.default_rng(0)  # fixed jitter: the same page every time
+    for i, values in enumerate(data, start=1):
+        ax.plot(i + rng.uniform(-0.12, 0.12, len(values)), values, "o", ms=3.5, alpha=0.7, color="C0")
+    if bound is not None:
+        ax.axhline(bound, color="#cf222e", lw=1.2, ls="--", label=f"bound {bound:g}")
+        ax.legend(loc="upper right", fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    ax.grid(alpha=0.3, axis="y", lw=0.4)
+    return sum(len(v) for v in data)

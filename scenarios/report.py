@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -107,11 +108,21 @@ def junit(report: Report) -> ET.Element:
     return suites
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+def table(rows: list[list[str]], header: list[str], wrap: dict[int, int] | None = None) -> str:
+    """A plain-text table. Columns in ``wrap`` (index -> width) are wrapped at word
+    boundaries onto continuation lines: text is never cut, a word longer than
+    the width stays whole."""
+    wrap = wrap or {}
+    lines_of = [[textwrap.wrap(str(c), wrap[i], break_long_words=False, break_on_hyphens=False) or [""]
+                 if i in wrap else [str(c)] for i, c in enumerate(row)] for row in rows]
+    widths = [max([len(str(header[i]))] + [len(part) for cells in lines_of for part in cells[i]])
+              for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)), line]
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip(), line]
+    for cells in lines_of:
+        for k in range(max(len(parts) for parts in cells)):
+            out.append("  ".join((parts[k] if k < len(parts) else "").ljust(w)
+                                 for parts, w in zip(cells, widths)).rstrip())
     return "\n".join(out)
 
 

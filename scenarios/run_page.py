@@ -163,11 +163,11 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def write_run_page(report: dict[str, Any], trace: Trace | None, out_dir: Path) -> Path | None:
+def write_run_page(report: dict[str, Any], trace: Trace | None, out_dir: Path, save_trace: bool = True) -> Path | None:
     """Save the trace and write report.html; a page that cannot be written is a
     warning, never a lost run (report.json and junit.xml are already there)."""
     try:
-        if trace is not None:
+        if trace is not None and save_trace:
             trace.save(out_dir / TRACE_FILE)
         path = out_dir / PAGE_FILE
         path.write_text(render_run_page(report, trace))

@@ -10,6 +10,7 @@ from tools.bench_cli import bench
 from tools.bus_cli import bus
 from tools.keys_cli import keys
 from tools.node_cli import node
+from tools.report_cli import report
 from hw_node.cli import emulate
 from tools.run_cli import run
 from tools.policy_cli import policy
@@ -46,3 +47,4 @@ main.add_command(run)
 main.add_command(keys)
 main.add_command(bag)
 main.add_command(policy)
+main.add_command(report)
