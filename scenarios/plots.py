@@ -39,7 +39,8 @@ MAX_POINTS = 2000
 # Log-scale floor for distances (shown units), so an exact hit still has a place.
 FLOOR = {"mm": 1e-2, "rad": 1e-4}
 STATUS_COLOR = {REACHED: "#1a7f37", MISSED: "#cf222e", CUT_SHORT: "#bc4c00", NOT_RUN: "#6e7781"}
-SEVERITY_COLOR = {"DEBUG": "#8c959f", "INFO": "#0969da", "WARNING": "#bf8700", "ERROR": "#cf222e"}
+SEVERITY_COLOR = {"DEBUG": "#8c959f", "INFO": "#0969da", "WARNING": "#bf8700", "ERROR": "#cf222e",
+                  "CRITICAL": "#82071e"}
 CLOCK_LABEL = "robot clock (s, sim_time)"
 
 

@@ -47,9 +47,13 @@ def _split_topics(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--name", default="recorder", show_default=True, help="Node name on the bus.")
 @click.option("--nice", type=click.IntRange(min=0, max=19), default=10, show_default=True,
               help="Lower the recorder's CPU priority by this much so the loop it records goes first (0: off).")
+@click.option("--scene/--no-scene", default=True, show_default=True,
+              help="Add what Foxglove's 3D panel draws: link transforms from the measured joints, the URDF, "
+                   "goal spheres, events as logs (docs/foxglove.md).")
 @endpoint_options
 def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_json: Path | None,
-           flush_interval: float, name: str, nice: int, run_dir: Path | None, endpoints_file: Path | None) -> None:
+           flush_interval: float, name: str, nice: int, scene: bool, run_dir: Path | None,
+           endpoints_file: Path | None) -> None:
     """Record every bus topic of a run into an MCAP bag until Ctrl-C, SIGTERM or `shutdown`.
 
     Answers ping/info/shutdown as role "recorder". Each (topic, sender) becomes
@@ -76,7 +80,7 @@ def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_js
     except ProvenanceError as exc:
         raise click.UsageError(str(exc)) from None
     config = RecorderConfig(output, endpoints, facts, _split_topics(topics), name,
-                            WriterConfig(flush_interval_s=flush_interval), nice=nice)
+                            WriterConfig(flush_interval_s=flush_interval), nice=nice, scene=scene)
     try:
         result = run_recorder(config)
     except (BagWriteError, zmq.ZMQError) as exc:

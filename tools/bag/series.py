@@ -27,7 +27,7 @@ from bus.topics import EVENT, GOAL, JOINT_COMMAND, JOINT_STATE
 from scenarios.trace import CUT_SHORT, MISSED, REACHED, EventMark, GoalSpan, Trace
 from tools.bag.reader import BagReader
 
-SEVERITIES = {0: "DEBUG", 1: "INFO", 2: "WARNING", 3: "ERROR"}
+SEVERITIES = {1: "DEBUG", 2: "INFO", 3: "WARNING", 4: "ERROR", 5: "CRITICAL"}  # roarm.v1.Severity
 
 
 def _distance(goal: Any, state: Any) -> float | None:
