@@ -11,6 +11,7 @@ from tools.bus_cli import bus
 from tools.keys_cli import keys
 from tools.node_cli import node
 from tools.report_cli import report
+from tools.view_cli import view
 from hw_node.cli import emulate
 from tools.run_cli import run
 from tools.policy_cli import policy
@@ -48,3 +49,4 @@ main.add_command(keys)
 main.add_command(bag)
 main.add_command(policy)
 main.add_command(report)
+main.add_command(view)
