@@ -23,10 +23,19 @@ class Verdict:
     unit: str
     bound: str
     detail: str = ""
+    # Never judged: a goal the run ended before it started ("not run", not a failure figure).
+    skipped: bool = False
+
+    @property
+    def result(self) -> str:
+        """What the tables show: pass, FAIL or not run."""
+        if self.skipped:
+            return "not run"
+        return "pass" if self.passed else "FAIL"
 
     @property
     def figure_text(self) -> str:
-        if self.figure is None or (isinstance(self.figure, float) and math.isnan(self.figure)):
+        if self.figure is None or (isinstance(self.figure, float) and not math.isfinite(self.figure)):
             return "-"
         return f"{self.figure:.4g} {self.unit}".strip()
 
@@ -84,6 +93,9 @@ def judge(assertions: Assertions, seen: Observed) -> list[Verdict]:
 
 def goal_verdict(goal: GoalResult) -> Verdict:
     bound = f"<= {goal.shown(goal.tolerance):g} {goal.unit} within {goal.timeout_s:g} s"
+    if math.isnan(goal.started_sim) and not goal.reached:
+        why = goal.note or "the run ended first"
+        return Verdict(f"goal:{goal.id}", False, None, goal.unit, bound, f"not run: {why}", skipped=True)
     if goal.reached:
         detail = f"reached after {goal.time_s:.3f} s (sim time)"
     else:

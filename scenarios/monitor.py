@@ -23,6 +23,7 @@ from bus.latency import LatencyStats
 from bus.node import Node
 from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import LOWER, NAMES, UPPER
+from scenarios.trace_recorder import TraceRecorder
 from schemas import messages_pb2
 
 # States and commands kept to pair commands with later states: far more than
@@ -77,6 +78,8 @@ class Monitor:
         self.health: dict[str, RoleHealth] = {}
         self.events: deque[messages_pb2.Event] = deque(maxlen=50)
         self.event_counts: dict[str, int] = {}
+        # The run over time for report.html (the runner adds the judged states).
+        self.trace = TraceRecorder()
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -122,6 +125,7 @@ class Monitor:
         self._answered.clear()
         self._episode_ns = since_ns
         self.tracking = False
+        self.trace.new_episode()
 
     def discard_pending(self) -> None:
         """Drop what is queued (states from before a reset), keeping health news."""
@@ -213,12 +217,14 @@ class Monitor:
         # runner, so anything else answers a state from before a reset.
         if target is not None and obs_seq in self._state_pos:
             self._command_pos.setdefault(obs_seq, target)
+            self.trace.command(obs_seq, target, bool(command.hold))
         stamp = self._state_stamp.get(obs_seq)
         # Each state's first answer only; state 0 may be re-published while
         # the policy joins, so its age says nothing about the loop.
         if stamp is not None and obs_seq > 0 and obs_seq not in self._answered:
             self._answered.add(obs_seq)
             self.latency.add((command.stamp_ns - stamp) / 1e9)
+            self.trace.latency(obs_seq, (command.stamp_ns - stamp) / 1e9)
 
     def _on_heartbeat(self, beat: messages_pb2.Heartbeat) -> None:
         health = self.health.setdefault(beat.role, RoleHealth())
@@ -234,6 +240,7 @@ class Monitor:
 
     def _on_event(self, event: messages_pb2.Event) -> None:
         self.event_counts[event.code] = self.event_counts.get(event.code, 0) + 1 + int(event.suppressed)
+        self.trace.event(event.node, event.severity, event.code, event.text)
         if event.severity >= messages_pb2.WARNING:
             self.events.append(event)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,13 +78,14 @@ def _clean(value: Any) -> Any:
 def junit(report: Report) -> ET.Element:
     """JUnit XML: a suite per run, a test case per assertion; set-up trouble is an error case."""
     suites = ET.Element("testsuites")
-    failures = sum(not v.passed for v in report.verdicts)
+    failures = sum(not v.passed and not v.skipped for v in report.verdicts)
     errors = 1 if report.error else 0
     suite = ET.SubElement(suites, "testsuite", {
         "name": f"{report.scenario}[{report.target},seed={report.seed}]",
         "tests": str(len(report.verdicts) + errors),
         "failures": str(failures),
         "errors": str(errors),
+        "skipped": str(sum(v.skipped for v in report.verdicts)),
         "time": f"{report.timings.get('total_s', 0.0):.3f}",
     })
     properties = ET.SubElement(suite, "properties")
@@ -96,7 +98,9 @@ def junit(report: Report) -> ET.Element:
     for verdict in report.verdicts:
         case = ET.SubElement(suite, "testcase", {"classname": classname, "name": verdict.name, "time": "0"})
         text = f"{verdict.figure_text} (bound {verdict.bound}) {verdict.detail}".strip()
-        if verdict.passed:
+        if verdict.skipped:
+            ET.SubElement(case, "skipped", {"message": verdict.detail[:200]}).text = verdict.detail
+        elif verdict.passed:
             ET.SubElement(case, "system-out").text = text
         else:
             ET.SubElement(case, "failure", {"message": text[:200]}).text = text
@@ -104,11 +108,21 @@ def junit(report: Report) -> ET.Element:
     return suites
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+def table(rows: list[list[str]], header: list[str], wrap: dict[int, int] | None = None) -> str:
+    """A plain-text table. Columns in ``wrap`` (index -> width) are wrapped at word
+    boundaries onto continuation lines: text is never cut, a word longer than
+    the width stays whole."""
+    wrap = wrap or {}
+    lines_of = [[textwrap.wrap(str(c), wrap[i], break_long_words=False, break_on_hyphens=False) or [""]
+                 if i in wrap else [str(c)] for i, c in enumerate(row)] for row in rows]
+    widths = [max([len(str(header[i]))] + [len(part) for cells in lines_of for part in cells[i]])
+              for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)), line]
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip(), line]
+    for cells in lines_of:
+        for k in range(max(len(parts) for parts in cells)):
+            out.append("  ".join((parts[k] if k < len(parts) else "").ljust(w)
+                                 for parts, w in zip(cells, widths)).rstrip())
     return "\n".join(out)
 
 
@@ -117,7 +131,7 @@ def summary(report: Report) -> str:
     title = f"{report.scenario} on {report.target} ({report.mode}, seed {report.seed}): {report.outcome.upper()}"
     parts = [title]
     if report.verdicts:
-        rows = [[v.name, v.figure_text, v.bound, "pass" if v.passed else "FAIL"] for v in report.verdicts]
+        rows = [[v.name, v.figure_text, v.bound, v.result] for v in report.verdicts]
         parts.append(table(rows, ["assertion", "figure", "bound", "result"]))
     if report.error:
         parts.append(f"error: {report.error}")
@@ -127,5 +141,5 @@ def summary(report: Report) -> str:
         parts.append(f"start-up {t['startup_s']:.2f} s, reset {t.get('reset_s', 0.0):.2f} s, "
                      f"run {t.get('run_s', 0.0):.2f} s wall / "
                      f"{t.get('sim_time_s', 0.0):.2f} s simulated{speed}, stop {t.get('stop_s', 0.0):.2f} s")
-    parts.append(f"report: {report.out_dir}/report.json, {report.out_dir}/junit.xml")
+    parts.append(f"report: {report.out_dir}/report.html, report.json, junit.xml")
     return "\n".join(parts)

@@ -44,6 +44,7 @@ from scenarios.monitor import Monitor
 from scenarios.progress import Status
 from scenarios.provenance import provenance
 from scenarios.report import Report
+from scenarios.run_page import write_run_page
 from scenarios.schema import Scenario
 from schemas import messages_pb2, services_pb2
 
@@ -160,6 +161,8 @@ class Run:
             self.node.close()
         self.judge(verdict_code)
         self.report.write(self.settings.out_dir)
+        write_run_page(self.report.to_dict(), self.monitor.trace.finish(self.goals.results, self.scenario),
+                       self.settings.out_dir)  # report.html (issue 16)
         return self.report
 
     # -- 1. start-up ---------------------------------------------------------------
@@ -252,6 +255,7 @@ class Run:
                     self.settling = False
                     self.monitor.tracking = True
                     self.goals.start(state.sim_time)
+                self.monitor.trace.state(self.sim_time, state, position, self.goals)  # for report.html
                 if self.goals.observe(state, position):
                     self._goal_finished()
                     if self.goals.current is not None and self.goals.current.reset:
@@ -312,6 +316,7 @@ class Run:
     def _kill(self, name: str, sim_time: float) -> None:
         self.status.note(f"t={sim_time:.2f} s: killing {name} (SIGKILL), as the scenario asks")
         self.processes.kill(self.processes.by_name[name])
+        self.monitor.trace.mark(self.sim_time, "runner", "scenario.kill", f"SIGKILL {name}", "WARNING")
         hold = self.scenario.assertions.hold_after_kill
         self.monitor.watch_hold(sim_time, hold.settle_s if hold else 0.0)
 

@@ -7,7 +7,6 @@ disturb each other; at most ``jobs`` run at once (default: the cores).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,10 @@ from bus.processes import Child, Processes
 from scenarios.launch import hil_command
 from scenarios.report import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, OUTCOMES, table
 from scenarios.schema import TARGETS
+from scenarios.sweep_page import CellSummary, SweepSummary, cell_summary, read_report, write_sweep_page
+
+# Width of the table's last column; longer text wraps at word boundaries (never cut).
+NOTE_WIDTH = 60
 
 
 class SweepError(HilError, ValueError):
@@ -66,19 +69,19 @@ class Cell:
     wall_s: float = 0.0
     exit_code: int | None = None
 
-    def summary(self) -> list[str]:
-        """One table row from the cell's report.json (or why there is none)."""
+    def summary(self) -> CellSummary:
+        """The cell from its report.json (or why there is none)."""
         outcome = OUTCOMES.get(self.exit_code if self.exit_code is not None else -1, f"exit {self.exit_code}")
-        try:
-            report = json.loads((self.out / "report.json").read_text())
-        except (OSError, ValueError):
-            return [self.target, str(self.seed), outcome, "-", f"{self.wall_s:.1f}", "no report.json"]
-        verdicts = report.get("verdicts", [])
-        failed = [v["name"] for v in verdicts if not v["passed"]]
-        passed = f"{len(verdicts) - len(failed)}/{len(verdicts)}"
-        error = (report.get("error") or "").splitlines()
-        note = ", ".join(failed) or (error[0] if error else "")
-        return [self.target, str(self.seed), outcome, passed, f"{self.wall_s:.1f}", note[:70]]
+        return cell_summary(self.target, self.seed, self.out.name, outcome, self.exit_code, self.wall_s,
+                            read_report(self.out))
+
+
+def _row(cell: CellSummary) -> list[str]:
+    """A table row; a multi-line error says where the rest is (the full text is in sweep.json)."""
+    note = cell.note()
+    if not cell.failed and len(cell.error.splitlines()) > 1:
+        note += f" (full text: {cell.folder}/report.html)"
+    return [cell.target, str(cell.seed), cell.outcome, cell.asserts, f"{cell.wall_s:.1f}", note]
 
 
 def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *, port: str | None = None,
@@ -128,14 +131,20 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
             _stop_cell(processes, cell)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    rows = [c.summary() for c in cells if c.exit_code is not None]
-    text = table(rows, ["target", "seed", "outcome", "asserts", "wall s", "failed / error"])
+    done = [c.summary() for c in cells if c.exit_code is not None]
+    text = table([_row(c) for c in done], ["target", "seed", "outcome", "asserts", "wall s", "failed / error"],
+                 wrap={5: NOTE_WIDTH})
     codes = [c.exit_code for c in cells]
     if interrupted:
-        return EXIT_INTERRUPTED, text
-    if any(c not in (EXIT_PASS, EXIT_FAIL) for c in codes):
-        return EXIT_BROKEN, text
-    return (EXIT_FAIL if any(c == EXIT_FAIL for c in codes) else EXIT_PASS), text
+        code = EXIT_INTERRUPTED
+    elif any(c not in (EXIT_PASS, EXIT_FAIL) for c in codes):
+        code = EXIT_BROKEN
+    else:
+        code = EXIT_FAIL if any(c == EXIT_FAIL for c in codes) else EXIT_PASS
+    page = write_sweep_page(SweepSummary(scenario.stem, targets, seeds, code, done), out)
+    if page is not None:
+        text += f"\nsweep report: {page} (every run: {out}/<target>-seed<N>/report.html)"
+    return code, text
 
 
 def _stop_cell(processes: Processes, cell: Cell) -> None:

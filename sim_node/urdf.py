@@ -5,7 +5,10 @@ joint origins (and ``roarm.joints``' limits) keeps one source for the chain,
 so the Isaac arm, the MuJoCo arm and the FK that judges Cartesian goals
 cannot drift apart. Inertials only (masses from Waveshare's URDF, centre of
 mass halfway to the next joint, rod-like inertia): the harness runs headless
-and without contacts, so visuals and collision shapes would add nothing.
+and without contacts, so collision shapes would add nothing. ``visual=True``
+adds simple shapes (a cylinder from each joint to the next, a sphere at each
+joint) so a viewer such as Foxglove's 3D panel draws the arm from the same
+chain; the recorder puts that version into every bag.
 
 Every link carries an inertial, the frames ``world`` and ``hand_tcp`` a
 negligible one: Isaac Sim 5.x's URDF importer authors no mass for a link
@@ -16,6 +19,7 @@ shapes 1 kg, which at the TCP would outweigh the whole hand.
 
 from __future__ import annotations
 
+import math
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -53,17 +57,51 @@ def _inertial(link: str, com: tuple[float, float, float], length: float) -> str:
             "</inertial>\n")
 
 
-def roarm_m3_urdf() -> str:
-    """The URDF text: world, base_link, link1..link5, gripper_link, hand_tcp."""
+LINK_RADIUS = 0.018  # m, the drawn thickness of a link
+COLORS = {"base_link": "0.25 0.25 0.28 1", "link1": "0.95 0.55 0.1 1", "link2": "0.2 0.45 0.85 1",
+          "link3": "0.95 0.55 0.1 1", "link4": "0.2 0.45 0.85 1", "link5": "0.95 0.55 0.1 1",
+          "gripper_link": "0.3 0.3 0.3 1"}
+
+
+def _segment(link: str, end: tuple[float, ...]) -> str:
+    """A cylinder from the link's origin to ``end`` (its child joint), plus a sphere at the origin."""
+    dx, dy, dz = (float(v) for v in end)
+    length = math.sqrt(dx * dx + dy * dy + dz * dz)
+    color = f'<material name="{link}_color"><color rgba="{COLORS[link]}"/></material>'
+    parts = [f'    <visual><geometry><sphere radius="{LINK_RADIUS * 1.3:.4g}"/></geometry>{color}</visual>\n']
+    if length > 1e-6:
+        pitch, yaw = math.atan2(math.hypot(dx, dy), dz), math.atan2(dy, dx)  # rotate z onto the segment
+        parts.append(f'    <visual><origin xyz="{_vec((dx / 2, dy / 2, dz / 2))}" rpy="0 {pitch:.6g} {yaw:.6g}"/>'
+                     f'<geometry><cylinder radius="{LINK_RADIUS}" length="{length:.6g}"/></geometry>{color}</visual>\n')
+    return "".join(parts)
+
+
+def _visuals(link: str) -> str:
+    if link == "base_link":
+        return ('    <visual><origin xyz="0 0 -0.035" rpy="0 0 0"/><geometry><cylinder radius="0.05" length="0.07"/>'
+                f'</geometry><material name="base_color"><color rgba="{COLORS[link]}"/></material></visual>\n')
+    if link == "gripper_link":
+        return (f'    <visual><origin xyz="0 0 0.03" rpy="0 0 0"/><geometry><box size="0.012 0.03 0.06"/></geometry>'
+                f'<material name="jaw_color"><color rgba="{COLORS[link]}"/></material></visual>\n')
+    ends = dict(zip(LINKS[1:6], [xyz for xyz, _ in JOINT_ORIGINS[1:]] + [LINK5_TO_TCP[0]]))
+    return _segment(link, ends[link])
+
+
+def roarm_m3_urdf(visual: bool = False) -> str:
+    """The URDF text: world, base_link, link1..link5, gripper_link, hand_tcp (with shapes to draw if ``visual``)."""
     # Each moving link's centre of mass lies halfway to the next joint (in its own frame).
     next_offsets = [xyz for xyz, _ in JOINT_ORIGINS[1:]] + [LINK5_TO_TCP[0]]
+    shapes = _visuals if visual else (lambda _link: "")
     parts = ['<?xml version="1.0"?>\n<robot name="roarm_m3">\n',
              '  <link name="world">\n', _inertial("world", (0.0, 0.0, 0.0), 0.02), "  </link>\n",
-             '  <link name="base_link">\n', _inertial("base_link", (0.0, 0.0, -0.035), 0.07), "  </link>\n"]
+             '  <link name="base_link">\n', _inertial("base_link", (0.0, 0.0, -0.035), 0.07), shapes("base_link"),
+             "  </link>\n"]
     for link, offset in zip(LINKS[1:6], next_offsets):
         com = tuple(0.5 * np.asarray(offset))
-        parts += [f'  <link name="{link}">\n', _inertial(link, com, float(np.linalg.norm(offset))), "  </link>\n"]
-    parts += ['  <link name="gripper_link">\n', _inertial("gripper_link", (0.0, 0.0, 0.0), 0.06), "  </link>\n",
+        parts += [f'  <link name="{link}">\n', _inertial(link, com, float(np.linalg.norm(offset))), shapes(link),
+                  "  </link>\n"]
+    parts += ['  <link name="gripper_link">\n', _inertial("gripper_link", (0.0, 0.0, 0.0), 0.06),
+              shapes("gripper_link"), "  </link>\n",
               '  <link name="hand_tcp">\n', _inertial("hand_tcp", (0.0, 0.0, 0.0), 0.02), "  </link>\n"]
     xyz, rpy = WORLD_TO_BASE
     parts.append(f'  <joint name="world_to_base_link" type="fixed"><parent link="world"/><child link="base_link"/>'

@@ -84,7 +84,8 @@ def test_recorded_bag_decodes_from_embedded_schemas(procs, zctx, endpoints, run_
                 assert channel.metadata["src"] == "talker-robot" and channel.metadata["role"] == "robot"
             if channel.topic == "robot/joint_command":
                 assert msg.obs_seq == msg.seq
-    assert {"robot/joint_state", "robot/joint_command", "task/goal", "node/heartbeat"} <= set(decoded)
+    assert {"robot/joint_state", "robot/joint_command", "task/goal", "node/heartbeat", "viz/transforms",
+            "/robot_description"} <= set(decoded)
     assert decoded["robot/joint_state"] >= 300
     assert metadata["roarm-hil.node.robot"]["node"] == "talker-robot"  # the recorder asked the robot's info
     prov = metadata["roarm-hil"]
@@ -152,7 +153,8 @@ def test_disk_full_while_recording_stops_with_a_clear_error(procs, run_dir):
     import resource
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+        # Room for the scene channels too (URDF, link transforms: tests/test_bag_scene.py).
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
 
     procs.python(TALKER, str(run_dir), "500", "0")
     recorder = procs.hil("bag", "record", "-o", str(run_dir / "run.mcap"), "--run-dir", str(run_dir),

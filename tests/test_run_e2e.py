@@ -69,7 +69,9 @@ def check_report_files(out: Path) -> dict[str, Any]:
     assert [c.get("name") for c in cases if c.get("name") != "run"] == [v["name"] for v in report["verdicts"]]
     assert int(suite.get("failures", "-1")) == sum(not v["passed"] for v in report["verdicts"])
     for case, verdict in zip([c for c in cases if c.get("name") != "run"], report["verdicts"]):
-        assert (case.find("failure") is None) == verdict["passed"]
+        assert (case.find("failure") is None) == (verdict["passed"] or verdict["skipped"])
+        assert (case.find("skipped") is not None) == verdict["skipped"]
+    assert (out / "report.html").stat().st_size > 1000  # every run has its page
     return report
 
 
@@ -121,6 +123,9 @@ goals:
   - id: never
     tcp: [0.0, 0.0, 0.9]
     timeout_s: 60
+  - id: later
+    tcp: [0.3, 0.0, 0.2]
+    timeout_s: 5
 """
 
 
@@ -133,7 +138,7 @@ def start_long_run(procs: Procs, tmp_path: Path, *extra: str) -> tuple[Child, Pa
     with open(log, "wb") as err:
         proc = procs.hil("run", str(scenario), "--out", str(out), *extra, stderr=err)
     deadline = time.monotonic() + 60
-    while "running 1 goal" not in log.read_text():
+    while "running 2 goal" not in log.read_text():
         assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
@@ -156,6 +161,13 @@ def test_ctrl_c_mid_run_leaves_no_process_behind(procs: Procs, tmp_path: Path) -
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
     assert {n["stopped_by"] for n in report["nodes"].values()} == {"shutdown service"}
     assert (out / "run.mcap").stat().st_size > 0  # the recorder closed its bag
+    # The goal that never started is "not run" with no figure (the first one is cut short, or not
+    # run either when the SIGINT came before the robot's first state reached the runner).
+    verdicts = {v["name"]: v for v in report["verdicts"]}
+    assert not verdicts["goal:never"]["passed"]
+    assert verdicts["goal:later"]["skipped"] and verdicts["goal:later"]["figure"] is None
+    assert verdicts["goal:later"]["detail"] == "not run: interrupted"
+    assert "not run" in (out / "report.html").read_text()
 
 
 def test_a_node_dying_mid_run_fails_the_run(procs: Procs, tmp_path: Path) -> None:
@@ -195,6 +207,11 @@ def test_sweep_runs_the_matrix_and_prints_one_table(procs: Procs, tmp_path: Path
     for seed in (0, 1):
         report = check_report_files(out / f"mock-seed{seed}")
         assert report["seed"] == seed
+    summary = json.loads((out / "sweep.json").read_text())
+    assert [(c["seed"], c["outcome"]) for c in summary["cells"]] == [(0, "pass"), (1, "pass")]
+    page = (out / "report.html").read_text()
+    assert 'href="mock-seed0/report.html"' in page and 'href="mock-seed1/report.html"' in page
+    assert f"sweep report: {out}/report.html" in stdout
 
 
 def test_recorded_run_writes_a_bag_beside_the_report(procs: Procs, tmp_path: Path) -> None:

@@ -85,3 +85,64 @@ def test_targets() -> None:
     assert parse_targets("mock,mujoco,mock") == ["mock", "mujoco"]
     with pytest.raises(SweepError, match="unknown gazebo"):
         parse_targets("mock,gazebo")
+
+
+# -- honest tables ---------------------------------------------------------------------------
+def test_goals_an_interrupted_run_never_started_are_not_run_not_inf_fail(tmp_path: Path) -> None:
+    from roarm.joints import NAMES, pose
+    from scenarios.assertions import goal_verdict
+    from scenarios.goals import GoalSequence
+    from scenarios.schema import GoalSpec
+    from scenarios.trace_recorder import TraceRecorder
+    from schemas import messages_pb2
+
+    goals = GoalSequence(tuple(GoalSpec(id=name, kind="tcp", target=(0.3, 0.0, 0.2), tolerance=0.01, timeout_s=4.0)
+                               for name in ("first", "second", "third")))
+    recorder = TraceRecorder()
+    goals.start(0.0)
+    q = pose("home")
+    for k in range(3):
+        state = messages_pb2.JointState(seq=k, names=NAMES, position=q, sim_time=0.01 * k, tcp=[0.1, 0.0, 0.3])
+        recorder.state(0.01 * k, state, q, goals)
+        goals.observe(state, q)
+    goals.abandon("interrupted (SIGINT)")
+    verdicts = [goal_verdict(g) for g in goals.results]
+    assert [v.result for v in verdicts] == ["FAIL", "not run", "not run"]
+    assert verdicts[0].figure_text.endswith("mm") and math.isfinite(verdicts[0].figure or math.nan)
+    assert verdicts[1].figure is None and verdicts[1].detail == "not run: interrupted (SIGINT)"
+    report = a_report(tmp_path, verdicts=verdicts, exit_code=130, error="interrupted (SIGINT)")
+    text = summary(report)
+    assert "inf" not in text
+    rows = [line.rstrip() for line in text.splitlines() if line.startswith("goal:")]
+    assert rows[0].endswith("FAIL") and rows[1].endswith("not run") and rows[2].endswith("not run")
+    assert rows[1].split()[1] == "-"  # no figure for a goal that never ran
+    _, xml_path = report.write(tmp_path)
+    suite = ET.parse(xml_path).getroot().find("testsuite")
+    assert suite is not None and (suite.get("failures"), suite.get("skipped")) == ("1", "2")
+    assert suite.find("testcase[@name='goal:second']/skipped") is not None
+    trace = recorder.finish(goals.results)
+    assert [g.status for g in trace.goals] == ["cut short", "not run", "not run"]
+
+
+def test_the_sweep_table_wraps_long_messages_at_word_boundaries() -> None:
+    from scenarios.report import table
+
+    message = ("robot exited with status 1 before it answered ping; the serial port /dev/serial/by-id/"
+               "usb-1a86_USB_Serial-if00-port0 could not be opened: permission denied")
+    text = table([["mock", "0", "broken", message]], ["target", "seed", "outcome", "failed / error"], wrap={3: 40})
+    lines = text.splitlines()
+    assert len(lines) > 3  # continuation lines
+    column = lines[2].index("robot")
+    pieces = [line[column:].strip() for line in lines[2:]]
+    assert " ".join(pieces) == message  # every word, in order, none cut
+    assert all(len(p) <= 40 or " " not in p for p in pieces)
+
+
+def test_a_sweep_row_points_to_the_full_text_of_a_long_error() -> None:
+    from scenarios.sweep import _row
+    from scenarios.sweep_page import CellSummary
+
+    cell = CellSummary("mock", 3, "mock-seed3", "broken", 2, 1.5, error="robot exited\nend of robot.log:\n  boom")
+    assert _row(cell)[-1] == "robot exited (full text: mock-seed3/report.html)"
+    failed = CellSummary("mock", 4, "mock-seed4", "fail", 1, 2.0, error="", failed=["goal:a", "loop_latency"])
+    assert _row(failed)[-1] == "goal:a, loop_latency"

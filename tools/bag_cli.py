@@ -61,9 +61,13 @@ def _split_topics(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--name", default="recorder", show_default=True, help="Node name on the bus.")
 @click.option("--nice", type=click.IntRange(min=0, max=19), default=10, show_default=True,
               help="Lower the recorder's CPU priority by this much so the loop it records goes first (0: off).")
+@click.option("--scene/--no-scene", default=True, show_default=True,
+              help="Add what Foxglove's 3D panel draws: link transforms from the measured joints, the URDF, "
+                   "goal spheres, events as logs (docs/foxglove.md).")
 @endpoint_options
 def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_json: Path | None,
-           flush_interval: float, name: str, nice: int, run_dir: Path | None, endpoints_file: Path | None) -> None:
+           flush_interval: float, name: str, nice: int, scene: bool, run_dir: Path | None,
+           endpoints_file: Path | None) -> None:
     """Record every bus topic of a run into an MCAP bag until Ctrl-C, SIGTERM or `shutdown`.
 
     Answers ping/info/shutdown as role "recorder". Each (topic, sender) becomes
@@ -83,7 +87,7 @@ def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_js
     except ProvenanceError as exc:
         raise click.UsageError(str(exc)) from None
     config = RecorderConfig(output, endpoints, facts, _split_topics(topics), name,
-                            WriterConfig(flush_interval_s=flush_interval), nice=nice)
+                            WriterConfig(flush_interval_s=flush_interval), nice=nice, scene=scene)
     try:
         result = run_recorder(config)
     except zmq.ZMQError as exc:
@@ -116,19 +120,19 @@ def info(bag_file: Path, as_json: bool) -> None:
 @bag.command()
 @click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="PNG to write [default: the bag's name with .png].")
+              help="PNG (or .svg) to write [default: the bag's name with .png].")
 @click.option("--title", default=None, help="Figure title [default: the bag's file name].")
 def plot(bag_file: Path, output: Path | None, title: str | None) -> None:
-    """Plot commanded vs measured joints, distance to goal and loop latency into a PNG.
+    """Plot distance to each goal (mm, tolerance band), joints, latency and events on the robot's clock.
 
     \b
     Example:
       hil bag plot run.mcap -o run.png
     """
     output = output or bag_file.with_suffix(".png")
-    series = plot_bag(bag_file, output, title)
-    click.echo(f"wrote {output}: {len(series.state_t)} states, {len(series.command_t)} commands, "
-               f"{len(series.goal_changes)} goals")
+    trace = plot_bag(bag_file, output, title)
+    commands = sum(c is not None for c in trace.command)
+    click.echo(f"wrote {output}: {len(trace)} states, {commands} commands, {len(trace.goals)} goals")
 
 
 @bag.command()

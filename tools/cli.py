@@ -21,6 +21,8 @@ COMMANDS = {
     "bag": "tools.bag_cli:bag",
     "policy": "tools.policy_cli:policy",
     "goal": "tools.goal_cli:goal",
+    "report": "tools.report_cli:report",
+    "view": "tools.view_cli:view",
 }
 
 

@@ -130,8 +130,8 @@ def check_bag(reader: BagReader, channel_ids: Iterable[int] | None = None) -> Co
     schema_ids = {reader.channels[i].schema_id for i in ids}
     for schema_id in sorted(schema_ids):
         schema = reader.schemas.get(schema_id)
-        if schema is None or schema.encoding != "protobuf":
-            continue
+        if schema is None or schema.encoding != "protobuf" or schema.name.startswith("foxglove."):
+            continue  # not ours: derived viewer channels (tools.viz.scene) are never replayed as bus messages
         try:
             recorded = descriptor_pb2.FileDescriptorSet.FromString(schema.data)
         except DecodeError as exc:

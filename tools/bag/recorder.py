@@ -22,6 +22,8 @@ from bus.topics import QueuePolicy
 from schemas import services_pb2
 from tools.bag.node_info import PREFIX, InfoProbe, as_metadata
 from tools.bag.writer import BagWriteError, BagWriter, WriterConfig
+from sim_node.urdf import roarm_m3_urdf
+from tools.viz.scene import URDF_ATTACHMENT, URDF_TOPIC, SceneDeriver, VizMessage
 
 ROLE = "recorder"
 # Roles whose ``info`` the bag keeps (model hash, dt, limits, randomization).
@@ -44,6 +46,8 @@ class RecorderConfig:
     # thread inherits it): on a busy machine the loop being recorded gets the
     # CPU first, the recorder catches up from its deep queues.
     nice: int = 10
+    # Add what Foxglove's 3D panel needs (link transforms, URDF, goal spheres, event logs).
+    scene: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,12 @@ def record(config: RecorderConfig) -> RecordResult:
     }
     probe = InfoProbe(node.ctx, config.endpoints, DESCRIBED_ROLES, config.name, node.security)
     node.install_signal_handlers()
+    scene = SceneDeriver() if config.scene else None
     error = ""
     try:
         while node.running:
             node.spin(timeout_ms=0)  # services and heartbeat; never waits here
-            heard = _drain_into(bag, subscribers, node)
+            heard = _drain_into(bag, subscribers, node, scene)
             for role, info in probe.ask(heard).items():
                 bag.add_metadata(PREFIX + role, as_metadata(info))
             bag.flush_if_due()
@@ -97,7 +102,7 @@ def record(config: RecorderConfig) -> RecordResult:
             # them in batches: one wake-up per batch instead of one per message
             # keeps the recorder from stealing the CPU a lockstep loop needs.
             time.sleep(config.batch_s)
-        _drain_into(bag, subscribers, node)  # what arrived while stopping
+        _drain_into(bag, subscribers, node, scene)  # what arrived while stopping
     except BagWriteError as exc:
         error = str(exc)
         node.event(Severity.ERROR, "record.write_failed", error)
@@ -113,7 +118,8 @@ def record(config: RecorderConfig) -> RecordResult:
     return RecordResult(bag.drops.received, bag.drops.dropped, streams, node.detail, error)
 
 
-def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node) -> set[str]:
+def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node,
+                scene: SceneDeriver | None = None) -> set[str]:
     """Write everything waiting, in the order the senders stamped it; returns the roles heard from.
 
     Within one batch the sockets are drained one after another, so the
@@ -123,9 +129,20 @@ def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node) 
     batch.sort(key=lambda entry: entry[0])
     for _sent, role, envelope in batch:
         gap = bag.write(role, envelope)
+        if scene is not None:
+            for derived in scene.derive(envelope):
+                _write_derived(bag, derived)
         if gap:
             node.counters["dropped"] += gap
             node.event(Severity.WARNING, "record.dropped",
                        f"{gap} message(s) of {envelope.topic} from {envelope.src} never arrived "
                        f"(seq jumped to {envelope.seq})", envelope.seq)
     return {role for _sent, role, _envelope in batch}
+
+
+def _write_derived(bag: BagWriter, message: VizMessage) -> None:
+    """A derived message; the URDF (the first one) also becomes a bag attachment."""
+    bag.write_viz(message)
+    if message.topic == URDF_TOPIC:
+        bag.add_attachment(URDF_ATTACHMENT, "application/xml", roarm_m3_urdf(visual=True).encode(),
+                           message.log_time_ns)

@@ -32,6 +32,7 @@ from bus.errors import Failed
 from schemas import SCHEMA_VERSION
 from tools.bag.drops import DropCounter
 from tools.bag.provenance import METADATA_NAME, SUMMARY_NAME
+from tools.viz.scene import VizMessage, schema_bytes
 
 LIBRARY = "roarm-hil recorder"
 # MCAP's sequence field is 32 bits; envelope seqs are stored modulo 2**32.
@@ -142,6 +143,32 @@ class BagWriter:
         except OSError as exc:
             raise BagWriteError(_describe(exc, self.path)) from None
         return self.drops.observe(envelope.topic, envelope.src, envelope.seq)
+
+    def write_viz(self, message: VizMessage) -> None:
+        """A message derived for viewers (Foxglove's 3D panel): channels of role "recorder"."""
+        key = ("recorder", message.topic, message.schema)
+        channel_id = self._channels.get(key)
+        try:
+            if channel_id is None:
+                encoding, data = schema_bytes(message.schema)
+                schema_id = self._schemas.get(message.schema)
+                if schema_id is None:
+                    schema_id = self._schemas[message.schema] = self._writer.register_schema(
+                        message.schema, encoding, data)
+                channel_id = self._channels[key] = self._writer.register_channel(
+                    message.topic, message.encoding, schema_id,
+                    {"role": "recorder", "src": "recorder", "type": message.schema, "derived": "true"})
+            self._writer.add_message(channel_id, log_time=message.log_time_ns, data=message.data,
+                                     publish_time=message.publish_time_ns, sequence=0)
+        except OSError as exc:
+            raise BagWriteError(_describe(exc, self.path)) from None
+
+    def add_attachment(self, name: str, media_type: str, data: bytes, log_time_ns: int) -> None:
+        try:
+            self._writer.add_attachment(create_time=log_time_ns, log_time=log_time_ns, name=name,
+                                        media_type=media_type, data=data)
+        except OSError as exc:
+            raise BagWriteError(_describe(exc, self.path)) from None
 
     def add_metadata(self, name: str, record: dict[str, str]) -> None:
         """A metadata record (written at once, outside the chunks)."""
