@@ -7,6 +7,12 @@ from pathlib import Path
 
 import click
 
+from scenarios.run_page import write_run_page
+from scenarios.sweep_page import SWEEP_FILE, SweepSummary, write_sweep_page
+from scenarios.trace import TRACE_FILE, Trace, TraceError
+from tools.bag.reader import BagReadError
+from tools.bag.series import load_trace
+
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
@@ -23,12 +29,6 @@ def report(run_dir: Path) -> None:
       hil report runs/reach-mujoco-seed0-20250101-120000
       hil report runs/sweep-reach-20250101-120000
     """
-    from scenarios.run_page import write_run_page
-    from scenarios.sweep_page import SWEEP_FILE, SweepSummary, write_sweep_page
-    from scenarios.trace import TRACE_FILE, Trace, TraceError
-    from tools.bag.reader import BagReadError
-    from tools.bag.series import load_trace
-
     if (run_dir / "report.json").is_file():
         try:
             data = json.loads((run_dir / "report.json").read_text())

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from bus.cli_options import endpoint_options, load_endpoints
+from tools.viz.live import LiveView, ViewConfig, ViewError, serve
 
 
 @click.command("view")
@@ -31,8 +32,6 @@ def view(host: str, port: int, run_dir: Path | None, endpoints_file: Path | None
       hil view --port 0           # any free port (the run folder from $HIL_RUN_DIR)
     """
     import zmq
-
-    from tools.viz.live import LiveView, ViewConfig, ViewError, serve
 
     endpoints = load_endpoints(run_dir, endpoints_file)
     stop: list[str] = []
