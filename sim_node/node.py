@@ -54,6 +54,8 @@ MODES = ("lockstep", "realtime")
 MAX_STEPS_PER_CALL = 10_000  # a step call holds the REP socket (and ping); bound it
 SPIN_S = 0.0002  # realtime: the last stretch before a tick is a busy wait
 IDLE_S = 0.05  # the longest single wait (heartbeats stay on time while paused)
+IDLE_MS = int(IDLE_S * 1000)
+WAKE_MARGIN_MS = 0.8
 
 
 @dataclass
@@ -201,8 +203,10 @@ class SimNode:
             remaining = until - time.monotonic()
             if remaining <= 0:
                 return Wake.DEADLINE
-            # Whole milliseconds, one short: the last stretch is polled, never overslept.
-            has_input = node.spin(int(IDLE_S * 1000) if remaining > IDLE_S else max(0, int(remaining * 1000) - 1))
+            # Poll timeouts are whole milliseconds and wake-ups come late: sleep
+            # until at least WAKE_MARGIN_MS before ``until``, poll without
+            # blocking after that, so the time is never overslept.
+            has_input = node.spin(IDLE_MS if remaining > IDLE_S else max(0, int(remaining * 1000 - WAKE_MARGIN_MS)))
             if node.request is not None:
                 return node.request
             if has_input:
@@ -242,10 +246,10 @@ class SimNode:
         """The start of a control period: apply the newest command, advance, publish."""
         while time.monotonic() < self.deadline:  # the last SPIN_S: a busy wait, for sub-ms jitter
             pass
-        now = time.monotonic()
         if self.newest is not None:
             self.accept(self.newest)
             self.newest = None
+        now = time.monotonic()
         if self._last_tick:
             self.period.add(now - self._last_tick)
             self.jitter.add(abs(now - self._last_tick - self.dt))
