@@ -6,8 +6,11 @@ A node's own loop stays readable top to bottom:
 
     node = Node("robot", "sim", endpoints, info=describe)
     commands = node.subscribe("policy", [JOINT_COMMAND])
+    node.add_service("reset", ResetRequest)   # no handler: an event of the loop
     while node.running:
-        node.spin(timeout_ms=5)        # services, heartbeat, waits for input
+        node.spin(timeout_ms=5)        # ping/info/shutdown, heartbeat, waits for input
+        if node.request is not None:   # a reset call, answered here, between steps
+            node.answer(on_request)
         for env in commands.drain():
             ...
         node.publish(JOINT_STATE, state)
@@ -31,7 +34,7 @@ from bus.envelope import DEFAULT_MAX_FRAME, Reject
 from bus.events import EventLimiter
 from bus.pubsub import Publisher, Subscriber
 from bus.security import Security
-from bus.service import Handler, ServiceError, ServiceServer
+from bus.service import Handler, Request, ServiceError, ServiceServer
 from bus.topics import EVENT, HEARTBEAT, QueuePolicy
 from schemas import SCHEMA_VERSION, messages_pb2, services_pb2
 
@@ -93,7 +96,9 @@ class Node:
         self.add_service("shutdown", services_pb2.ShutdownRequest, self._shutdown)
 
     # -- wiring ---------------------------------------------------------------
-    def add_service(self, method: str, request: type[Message], handler: Handler) -> None:
+    def add_service(self, method: str, request: type[Message], handler: Handler | None = None) -> None:
+        """Serve ``method``: with ``handler``, inside ``spin``; without one, as
+        ``self.request`` for the node's own loop to ``answer``."""
         self.services.add(method, request, handler)
 
     def subscribe(
@@ -132,7 +137,11 @@ class Node:
     # -- the loop -------------------------------------------------------------
     def spin(self, timeout_ms: int = 0) -> bool:
         """Serve pending service calls and a due heartbeat, waiting up to
-        ``timeout_ms`` for input. Returns True when a subscriber has data."""
+        ``timeout_ms`` for input. Returns True when a subscriber has data.
+
+        Returns early as well when a call of a method without a handler
+        arrived: it is in ``request`` and must be answered (``answer``)
+        before the node can serve another call."""
         self.heartbeat_if_due()
         try:
             ready = dict(self.poller.poll(timeout_ms))
@@ -155,6 +164,16 @@ class Node:
         keys = f", CURVE keys {self.security.config.keys}" if self.security.curve else ""
         return (f"[{self.name}] ready: role {self.role}, answers ping at {own.rep}, publishes on {own.pub} "
                 f"(pid {os.getpid()}{keys})")
+
+    @property
+    def request(self) -> Request | None:
+        """A service call waiting for the node's own loop (a method added without a handler)."""
+        return self.services.request
+
+    def answer(self, handler: Callable[[Request], Message]) -> None:
+        """Answer ``request`` with ``handler``'s reply; a ServiceError it raises
+        (``refuse``) or any other exception becomes an Error reply."""
+        self.services.answer(handler)
 
     def heartbeat_if_due(self) -> None:
         now = time.monotonic()

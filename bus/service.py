@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import zmq
 from google.protobuf.message import Message
@@ -38,16 +39,32 @@ class ServiceUnavailable(Failed, TimeoutError):
 
 
 @dataclass(frozen=True)
+class Request:
+    """A call of a method added without a handler, waiting for its owner's loop.
+
+    Such a method is an event of the loop that owns the server rather than a
+    callback: the loop reads it when it polls and answers it at a point of
+    its own choosing (``ServiceServer.answer``), so its state never changes
+    under its feet. Until then the REP socket takes no other request.
+    """
+
+    method: str
+    message: Message
+
+
+@dataclass(frozen=True)
 class _Method:
     request: registry.MessageClass
-    handler: Handler
+    handler: Handler | None  # None: the request is handed to the owner's loop
 
 
 class ServiceServer:
     """A REP socket that dispatches requests by method name.
 
     Every request gets exactly one reply (REP requires it): a malformed one is
-    answered with an Error and reported through ``on_reject``.
+    answered with an Error and reported through ``on_reject``. A method added
+    with a handler is answered inside ``serve_pending``; one added without is
+    left in ``request`` for the owner to ``answer``.
     """
 
     def __init__(
@@ -65,21 +82,37 @@ class ServiceServer:
         self.methods: dict[str, _Method] = {}
         self.on_reject = on_reject
         self.max_frame = max_frame
+        self.request: Request | None = None  # received for the owner's loop, not answered yet
 
-    def add(self, method: str, request: registry.MessageClass, handler: Handler) -> None:
+    def add(self, method: str, request: registry.MessageClass, handler: Handler | None = None) -> None:
+        """Serve ``method``: with ``handler`` inside serve_pending, without it as a Request for the owner."""
         self.methods[method] = _Method(request, handler)
 
     def serve_pending(self) -> int:
-        """Answer every request already waiting; never blocks. Returns how many."""
+        """Answer every request already waiting; never blocks. Returns how many.
+
+        Stops at a request for the owner's loop (``request`` holds it): the
+        REP socket takes the next one only after ``answer``.
+        """
         served = 0
         sock = self.socket
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than zmq.Again
+        while self.request is None and sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than zmq.Again
             method, reply = self._dispatch(recv_frames(sock))
+            if reply is None:
+                break  # self.request: the owner answers it
             send_frames(sock, self.encoder.encode(method, reply))
             served += 1
         return served
 
-    def _dispatch(self, frames: list[bytes]) -> tuple[str, Message]:
+    def answer(self, handler: Callable[[Request], Message]) -> None:
+        """Answer ``request`` with what ``handler`` returns (errors as for a handler's)."""
+        request = self.request
+        if request is None:
+            raise RuntimeError("no service request is waiting for an answer")
+        self.request = None
+        send_frames(self.socket, self.encoder.encode(request.method, _call(handler, request)))
+
+    def _dispatch(self, frames: list[bytes]) -> tuple[str, Message | None]:
         try:
             envelope = decode(frames, self.max_frame, parse=False)
             entry = self.methods.get(envelope.topic)
@@ -93,15 +126,23 @@ class ServiceServer:
                 self.on_reject(reject)
             method = frames[0].decode(errors="replace")[:64] if frames else "?"
             return method, services_pb2.Error(code=reject.reason, text=reject.detail)
-        try:
-            return envelope.topic, entry.handler(request)
-        except ServiceError as exc:
-            return envelope.topic, services_pb2.Error(code=exc.code, text=exc.text)
-        except Exception as exc:  # noqa: BLE001 - a handler's bug must not kill the node
-            return envelope.topic, services_pb2.Error(code="failed", text=f"{type(exc).__name__}: {exc}")
+        if entry.handler is None:
+            self.request = Request(envelope.topic, request)
+            return envelope.topic, None
+        return envelope.topic, _call(entry.handler, request)
 
     def close(self) -> None:
         self.socket.close(0)
+
+
+def _call(handler: Callable[[Any], Message], argument: object) -> Message:
+    """The reply to one request: the handler's, or an Error when it declines or fails."""
+    try:
+        return handler(argument)
+    except ServiceError as exc:
+        return services_pb2.Error(code=exc.code, text=exc.text)
+    except Exception as exc:  # noqa: BLE001 - a handler's bug must not kill the node
+        return services_pb2.Error(code="failed", text=f"{type(exc).__name__}: {exc}")
 
 
 class ServiceClient:

@@ -1,20 +1,27 @@
 """The sim node: a simulated RoArm-M3 on the bus (role ``robot``).
 
-One loop per mode, each readable top to bottom (docs/contracts.md):
+One loop per mode, each a sequence of events read top to bottom, as a
+dora node reads its inputs (docs/contracts.md). The events are a joint
+command, a call of reset, step or estop (methods without callbacks: the loop
+answers them between control periods, never in the middle of one), and the
+deadline the loop waits for:
 
-- lockstep: publish state k, wait for the command with obs_seq == k (until
-  the deadline), apply it, advance one control period, publish k + 1. Before
-  the first matching command after a reset, a missed deadline re-publishes
-  state k (the policy may still be joining); after it, a missed deadline
-  holds the last command and counts ``deadline_miss``. Paused until the
-  first ``reset`` unless autostarted. Deterministic for a seed.
-- realtime: one control period per ``dt`` of wall clock; the newest command
-  wins; no command means the last target is held.
+- lockstep: state k is published and the loop waits for the command with
+  obs_seq == k until the deadline; that command is applied, one control
+  period runs, state k + 1 is published. Before the first matching command
+  after a reset, a missed deadline re-publishes state k (the policy may
+  still be joining); after it, a missed deadline holds the last command and
+  counts ``deadline_miss``. reset publishes state 0, step the state it leads
+  to. Paused until the first ``reset`` unless autostarted. Deterministic for
+  a seed.
+- realtime: the deadline is the next tick, one control period per ``dt`` of
+  wall clock; the newest command wins; no command means the last target is
+  held.
 
-Services beyond ping/info/shutdown: reset, step (lockstep only), estop.
-Every command goes through roarm.safety.check_command: rejected ones are
-counted as ``command.<reason>`` and reported as rate-limited node/events,
-clamps are counted and reported too; the node never stops on bad input.
+Every command is judged by roarm.robot_role (as on the real arm): rejected
+ones are counted as ``command.<reason>`` and reported as rate-limited
+node/events, clamps are counted and reported too; the node never stops on
+bad input.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import gc
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
@@ -32,9 +41,10 @@ from google.protobuf.message import Message
 from bus.endpoints import Endpoints
 from bus.latency import LatencyStats
 from bus.node import Node
+from bus.service import Request
 from bus.topics import CLOCK, JOINT_COMMAND, JOINT_STATE, QueuePolicy
-from roarm.joints import LOWER, MAX_VELOCITY, NAMES, UPPER, pose
-from roarm.safety import BadCommand, check_command, order_targets
+from roarm.joints import LOWER, MAX_VELOCITY, NAMES, ROARM_M3, UPPER, pose
+from roarm.robot_role import RobotRole
 from schemas import messages_pb2, services_pb2
 from sim_node.backend import SimBackend
 from sim_node.backends import make_backend
@@ -44,6 +54,9 @@ Severity = messages_pb2.Severity
 MODES = ("lockstep", "realtime")
 MAX_STEPS_PER_CALL = 10_000  # a step call holds the REP socket (and ping); bound it
 SPIN_S = 0.0002  # realtime: the last stretch before a tick is a busy wait
+IDLE_S = 0.05  # the longest single wait (heartbeats stay on time while paused)
+IDLE_MS = int(IDLE_S * 1000)
+WAKE_MARGIN_MS = 0.8
 
 
 @dataclass
@@ -87,12 +100,20 @@ def raise_priority(priority: int) -> tuple[int, str, str] | None:
     return Severity.INFO, "rt_priority", f"loop and ZMQ I/O thread run at SCHED_FIFO priority {priority}"
 
 
+class Wake(Enum):
+    """What ends a wait of the loop besides a service call or a command."""
+
+    DEADLINE = "deadline"  # the time the loop waited for has come
+    STOP = "stop"  # shutdown service or a signal
+
+
 class SimNode:
-    """A SimBackend on the bus as the run's robot: the loops, the services, the checks."""
+    """A SimBackend on the bus as the run's robot: one loop, its events, the checks."""
 
     def __init__(self, config: SimConfig, endpoints: Endpoints, backend: SimBackend | None = None) -> None:
         self.config = config
         self.dt = config.dt
+        self.lockstep = config.mode == "lockstep"
         # Load the simulator before binding: once the node answers ping it is ready.
         self.backend = backend or make_backend(config.backend, dt=config.dt, **config.backend_options)
         self.backend.connect()
@@ -102,33 +123,42 @@ class SimNode:
                          heartbeat_period_s=config.heartbeat_period_s)
         if priority is not None:
             self.node.event(*priority)
-        policy = QueuePolicy.QUEUE if config.mode == "lockstep" else QueuePolicy.LATEST
+        self.role = RobotRole(self.node, ROARM_M3, MAX_VELOCITY)
+        policy = QueuePolicy.QUEUE if self.lockstep else QueuePolicy.LATEST
         self.commands = self.node.subscribe("policy", [JOINT_COMMAND], policy=policy)
-        self.node.add_service("reset", services_pb2.ResetRequest, self._on_reset)
-        self.node.add_service("step", services_pb2.StepRequest, self._on_step)
-        self.node.add_service("estop", services_pb2.EstopRequest, self._on_estop)
+        # No handlers: reset, step and estop are events of the loop (on_request), never callbacks.
+        self.handlers: dict[str, Callable[[Message], Message]] = {
+            "reset": self.on_reset, "step": self.on_step, "estop": self.on_estop}
+        self.node.add_service("reset", services_pb2.ResetRequest)
+        self.node.add_service("step", services_pb2.StepRequest)
+        self.node.add_service("estop", services_pb2.EstopRequest)
         self.k = 0  # control step since the last reset (JointState.seq)
         self.target = pose("home")
         self.applied = services_pb2.Randomization()
         self.applied_hash = ""
         self.paused = True
-        self.joined = False  # a command answered a state since the last reset
+        self.joined = False  # lockstep: a command answered a state since the last reset
         self.estop = False
-        self.epoch = 0  # bumped by reset/step: a lockstep wait in progress is void
+        # lockstep: when the wait for the answer to state k ends (none while paused);
+        # realtime: when the next control period starts.
+        self.deadline = math.inf
+        self.newest: messages_pb2.JointCommand | None = None  # realtime: the command for the next period
         self.total_steps = 0
         self.physics = LatencyStats()
         self.answer = LatencyStats()  # lockstep: state published -> matching command
         self.period = LatencyStats()  # realtime: wall time between control steps
         self.jitter = LatencyStats()  # realtime: |period - dt|
         self._published_ns = 0
+        self._last_tick = 0.0
+        self._clock = messages_pb2.Clock()
 
-    # -- the loops --------------------------------------------------------------
+    # -- the loop -----------------------------------------------------------------
     def run(self) -> None:
         """Run until shutdown or a signal; always closes the backend and sockets."""
         try:
-            if self.config.mode == "realtime" or self.config.autostart:
+            if not self.lockstep or self.config.autostart:
                 self.reset(pose("home"), self.config.seed, None)
-            if self.config.mode == "lockstep":
+            if self.lockstep:
                 self._run_lockstep()
             else:
                 gc.freeze()  # everything allocated at start-up: later collections skip it
@@ -138,121 +168,106 @@ class SimNode:
             self.node.close()
 
     def _run_lockstep(self) -> None:
-        while self.node.running:
-            if self.paused:
-                self.node.spin(50)
-                continue
-            self.publish_state()
-            answered = self._wait_for_answer(self.k)
-            if answered is None:
-                continue  # reset or step service moved k: publish the new state
-            if answered:
-                self.joined = True
-            elif not self.joined:
-                continue  # the policy may still be joining: re-publish state k
-            else:
-                self.node.counters["deadline_miss"] += 1
-                self.node.event(Severity.WARNING, "deadline_miss",
-                                f"no command for state {self.k} within {self.config.deadline_s * 1000:.0f} ms; "
-                                "holding the last command", self.k)
-            self.advance()
-
-    def _wait_for_answer(self, k: int) -> bool | None:
-        """True on the command answering state k, False at the deadline, None
-        when a service call (reset, step) changed the state being answered."""
-        epoch = self.epoch
-        deadline = time.monotonic() + self.config.deadline_s
-        while self.node.running:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            has_input = self.node.spin(max(1, math.ceil(remaining * 1000)))
-            if self.epoch != epoch or self.paused:
-                return None
-            if not has_input:
-                continue
-            # recv(0) until empty rather than drain(): no exception per wake-up on the hot path
-            envelope = self.commands.recv(0)
-            while envelope is not None:
-                command = envelope.message
-                assert isinstance(command, messages_pb2.JointCommand)
-                if command.obs_seq == k:
-                    self.answer.add((time.monotonic_ns() - self._published_ns) / 1e9)
-                    self.accept(command)
-                    return True
-                self.node.counters["stale_command"] += 1
-                envelope = self.commands.recv(0)
-        return None
+        """State k is out; each event either answers it, changes it, or waits on."""
+        while True:
+            match self.next_event(self.deadline):
+                case messages_pb2.JointCommand() as command:
+                    self.on_command(command)
+                case Request():
+                    self.node.answer(self.on_request)  # reset and step publish the state they lead to
+                case Wake.DEADLINE:
+                    self.on_deadline()
+                case Wake.STOP:
+                    return
 
     def _run_realtime(self) -> None:
-        next_tick = time.monotonic()
-        last_tick = 0.0
+        """One control period per dt of wall clock; the newest command wins."""
+        self.deadline = time.monotonic()
+        while True:
+            match self.next_event(self.deadline - SPIN_S):
+                case messages_pb2.JointCommand() as command:
+                    self.newest = command
+                case Request():
+                    self.node.answer(self.on_request)  # reset drops self.newest: it was for the old episode
+                case Wake.DEADLINE:
+                    self.on_tick()
+                case Wake.STOP:
+                    return
+
+    def next_event(self, until: float) -> Request | messages_pb2.JointCommand | Wake:
+        """What the loop handles next: a call of reset, step or estop, a joint
+        command, Wake.DEADLINE once ``until`` (monotonic seconds) has come, or
+        Wake.STOP. Ping, info and shutdown are answered on the way (they read
+        the node or stop it; they change nothing the loop holds)."""
+        node = self.node
+        while node.running:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return Wake.DEADLINE
+            # Poll timeouts are whole milliseconds and wake-ups come late: sleep
+            # until at least WAKE_MARGIN_MS before ``until``, poll without
+            # blocking after that, so the time is never overslept.
+            has_input = node.spin(IDLE_MS if remaining > IDLE_S else max(0, int(remaining * 1000 - WAKE_MARGIN_MS)))
+            if node.request is not None:
+                return node.request
+            if has_input:
+                # recv(0) rather than drain(): no exception per wake-up on the hot path
+                envelope = self.commands.recv(0)
+                if envelope is not None:
+                    message = envelope.message
+                    assert isinstance(message, messages_pb2.JointCommand)
+                    return message
+        return Wake.STOP
+
+    # -- lockstep events ------------------------------------------------------------
+    def on_command(self, command: messages_pb2.JointCommand) -> None:
+        """The command answering state k: apply it, advance, publish k + 1. Any other is stale."""
+        if command.obs_seq != self.k or self.paused:
+            self.node.counters["stale_command"] += 1
+            return
+        self.answer.add((time.monotonic_ns() - self._published_ns) / 1e9)
+        self.joined = True
+        self.accept(command)
+        self.advance()
         self.publish_state()
-        while self.node.running:
-            epoch = self.epoch
-            newest = self._serve_until(next_tick)
-            if newest is not None and self.epoch == epoch:  # a command from before a reset is void
-                self.accept(newest)
-            now = time.monotonic()
-            if last_tick:
-                self.period.add(now - last_tick)
-                self.jitter.add(abs(now - last_tick - self.dt))
-            last_tick = now
+
+    def on_deadline(self) -> None:
+        """No answer to state k in time: publish it again until the policy has
+        joined, after that hold the last command and advance."""
+        if self.joined:
+            self.node.counters["deadline_miss"] += 1
+            self.node.event(Severity.WARNING, "deadline_miss",
+                            f"no command for state {self.k} within {self.config.deadline_s * 1000:.0f} ms; "
+                            "holding the last command", self.k)
             self.advance()
-            self.publish_state()
-            next_tick += self.dt
-            if now - next_tick > self.dt:  # fell more than a period behind: do not race to catch up
-                self.node.counters["overrun"] += 1
-                next_tick = now + self.dt
+        self.publish_state()
 
-    def _serve_until(self, tick: float) -> messages_pb2.JointCommand | None:
-        """Serve services and collect commands until ``tick``; the newest command.
-
-        Sleeps in the poller until about a millisecond before the tick (poll
-        timeouts have whole-millisecond resolution), polls without blocking
-        until SPIN_S before it, then spins on the clock alone: the period
-        jitter target is under a millisecond.
-        """
-        newest: messages_pb2.JointCommand | None = None
-        while self.node.running:
-            remaining = tick - time.monotonic()
-            if remaining <= SPIN_S:
-                break
-            if self.node.spin(max(0, int(remaining * 1000) - 1)):
-                for envelope in self.commands.drain():
-                    assert isinstance(envelope.message, messages_pb2.JointCommand)
-                    newest = envelope.message
-        while time.monotonic() < tick:
+    # -- realtime events ------------------------------------------------------------
+    def on_tick(self) -> None:
+        """The start of a control period: apply the newest command, advance, publish."""
+        while time.monotonic() < self.deadline:  # the last SPIN_S: a busy wait, for sub-ms jitter
             pass
-        return newest
+        if self.newest is not None:
+            self.accept(self.newest)
+            self.newest = None
+        now = time.monotonic()
+        if self._last_tick:
+            self.period.add(now - self._last_tick)
+            self.jitter.add(abs(now - self._last_tick - self.dt))
+        self._last_tick = now
+        self.advance()
+        self.publish_state()
+        self.deadline += self.dt
+        if now - self.deadline > self.dt:  # fell more than a period behind: do not race to catch up
+            self.node.counters["overrun"] += 1
+            self.deadline = now + self.dt
 
-    # -- one control period -------------------------------------------------------
+    # -- one control period -----------------------------------------------------------
     def accept(self, command: messages_pb2.JointCommand) -> None:
         """Check a command and make it the target; bad ones are counted, never raised."""
-        if self.estop:
-            self.node.counters["command.estop_ignored"] += 1
-            self.node.event(Severity.WARNING, "command.estop_ignored",
-                            "emergency stop engaged: holding position, commands ignored", command.obs_seq)
-            return
-        try:
-            max_velocity = MAX_VELOCITY
-            if len(command.velocity):
-                limits = np.abs(order_targets(command.names, command.velocity))
-                max_velocity = np.minimum(MAX_VELOCITY, limits)
-            checked = check_command(command.names, command.position, self.target, self.dt,
-                                    max_velocity=max_velocity)
-        except BadCommand as bad:
-            self.node.counters[f"command.{bad.reason}"] += 1
-            self.node.event(Severity.WARNING, f"command.{bad.reason}", f"rejected command: {bad.detail}",
-                            command.obs_seq)
-            return
-        for reason, happened in (("clamped_limits", checked.clamped_limits),
-                                 ("clamped_speed", checked.clamped_speed)):
-            if happened:
-                self.node.counters[f"command.{reason}"] += 1
-                self.node.event(Severity.INFO, f"command.{reason}",
-                                f"command {command.seq} {reason.replace('_', ' to ')}", command.obs_seq)
-        self.target = checked.target
+        checked = self.role.check(command, self.target, self.dt, "estop" if self.estop else "")
+        if checked is not None:
+            self.target = checked.target
 
     def advance(self) -> None:
         """Apply the current target and run one control period of physics."""
@@ -266,31 +281,34 @@ class SimNode:
     def joint_state(self) -> messages_pb2.JointState:
         """State k as it goes on the wire; the TCP is FK of the measured joints (contract)."""
         state = self.backend.read_state()
-        return messages_pb2.JointState(
-            stamp_ns=time.monotonic_ns(),
-            seq=self.k,
-            names=NAMES,
-            position=state.position.tolist(),  # lists fill repeated fields faster than arrays
-            velocity=state.velocity.tolist(),
-            effort=state.effort.tolist(),
-            sim_time=self.k * self.dt,
-            randomization_hash=self.applied_hash,
-            trusted=True,
-            tcp=state.tcp.tolist(),
-        )
+        return self.role.joint_state(time.monotonic_ns(), self.k, state.position, state.velocity, state.effort,
+                                     state.tcp, self.k * self.dt, self.applied_hash)
 
-    def publish_state(self) -> None:
-        """Publish state k and the matching sim/clock; remember when, for the answer latency."""
+    def publish_state(self) -> messages_pb2.JointState:
+        """Publish state k and the matching sim/clock; in lockstep the wait for its answer starts."""
         message = self.joint_state()
-        self._published_ns = message.stamp_ns
-        self.node.publish(JOINT_STATE, message, message.stamp_ns)
-        self.node.publish(CLOCK, messages_pb2.Clock(stamp_ns=message.stamp_ns, step=self.k, sim_time=message.sim_time))
+        stamp_ns = message.stamp_ns
+        self._published_ns = stamp_ns
+        self.node.publish(JOINT_STATE, message, stamp_ns)
+        clock = self._clock
+        clock.stamp_ns = stamp_ns
+        clock.step = self.k
+        clock.sim_time = message.sim_time
+        self.node.publish(CLOCK, clock, stamp_ns)
+        if self.lockstep:
+            self.deadline = stamp_ns / 1e9 + self.config.deadline_s
+        return message
 
-    # -- services -----------------------------------------------------------------
-    def reset(self, position: np.ndarray, seed: int, ranges: services_pb2.RandomizationRanges | None) -> None:
-        """Restart at step 0 with freshly sampled physics; voids a lockstep wait in progress.
+    # -- services (events of the loop) ----------------------------------------------------
+    def on_request(self, request: Request) -> Message:
+        return self.handlers[request.method](request.message)
 
-        An engaged emergency stop stays engaged: the arm holds the reset pose.
+    def reset(self, position: np.ndarray, seed: int,
+              ranges: services_pb2.RandomizationRanges | None) -> messages_pb2.JointState:
+        """Restart at step 0 with freshly sampled physics and publish state 0.
+
+        A command received for the old episode is dropped. An engaged
+        emergency stop stays engaged: the arm holds the reset pose.
         """
         self.applied = sample(ranges, seed)
         self.applied_hash = randomization_hash(self.applied)
@@ -299,11 +317,12 @@ class SimNode:
         self.k = 0
         self.joined = False
         self.paused = False
-        self.epoch += 1
+        self.newest = None
         if self.estop:
             self.target = self.backend.read_state().position.copy()
+        return self.publish_state()
 
-    def _on_reset(self, request: Message) -> services_pb2.ResetReply:
+    def on_reset(self, request: Message) -> services_pb2.ResetReply:
         assert isinstance(request, services_pb2.ResetRequest)
         if len(request.position) == 0:
             position = pose("home")
@@ -322,25 +341,26 @@ class SimNode:
                 check_ranges(ranges)
             except ValueError as exc:
                 raise self.node.refuse(str(exc)) from None
-        self.reset(position, request.seed, ranges)
-        return services_pb2.ResetReply(state=self.joint_state(), applied=self.applied,
+        state = self.reset(position, request.seed, ranges)
+        return services_pb2.ResetReply(state=state, applied=self.applied,
                                        randomization_hash=self.applied_hash)
 
-    def _on_step(self, request: Message) -> services_pb2.StepReply:
+    def on_step(self, request: Message) -> services_pb2.StepReply:
+        """Advance N periods holding the target; publish the state they lead to (lockstep)."""
         assert isinstance(request, services_pb2.StepRequest)
-        if self.config.mode != "lockstep":
+        if not self.lockstep:
             raise self.node.refuse("step is a lockstep service; this node runs in realtime mode")
         if self.paused:
             raise self.node.refuse("the simulation starts with reset: call reset first (or run with --autostart)")
         if request.steps > MAX_STEPS_PER_CALL:
             raise self.node.refuse(f"at most {MAX_STEPS_PER_CALL} steps per call, asked for {request.steps}")
+        if not request.steps:
+            return services_pb2.StepReply(state=self.joint_state())
         for _ in range(request.steps):
             self.advance()
-        if request.steps:
-            self.epoch += 1
-        return services_pb2.StepReply(state=self.joint_state())
+        return services_pb2.StepReply(state=self.publish_state())
 
-    def _on_estop(self, request: Message) -> services_pb2.Ack:
+    def on_estop(self, request: Message) -> services_pb2.Ack:
         assert isinstance(request, services_pb2.EstopRequest)
         if request.engage:
             self.estop = True
@@ -354,24 +374,15 @@ class SimNode:
         return services_pb2.Ack(ok=True, text="emergency stop cleared")
 
     def describe(self) -> services_pb2.NodeInfo:
-        info = services_pb2.NodeInfo(
-            backend=self.backend.name,
-            joint_names=NAMES,
-            lower=LOWER,
-            upper=UPPER,
-            max_velocity=MAX_VELOCITY,
-            dt=self.dt,
-            mode=self.config.mode,
-            model_hash=self.backend.model_hash,
-            randomization_hash=self.applied_hash,
-        )
+        info = self.role.info(self.backend.name, self.dt, self.config.mode, self.backend.model_hash,
+                              self.applied_hash)
         info.extra.update(self.backend.physics_info)
         info.extra.update({"paused": str(self.paused).lower(), "estop": str(self.estop).lower(),
                            "deadline_ms": f"{self.config.deadline_s * 1000:g}"})
         info.metrics.update({"step": float(self.k), "steps": float(self.total_steps),
                              "deadline_miss": float(self.node.counters["deadline_miss"])})
         info.metrics.update(self.physics.total().as_dict("physics_"))
-        if self.config.mode == "lockstep":
+        if self.lockstep:
             info.metrics.update(self.answer.total().as_dict("answer_"))
         else:
             info.metrics.update(self.period.total().as_dict("period_"))

@@ -85,3 +85,70 @@ def test_handler_failure_and_unknown_method_are_errors(zctx: zmq.Context, endpoi
     stop.set()
     thread.join()
     client.close()
+
+
+def test_a_method_without_handler_waits_for_the_owners_loop(zctx: zmq.Context, endpoints: Endpoints) -> None:
+    """A loop that takes a call as an event: nothing answers it behind the
+    loop's back, other calls wait until the loop answered, and a refusal or a
+    bug in the loop's answer is an Error like a handler's."""
+    server = ServiceServer(zctx, endpoints["robot"].rep, "test-server")
+    server.add("ping", services_pb2.PingRequest, lambda _req: services_pb2.PingReply(node="test-server"))
+    server.add("reset", services_pb2.ResetRequest)
+    replies: dict[str, object] = {}
+
+    def call(name: str, method: str, request: object) -> threading.Thread:
+        def run() -> None:
+            client = ServiceClient(zctx, endpoints["robot"].rep, name, timeout_s=10.0, retries=1)
+            try:
+                replies[name] = client.call(method, request)
+            except ServiceError as exc:
+                replies[name] = exc
+            finally:
+                client.close()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+    def serve_until_request() -> None:
+        deadline = time.monotonic() + 10
+        while server.request is None:
+            assert time.monotonic() < deadline, "no request reached the loop"
+            if server.socket.poll(20):
+                server.serve_pending()
+
+    first = call("first", "reset", services_pb2.ResetRequest(seed=7))
+    serve_until_request()
+    assert server.request is not None and server.request.method == "reset"
+    assert isinstance(server.request.message, services_pb2.ResetRequest) and server.request.message.seed == 7
+    pinger = call("pinger", "ping", services_pb2.PingRequest())
+    time.sleep(0.3)
+    assert server.serve_pending() == 0 and "pinger" not in replies  # REP: one call at a time
+    server.answer(lambda request: services_pb2.ResetReply(randomization_hash=f"seed {request.message.seed}"))
+    first.join(10)
+    reply = replies["first"]
+    assert isinstance(reply, services_pb2.ResetReply) and reply.randomization_hash == "seed 7"
+    deadline = time.monotonic() + 10
+    while "pinger" not in replies:
+        assert time.monotonic() < deadline, "ping was not served after the answer"
+        if server.socket.poll(20):
+            server.serve_pending()
+    pinger.join(10)
+    assert isinstance(replies["pinger"], services_pb2.PingReply)
+
+    def refuse(_request: object) -> services_pb2.Ack:
+        raise ServiceError("", "refused", "not now")
+
+    def bug(_request: object) -> services_pb2.Ack:
+        raise KeyError("loop bug")
+
+    for name, answer, code, text in (("refused", refuse, "refused", "not now"), ("bug", bug, "failed", "loop bug")):
+        thread = call(name, "reset", services_pb2.ResetRequest())
+        serve_until_request()
+        server.answer(answer)
+        thread.join(10)
+        error = replies[name]
+        assert isinstance(error, ServiceError) and error.code == code and text in error.text
+    with pytest.raises(RuntimeError, match="no service request"):
+        server.answer(refuse)
+    server.close()

@@ -297,6 +297,33 @@ def test_reset_starts_the_episode_at_the_pose_and_drops_older_commands(rig_facto
     drive(probe, away, 10)  # answers to this episode's states are applied
 
 
+def test_an_engaged_estop_outlasts_a_reconnect(rig_factory) -> None:
+    """The link going down and coming back returns the node to the e-stop it
+    was in (the operator clears it, not the cable); a reset is refused under
+    it; cleared, the arm follows commands again."""
+    rig = rig_factory()
+    probe = rig.probe
+    target = HOME.copy()
+    target[0] = 0.4
+    probe.robot.call("estop", services_pb2.EstopRequest(engage=True))
+    probe.until(lambda: probe.state_is("degraded", "e-stop"), 5, "e-stop in the heartbeat")
+    inject(rig.control, "unplug 1.0")
+    probe.until(lambda: probe.state_is("fault"), 10, "a fault heartbeat")
+    probe.until(lambda: probe.counter("serial.reconnect") >= 1 and probe.state_is("degraded", "e-stop"), 20,
+                "the e-stop again after the reconnect")
+    ignored = probe.counter("command.estop_ignored")
+    probe.until(lambda: probe.counter("command.estop_ignored") > ignored, 5, "commands ignored after the reconnect",
+                each=lambda: probe.command(target))
+    assert abs(probe.position()[0]) < 0.01
+    info = probe.robot.call("info", services_pb2.InfoRequest())
+    assert info.extra["control_mode"] == "estop"
+    with pytest.raises(Exception, match="e-stop engaged"):
+        probe.robot.call("reset", services_pb2.ResetRequest(), retries=1)
+    probe.robot.call("estop", services_pb2.EstopRequest(engage=False))
+    probe.until(lambda: probe.state_is("ok"), 5, "e-stop cleared")
+    drive(probe, target, 10)
+
+
 def test_sigterm_stops_cleanly(rig_factory) -> None:
     rig = rig_factory()
     rig.node.send_signal(signal.SIGTERM)
