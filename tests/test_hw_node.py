@@ -305,7 +305,7 @@ def test_an_engaged_estop_outlasts_a_reconnect(rig_factory) -> None:
     probe = rig.probe
     target = HOME.copy()
     target[0] = 0.4
-    probe.robot.call("estop", services_pb2.EstopRequest(engage=True))
+    probe.robot.estop(True)
     probe.until(lambda: probe.state_is("degraded", "e-stop"), 5, "e-stop in the heartbeat")
     inject(rig.control, "unplug 1.0")
     probe.until(lambda: probe.state_is("fault"), 10, "a fault heartbeat")
@@ -315,11 +315,11 @@ def test_an_engaged_estop_outlasts_a_reconnect(rig_factory) -> None:
     probe.until(lambda: probe.counter("command.estop_ignored") > ignored, 5, "commands ignored after the reconnect",
                 each=lambda: probe.command(target))
     assert abs(probe.position()[0]) < 0.01
-    info = probe.robot.call("info", services_pb2.InfoRequest())
+    info = probe.robot.info()
     assert info.extra["control_mode"] == "estop"
     with pytest.raises(Exception, match="e-stop engaged"):
-        probe.robot.call("reset", services_pb2.ResetRequest(), retries=1)
-    probe.robot.call("estop", services_pb2.EstopRequest(engage=False))
+        probe.robot.reset(retries=1)
+    probe.robot.estop(False)
     probe.until(lambda: probe.state_is("ok"), 5, "e-stop cleared")
     drive(probe, target, 10)
 
