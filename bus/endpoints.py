@@ -17,7 +17,9 @@ from pathlib import Path
 from bus.errors import HilError
 from bus.security import CLIENT_IDENTITY, Security, SecurityConfig, SecurityError
 
-ROLES = ("robot", "policy", "runner", "recorder")
+# "camera" publishes frames (docs/contracts.md): `hil node camera` for a real
+# camera, or the sim node, which renders and binds its PUB besides the robot's.
+ROLES = ("robot", "policy", "runner", "recorder", "camera")
 ENDPOINTS_FILE = "endpoints.json"
 SECURITY_KEY = "security"  # endpoints.json: {"security": {"keys": DIR, "insecure": false}, ROLE: {...}}
 # sockaddr_un.sun_path holds 108 bytes including the terminating NUL.

@@ -1,8 +1,10 @@
 """The three-frame envelope every bus message travels in: [topic, header, payload].
 
-The header is a small msgpack map (seq, src, type, sent_ns, v) so generic
-tools can route, time and count messages without decoding payloads; the
-payload is the serialized protobuf message named by ``type``.
+The header is a small msgpack map (seq, src, type, sent_ns, v, and ``step``
+on camera frames: the robot step a frame belongs to) so generic tools can
+route, time and count messages without decoding payloads; the payload is the
+serialized protobuf message named by ``type``. Payload size limits are per
+topic (bus/topics.py): control topics stay small, camera frames may be large.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from google.protobuf.message import DecodeError, Message
 
 from bus import registry
 from bus.errors import HilError
+from bus.topics import spec
 from schemas import SCHEMA_MAJOR, SCHEMA_MINOR
 
-# Frames larger than this are dropped unread: no message of the contract
-# comes near it, and a peer sending more is broken or hostile.
+# Frames larger than this are dropped unread on topics outside the contract
+# (topics of the contract have their own limit, bus/topics.py), and topic and
+# header frames never come near it: a peer sending more is broken or hostile.
 DEFAULT_MAX_FRAME = 1 << 20
 
 _VERSION = (SCHEMA_MAJOR, SCHEMA_MINOR)
@@ -45,6 +49,8 @@ class Envelope:
     payload: bytes
     message: Message | None = None
     recv_ns: int = 0
+    # Camera frames: the robot step (JointState.seq) the frame belongs to; None when unknown.
+    step: int | None = None
 
 
 class Encoder:
@@ -69,22 +75,37 @@ class Encoder:
         return self.encode_raw(topic, message.DESCRIPTOR.full_name, payload, sent_ns)
 
     def encode_raw(
-        self, topic: str, type_name: str, payload: bytes, sent_ns: int | None = None, seq: int | None = None
-    ) -> list[bytes]:
-        """Wrap an already serialized payload (replay, benchmarks)."""
-        header = self._packer.pack(
-            {
-                "seq": self.next_seq(topic) if seq is None else seq,
-                "src": self.src,
-                "type": type_name,
-                "sent_ns": time.monotonic_ns() if sent_ns is None else sent_ns,
-                "v": _VERSION,
-            }
-        )
-        return [topic.encode(), header, payload]
+        self,
+        topic: str,
+        type_name: str,
+        payload: bytes | memoryview,
+        sent_ns: int | None = None,
+        seq: int | None = None,
+        step: int | None = None,
+    ) -> list[bytes | memoryview]:
+        """Wrap an already serialized payload (replay, benchmarks, camera frames)."""
+        fields = {
+            "seq": self.next_seq(topic) if seq is None else seq,
+            "src": self.src,
+            "type": type_name,
+            "sent_ns": time.monotonic_ns() if sent_ns is None else sent_ns,
+            "v": _VERSION,
+        }
+        if step is not None:
+            fields["step"] = step
+        return [topic.encode(), self._packer.pack(fields), payload]
 
 
-def decode(frames: list[bytes], max_frame: int = DEFAULT_MAX_FRAME, parse: bool = True) -> Envelope:
+def payload_limit(topic: str, max_frame: int = DEFAULT_MAX_FRAME) -> int:
+    """The largest payload accepted on ``topic``: its own limit for a topic of
+    the contract, ``max_frame`` for any other."""
+    entry = spec(topic)
+    return entry.max_payload if entry is not None else max_frame
+
+
+def decode(
+    frames: list[bytes] | list[memoryview], max_frame: int = DEFAULT_MAX_FRAME, parse: bool = True
+) -> Envelope:
     """Check and decode a received multipart message, or raise Reject.
 
     With ``parse=False`` the payload is checked for a known type and schema
@@ -93,21 +114,26 @@ def decode(frames: list[bytes], max_frame: int = DEFAULT_MAX_FRAME, parse: bool 
     if len(frames) != 3:
         raise Reject("frame_count", f"expected 3 frames, got {len(frames)}")
     topic_b, header_b, payload = frames
-    if len(payload) > max_frame or len(header_b) > max_frame or len(topic_b) > max_frame:
-        size = max(len(topic_b), len(header_b), len(payload))
-        raise Reject("oversize", f"frame of {size} bytes exceeds {max_frame}")
+    if len(header_b) > max_frame or len(topic_b) > max_frame:
+        raise Reject("oversize", f"frame of {max(len(topic_b), len(header_b))} bytes exceeds {max_frame}")
     try:
-        topic = topic_b.decode()
+        topic = bytes(topic_b).decode()
         header = msgpack.unpackb(header_b)
         seq = header["seq"]
         src = header["src"]
         type_name = header["type"]
         sent_ns = header["sent_ns"]
         major, minor = header["v"]
-    except (UnicodeDecodeError, ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
+        step = header.get("step")
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException) as exc:
         raise Reject("bad_header", f"undecodable header ({type(exc).__name__})") from None
+    limit = payload_limit(topic, max_frame)
+    if len(payload) > limit:
+        raise Reject("oversize", f"{topic}: payload of {len(payload)} bytes exceeds {limit}")
     if type(seq) is not int or type(sent_ns) is not int or type(type_name) is not str:  # noqa: E721 - exact and fast
         raise Reject("bad_header", "header fields of the wrong type")
+    if step is not None and type(step) is not int:  # noqa: E721
+        raise Reject("bad_header", "header step is not an integer")
     if major != SCHEMA_MAJOR:
         raise Reject(
             "schema_version",
@@ -117,7 +143,7 @@ def decode(frames: list[bytes], max_frame: int = DEFAULT_MAX_FRAME, parse: bool 
     cls = _TYPES.get(type_name)
     if cls is None:
         raise Reject("unknown_type", f"unknown message type {type_name!r}")
-    envelope = Envelope(topic, seq, str(src), type_name, sent_ns, (major, minor), payload)
+    envelope = Envelope(topic, seq, str(src), type_name, sent_ns, (major, minor), payload, step=step)
     if parse:
         try:
             envelope.message = cls.FromString(payload)

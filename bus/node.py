@@ -32,7 +32,8 @@ from google.protobuf.message import Message
 from bus.endpoints import Endpoints
 from bus.envelope import DEFAULT_MAX_FRAME, Reject
 from bus.events import EventLimiter
-from bus.pubsub import Publisher, Subscriber
+from bus.frames import FrameSubscriber
+from bus.pubsub import PUB_HWM, Publisher, Subscriber
 from bus.security import Security
 from bus.service import Handler, Request, ServiceError, ServiceServer
 from bus.topics import EVENT, HEARTBEAT, QueuePolicy
@@ -56,7 +57,10 @@ class Node:
         log: Callable[[str], None] | None = None,
         security: Security | None = None,
         announce: bool = True,
+        pub_hwm: int = PUB_HWM,
     ) -> None:
+        """``pub_hwm``: messages the PUB queues per subscriber (a camera node
+        publishing frames keeps it small: bus/frames.py)."""
         self.role = role
         self.name = name
         self.endpoints = endpoints
@@ -81,7 +85,7 @@ class Node:
         self._own_security = security is None
         try:
             self.security = security or endpoints.security_for(role)
-            self.publisher = Publisher(self.ctx, own.pub, name, security=self.security)
+            self.publisher = Publisher(self.ctx, own.pub, name, hwm=pub_hwm, security=self.security)
             self.services = ServiceServer(self.ctx, own.rep, name, on_reject=self.reject, max_frame=max_frame,
                                           security=self.security)
         except (ValueError, zmq.ZMQError):
@@ -91,6 +95,7 @@ class Node:
         self.poller = zmq.Poller()
         self.poller.register(self.services.socket, zmq.POLLIN)
         self.subscribers: list[Subscriber] = []
+        self.frame_subscribers: list[FrameSubscriber] = []
         self.add_service("ping", services_pb2.PingRequest, self._ping)
         self.add_service("info", services_pb2.InfoRequest, lambda _req: self.info())
         self.add_service("shutdown", services_pb2.ShutdownRequest, self._shutdown)
@@ -122,6 +127,14 @@ class Node:
             security=self.security,
         )
         self.subscribers.append(sub)
+        self.poller.register(sub.socket, zmq.POLLIN)
+        return sub
+
+    def subscribe_frames(self, cameras: Iterable[str], *, compressed: bool = False) -> FrameSubscriber:
+        """A frame subscriber (newest frame per camera) connected to the camera role's PUB."""
+        sub = FrameSubscriber(self.ctx, [self.endpoints["camera"].pub], cameras, compressed=compressed,
+                              on_reject=self.reject, security=self.security)
+        self.frame_subscribers.append(sub)
         self.poller.register(sub.socket, zmq.POLLIN)
         return sub
 
@@ -278,6 +291,8 @@ class Node:
             pass
         for sub in self.subscribers:
             sub.close()
+        for frame_sub in self.frame_subscribers:
+            frame_sub.close()
         self.services.close()
         self.publisher.close()
         if self._own_security:

@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterable
 import zmq
 from google.protobuf.message import Message
 
-from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Envelope, Reject, decode
+from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Envelope, Reject, decode, payload_limit
+from bus.images import check_message
 from bus.security import Security, no_security
 from bus.sockets import make_socket, recv_frames, send_frames
-from bus.topics import QueuePolicy, TOPICS, expected_type
+from bus.topics import CALIBRATION_SUFFIX, LARGEST_PAYLOAD, QueuePolicy, camera_of, spec
 
 RejectHandler = Callable[[Reject], None]
 
@@ -72,12 +73,15 @@ class Subscriber:
         self.topics = frozenset(topics)
         self.ctx = ctx
         self.security = security or no_security()
+        specs = [spec(t) for t in self.topics]
         if policy is None:
-            policies = {TOPICS[t][1] for t in self.topics if t in TOPICS}
+            policies = {s.policy for s in specs if s is not None}
             policy = QueuePolicy.LATEST if policies == {QueuePolicy.LATEST} else QueuePolicy.QUEUE
         self.policy = policy
         hwm = LATEST_HWM if policy is QueuePolicy.LATEST else 100_000
-        self.socket = make_socket(ctx, zmq.SUB, list(endpoints), bind=False, max_frame=max_frame,
+        # The socket must let through the largest payload any wanted topic allows.
+        largest = max([payload_limit(t, max_frame) for t in self.topics] or [max(max_frame, LARGEST_PAYLOAD)])
+        self.socket = make_socket(ctx, zmq.SUB, list(endpoints), bind=False, max_frame=max(max_frame, largest),
                                   options={zmq.RCVHWM: hwm}, security=self.security)
         for topic in self.topics or {""}:
             self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
@@ -131,9 +135,13 @@ class Subscriber:
             envelope = decode(frames, self.max_frame, self.parse)
             if self.topics and envelope.topic not in self.topics:
                 return None  # a longer topic that matched our prefix: not ours
-            want = expected_type(envelope.topic)
-            if want is not None and envelope.type != want:
-                raise Reject("wrong_type", f"{envelope.topic} carries {want}, got {envelope.type}")
+            entry = spec(envelope.topic)
+            if entry is not None and envelope.type != entry.type:
+                raise Reject("wrong_type", f"{envelope.topic} carries {entry.type}, got {envelope.type}")
+            if envelope.message is not None and envelope.topic.startswith("camera/"):
+                camera = camera_of(envelope.topic)
+                if camera is not None and camera[1] != CALIBRATION_SUFFIX:
+                    check_message(envelope.message)  # type: ignore[arg-type] - a frame topic carries an image
         except Reject as reject:
             if self.on_reject is not None:
                 self.on_reject(reject)

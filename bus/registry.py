@@ -2,13 +2,14 @@
 
 Generic tools (echo, recorder, replay) decode payloads by the type named in
 the envelope header, so they need no knowledge of which topic carries what.
+Foxglove's image messages (schemas/foxglove.py) are registered the same way.
 """
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from schemas import messages_pb2, services_pb2
+from schemas import foxglove, messages_pb2, services_pb2
 
 MessageClass = type[Message]
 
@@ -23,7 +24,10 @@ def _collect(*modules: object) -> dict[str, MessageClass]:
     return table
 
 
-TYPES: dict[str, MessageClass] = _collect(messages_pb2, services_pb2)
+TYPES: dict[str, MessageClass] = {
+    **_collect(messages_pb2, services_pb2),
+    **{cls.DESCRIPTOR.full_name: cls for cls in foxglove.MESSAGES},
+}
 
 
 def lookup(full_name: str) -> MessageClass | None:

@@ -29,9 +29,10 @@ def make_socket(
 ) -> zmq.Socket:
     """A socket bound to or connected to ``endpoints``.
 
-    ZMQ's own MAXMSGSIZE is set well above ``max_frame`` so that a hostile peer
-    cannot make a node allocate gigabytes, while frames between the two are
-    still received and counted as "oversize" by the envelope check.
+    ZMQ's own MAXMSGSIZE is set well above ``max_frame`` (the largest frame
+    the socket's owner accepts) so that a hostile peer cannot make a node
+    allocate gigabytes, while frames between the two are still received and
+    counted as "oversize" by the envelope check.
 
     ``security`` decides who may reach the socket (see bus/security.py):
     without one, binding a tcp:// address other than loopback is refused.
@@ -41,7 +42,7 @@ def make_socket(
     security = security or no_security()
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.MAXMSGSIZE, max(16 * max_frame, 16 << 20))
+    sock.setsockopt(zmq.MAXMSGSIZE, max(2 * max_frame, 16 << 20))
     for opt, value in (options or {}).items():
         sock.setsockopt(opt, value)
     targets = [endpoints] if isinstance(endpoints, str) else sorted(endpoints, key=lambda e: e.startswith("tcp://"))
@@ -100,16 +101,27 @@ def ipc_in_use(path: str, wait_s: float = 0.0) -> bool:
         time.sleep(0.02)
 
 
-def send_frames(sock: zmq.Socket, frames: list[bytes]) -> None:
+# Frames at least this large are handed to ZMQ without a copy (camera
+# frames); copying is cheaper than the zero-copy bookkeeping below it.
+ZERO_COPY_MIN = 64 << 10
+
+
+def send_frames(sock: zmq.Socket, frames: list[bytes] | list[bytes | memoryview]) -> None:
     """Send one multipart message.
 
     Plain sends with SNDMORE cost about half of pyzmq's send_multipart for
     the small frames of the bus, which matters at tens of thousands of
-    messages per second.
+    messages per second. A frame of ZERO_COPY_MIN bytes or more is sent
+    without a copy: ZMQ keeps a reference to its buffer until the frame is
+    on the wire, so the sender must not write into that buffer afterwards.
     """
     last = len(frames) - 1
     for i, frame in enumerate(frames):
-        sock.send(frame, zmq.SNDMORE if i < last else 0)
+        flags = zmq.SNDMORE if i < last else 0
+        if len(frame) >= ZERO_COPY_MIN:
+            sock.send(frame, flags, copy=False)
+        else:
+            sock.send(frame, flags)
 
 
 def recv_frames(sock: zmq.Socket) -> list[bytes]:

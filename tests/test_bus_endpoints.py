@@ -29,7 +29,7 @@ def test_tcp_file_overrides_run_folder(tmp_path: Path) -> None:
 
 
 def test_unknown_role_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(EndpointError, match="known: policy, recorder, robot, runner"):
+    with pytest.raises(EndpointError, match="known: camera, policy, recorder, robot, runner"):
         Endpoints.ipc(tmp_path)["arm"]
 
 

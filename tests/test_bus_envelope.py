@@ -8,7 +8,18 @@ import msgpack
 import pytest
 
 from bus.envelope import Encoder, Reject, decode
-from bus.topics import JOINT_STATE, TOPICS
+from bus.topics import (
+    CAMERA_SPECS,
+    CONTROL_MAX_PAYLOAD,
+    IMAGE_MAX_PAYLOAD,
+    JOINT_STATE,
+    TOPICS,
+    TopicNameError,
+    calibration_topic,
+    compressed_topic,
+    image_topic,
+    spec,
+)
 from bus import registry
 from schemas import SCHEMA_MAJOR, messages_pb2
 
@@ -84,15 +95,47 @@ def test_schema_version_reject_says_what_to_do() -> None:
 
 
 def test_every_topic_type_is_registered() -> None:
-    for topic, (type_name, _policy) in TOPICS.items():
-        assert registry.lookup(type_name) is not None, topic
+    for topic, entry in [*TOPICS.items(), *CAMERA_SPECS.items()]:
+        assert registry.lookup(entry.type) is not None, topic
+
+
+# Camera names chosen to be prefixes of each other and of the suffixes.
+CAMERAS = ["wrist", "wrist2", "w", "image", "calibration", "compressed", "c", "i"]
 
 
 def test_no_topic_is_a_prefix_of_another() -> None:
-    topics = list(TOPICS)
+    topics = list(TOPICS) + [make(c) for c in CAMERAS for make in (image_topic, compressed_topic, calibration_topic)]
     for a in topics:
+        assert spec(a) is not None, a
         for b in topics:
             assert a == b or not b.startswith(a), f"{a!r} is a prefix of {b!r}: ZMQ would deliver both"
+
+
+@pytest.mark.parametrize("name", ["", "Wrist", "wrist/image", "a b", "x" * 33, "wrist.cam"])
+def test_a_camera_name_that_could_break_the_topic_rule_is_refused(name: str) -> None:
+    with pytest.raises(TopicNameError, match="camera name"):
+        image_topic(name)
+
+
+def test_topic_size_limits_keep_control_small_and_let_frames_through() -> None:
+    frame = b"x" * (640 * 480 * 3)
+    encoder = Encoder("cam")
+    assert decode(encoder.encode_raw(image_topic("wrist"), "foxglove.RawImage", frame), parse=False).payload == frame
+    big = b"x" * (1920 * 1080 * 3)
+    assert len(decode(encoder.encode_raw(compressed_topic("wrist"), "foxglove.CompressedImage", big),
+                      parse=False).payload) == len(big)
+    with pytest.raises(Reject) as info:
+        decode(encoder.encode_raw(JOINT_STATE, "roarm.v1.JointState", b"x" * (CONTROL_MAX_PAYLOAD + 1)))
+    assert info.value.reason == "oversize"
+    with pytest.raises(Reject) as info:
+        decode(encoder.encode_raw(image_topic("wrist"), "foxglove.RawImage", b"x" * (IMAGE_MAX_PAYLOAD + 1)))
+    assert info.value.reason == "oversize"
+
+
+def test_the_header_carries_the_step_of_a_frame() -> None:
+    frames = Encoder("cam").encode_raw(image_topic("wrist"), "foxglove.RawImage", b"", step=41)
+    assert decode(frames, parse=False).step == 41
+    assert decode(Encoder("n").encode(JOINT_STATE, messages_pb2.JointState())).step is None
 
 
 def test_nan_survives_the_wire_unchanged() -> None:

@@ -30,6 +30,8 @@ def test_generated_code_loads_on_protobuf_5_26_0() -> None:
         "import google.protobuf as pb; assert pb.__version__ == '5.26.0', pb.__version__\n"
         "from schemas import messages_pb2, services_pb2\n"
         "s = messages_pb2.JointState(seq=3, position=[1.0]); assert messages_pb2.JointState.FromString(s.SerializeToString()) == s\n"
+        "from schemas import foxglove; import bus.registry, bus.frames\n"
+        "i = foxglove.RawImage(width=2, data=b'ab'); assert foxglove.RawImage.FromString(i.SerializeToString()) == i\n"
         "print(services_pb2.NodeInfo.DESCRIPTOR.full_name, pb.__version__)\n"
     )
     out = subprocess.run(

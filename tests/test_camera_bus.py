@@ -1,0 +1,158 @@
+"""Camera frames on the bus: real processes, real sockets (docs/contracts.md, Cameras)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import zmq
+
+from bus.endpoints import Endpoints
+from bus.envelope import Encoder, Reject
+from bus.frames import FramePublisher, FrameSubscriber
+from bus.images import Image
+from bus.node import Node
+from bus.pubsub import Subscriber
+from bus.sockets import send_frames
+from bus.topics import QueuePolicy, compressed_topic, image_topic
+from schemas.foxglove import CompressedImage, RawImage
+from tests.conftest import ROOT, Procs
+from tests.nodes.frame_talker import pattern
+
+TALKER = str(ROOT / "tests" / "nodes" / "frame_talker.py")
+
+
+def collect(sub: FrameSubscriber, count: int, timeout_s: float = 20.0) -> list[Image]:
+    """``count`` frames of distinct steps (the subscriber keeps only the newest)."""
+    seen: dict[int, Image] = {}
+    end = time.monotonic() + timeout_s
+    while len(seen) < count and time.monotonic() < end:
+        for image in sub.latest(200).values():
+            assert image.step is not None
+            seen[image.step] = image
+    assert len(seen) >= count, f"only {len(seen)} frames in {timeout_s} s"
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("encoding", ["raw", "jpeg", "png"])
+def test_640x480_frames_round_trip_between_processes(
+    encoding: str, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context, procs: Procs
+) -> None:
+    rejects: list[Reject] = []
+    sub = FrameSubscriber(zctx, [endpoints["camera"].pub], ["wrist"], compressed=encoding != "raw",
+                          on_reject=rejects.append)
+    procs.python(TALKER, "stream", str(run_dir), "640", "480", encoding, "30")
+    images = collect(sub, 5)
+    sub.close()
+    for image in images:
+        assert image.camera == "wrist" and image.src == "talker" and image.frame_id == "wrist"
+        assert image.stamp_ns == 1_000_000 * image.step  # type: ignore[operator]
+        want = pattern(image.step, 640, 480)  # type: ignore[arg-type]
+        if encoding == "raw":
+            assert (image.width, image.height, image.encoding, image.row_stride) == (640, 480, "rgb8", 1920)
+            got = np.frombuffer(image.data, np.uint8).reshape(480, 640, 3)
+            assert np.array_equal(got, want)
+        else:
+            assert image.compressed and image.encoding == encoding
+            got = cv2.imdecode(np.frombuffer(image.data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+            error = np.abs(got.astype(int) - want.astype(int)).mean()
+            assert error < (4 if encoding == "jpeg" else 0.001), f"{encoding} mean error {error}"
+    assert rejects == []
+
+
+def bad_frames() -> list[tuple[str, str, bytes, str]]:
+    """(topic, type, payload, what is wrong) for frames a receiver must refuse."""
+    good = dict(width=4, height=2, encoding="rgb8", step=12)
+    return [
+        (image_topic("wrist"), "foxglove.RawImage", RawImage(**good, data=b"\0" * 23).SerializeToString(),
+         "23 bytes"),
+        (image_topic("wrist"), "foxglove.RawImage", RawImage(**good, data=b"\0" * 25).SerializeToString(),
+         "25 bytes"),
+        (image_topic("wrist"), "foxglove.RawImage",
+         RawImage(width=4, height=2, encoding="rgb7", step=12, data=b"\0" * 24).SerializeToString(),
+         "unknown raw encoding 'rgb7'"),
+        (image_topic("wrist"), "foxglove.RawImage",
+         RawImage(width=4, height=2, encoding="rgb8", step=8, data=b"\0" * 16).SerializeToString(),
+         "row stride 8"),
+        (image_topic("wrist"), "foxglove.RawImage",
+         RawImage(width=0, height=2, encoding="rgb8", step=0, data=b"").SerializeToString(), "empty"),
+        (compressed_topic("wrist"), "foxglove.CompressedImage",
+         CompressedImage(format="gif", data=b"GIF89a").SerializeToString(), "unknown compressed format 'gif'"),
+        (compressed_topic("wrist"), "foxglove.CompressedImage",
+         CompressedImage(format="jpeg", data=b"\x89PNG\r\n\x1a\n").SerializeToString(), "like a jpeg"),
+    ]
+
+
+def test_malformed_frames_are_counted_and_rejected_with_a_reason(
+    run_dir: Path, endpoints: Endpoints, zctx: zmq.Context
+) -> None:
+    """A node's frame subscriber and a generic subscriber both refuse them;
+    the node counts reject.bad_image and a good frame after them still comes."""
+    node = Node("policy", "viewer", endpoints, ctx=zctx)
+    rejects: list[Reject] = []
+    generic = Subscriber(zctx, [endpoints["camera"].pub], [image_topic("wrist"), compressed_topic("wrist")],
+                         policy=QueuePolicy.QUEUE, on_reject=rejects.append)
+    pub = FramePublisher(zctx, endpoints["camera"].pub, "camera")
+    try:
+        frames = node.subscribe_frames(["wrist"])
+        compressed = node.subscribe_frames(["wrist"], compressed=True)
+
+        def good_frame(step: int) -> Image:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # repeated: the first ones may go before the subscription
+                pub.publish_raw("wrist", bytes(24), width=4, height=2, encoding="rgb8", stamp_ns=5, step=step)
+                got = frames.latest(100)
+                if got:
+                    return got["wrist"]
+            raise AssertionError("no good frame came through")
+
+        assert good_frame(1).step == 1
+        encoder = Encoder("camera")
+        for topic, type_name, payload, what in bad_frames():
+            before = node.counters["reject.bad_image"]
+            send_frames(pub.socket, encoder.encode_raw(topic, type_name, payload))
+            deadline = time.monotonic() + 10
+            while node.counters["reject.bad_image"] == before and time.monotonic() < deadline:
+                assert frames.latest(20) == {} and compressed.latest(20) == {}, what
+            assert node.counters["reject.bad_image"] == before + 1, what
+            deadline = time.monotonic() + 10
+            while not any(what in r.detail for r in rejects) and time.monotonic() < deadline:
+                generic.recv(20)
+        image = good_frame(3)
+        assert image.step == 3 and bytes(image.data) == bytes(24)
+        details = " | ".join(r.detail for r in rejects)
+        for _, _, _, what in bad_frames():
+            assert what in details, f"no reject says {what!r}: {details}"
+        assert {r.reason for r in rejects} == {"bad_image"}
+    finally:
+        generic.close()
+        pub.close()
+        node.close()
+
+
+def run_loop(procs: Procs, run_dir: Path) -> dict[str, float]:
+    proc = procs.python(TALKER, "loop", str(run_dir), "4")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def test_a_slow_frame_subscriber_does_not_slow_the_control_loop(
+    run_dir: Path, tmp_path: Path, procs: Procs
+) -> None:
+    """200 Hz with a 640x480 frame every tick (184 MB/s): a viewer reading
+    one frame per 0.5 s neither slows the loop nor grows its memory."""
+    alone = run_loop(procs, run_dir)
+    slow_dir = tmp_path / "s"
+    slow_dir.mkdir()
+    viewer = procs.python(str(ROOT / "tests" / "nodes" / "slow_viewer.py"), str(run_dir))
+    assert viewer.stdout is not None and viewer.stdout.readline().strip() == b"ready"
+    slowed = run_loop(procs, run_dir)
+    assert viewer.poll() is None, "the slow viewer died"
+    assert slowed["rate_hz"] >= 0.7 * alone["rate_hz"], (alone, slowed)
+    # The frames PUB queues at most FRAME_HWM frames (15 MB) for the viewer.
+    assert slowed["rss_growth_mb"] < alone["rss_growth_mb"] + 100, (alone, slowed)
