@@ -14,6 +14,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from bus.errors import HilError
+
 JOINT_STATE = "robot/joint_state"
 JOINT_COMMAND = "robot/joint_command"
 GOAL = "task/goal"
@@ -73,7 +75,7 @@ CAMERA_SPECS: dict[str, TopicSpec] = {
 LARGEST_PAYLOAD = max(s.max_payload for s in [*TOPICS.values(), *CAMERA_SPECS.values()])
 
 
-class TopicNameError(ValueError):
+class TopicNameError(HilError, ValueError):
     """A camera name that would make topics outside the contract."""
 
 
