@@ -81,3 +81,17 @@ def test_a_remote_robot_of_another_target_is_refused_and_left_running(procs: Pro
     assert robot.poll() is None and client.ping().role == "robot"
     client.close()
     assert json.loads(bench.read_text())["robot"]["rep"] == endpoints["robot"].rep
+
+
+def test_an_endpoints_file_for_other_machines_is_refused_plainly(procs: Procs, tmp_path: Path) -> None:
+    """The workstation's roles at an address this machine does not have (the
+    file copied to the wrong machine, or a typo): exit 2 and why, no traceback."""
+    bench = tmp_path / "bench.json"
+    Endpoints.tcp("192.0.2.7", 5550).save(bench)  # TEST-NET-1: nobody's address
+    smoke = str(ROOT / "scenarios" / "smoke.yaml")
+    code, stdout, stderr = run_hil(procs, smoke, "--remote", "--endpoints", str(bench), "--out", str(tmp_path / "a"))
+    assert code == 2 and "refusing to bind tcp://192.0.2.7" in stderr and "hil keys generate" in stderr, stderr
+    code, stdout, stderr = run_hil(procs, smoke, "--remote", "--endpoints", str(bench), "--insecure",
+                                   "--out", str(tmp_path / "b"))
+    assert code == 2 and "this machine has no such address" in stderr, stderr
+    assert "Traceback" not in stderr
