@@ -196,8 +196,11 @@ class Run:
         if self.settings.remote:  # -- remote robot: connect, never start --
             self.clients["robot"] = self.robot
             self.status.note(f"remote robot at {self.endpoints['robot'].rep}: waiting for it to answer ping")
-            wait_for_robot(self.robot, self.scenario.timeouts.startup_s, self._serve_while_waiting)
-            self._check_interrupt()
+            try:
+                wait_for_robot(self.robot, self.scenario.timeouts.startup_s, self._serve_while_waiting)
+            except NotReady:
+                self._check_interrupt()  # Ctrl-C while waiting is an interruption
+                raise
         for node in self.processes.children:
             try:
                 self.processes.wait_ready(node, self.clients[node.role].answers_ping,
