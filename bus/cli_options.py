@@ -2,6 +2,8 @@
 
 - ``endpoint_options`` / ``load_endpoints``: ``--run-dir``, ``--endpoints``,
   ``--keys``, ``--insecure`` for every command that talks to a run;
+  ``security_options`` / ``command_line_security``: ``--keys`` and
+  ``--insecure`` alone (``hil run`` makes its own run folder);
 - ``HilCommand`` / ``HilGroup``: a ``HilError`` that reaches the top ends the
   command with ``Error: <message>`` on stderr and the error's exit status
   (bus/errors.py), Ctrl-C with 130; never a traceback.
@@ -40,8 +42,8 @@ def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
 F = Callable[..., Any]
 
 
-def endpoint_options(func: F) -> F:
-    """Add ``--run-dir``, ``--endpoints``, ``--keys`` and ``--insecure`` to a command."""
+def security_options(func: F) -> F:
+    """Add ``--keys`` and ``--insecure`` to a command (``command_line_security`` reads them)."""
     func = click.option(
         "--insecure",
         is_flag=True,
@@ -58,6 +60,12 @@ def endpoint_options(func: F) -> F:
         callback=_remember(_KEYS),
         help="CURVE key folder from `hil keys generate` [$HIL_KEYS]: tcp:// sockets then accept only its keys.",
     )(func)
+    return func
+
+
+def endpoint_options(func: F) -> F:
+    """Add ``--run-dir``, ``--endpoints``, ``--keys`` and ``--insecure`` to a command."""
+    func = security_options(func)
     func = click.option(
         "--endpoints",
         "endpoints_file",
@@ -76,6 +84,18 @@ def endpoint_options(func: F) -> F:
     return func
 
 
+def command_line_security(default: SecurityConfig) -> SecurityConfig:
+    """``default`` (an endpoints description's "security") with ``--keys`` /
+    ``--insecure`` of the current command line applied over it."""
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    if _KEYS not in meta and _INSECURE not in meta:
+        return default
+    keys = meta.get(_KEYS, default.keys)
+    return SecurityConfig(keys=Path(keys).resolve() if keys else None,
+                          insecure=bool(meta.get(_INSECURE, default.insecure)))
+
+
 def load_endpoints(run_dir: Path | None, endpoints_file: Path | None) -> Endpoints:
     """The run's endpoints, or a usage error that says what is wrong.
 
@@ -86,14 +106,9 @@ def load_endpoints(run_dir: Path | None, endpoints_file: Path | None) -> Endpoin
         endpoints = resolve(run_dir, endpoints_file)
     except EndpointError as exc:
         raise click.UsageError(str(exc)) from None
-    ctx = click.get_current_context(silent=True)
-    meta = ctx.meta if ctx is not None else {}
-    if _KEYS in meta or _INSECURE in meta:
-        keys = meta.get(_KEYS, endpoints.security.keys)
-        endpoints = endpoints.with_security(
-            SecurityConfig(keys=Path(keys).resolve() if keys else None,
-                           insecure=bool(meta.get(_INSECURE, endpoints.security.insecure)))
-        )
+    security = command_line_security(endpoints.security)
+    if security != endpoints.security:
+        endpoints = endpoints.with_security(security)
     return endpoints
 
 

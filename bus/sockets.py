@@ -14,7 +14,23 @@ from pathlib import Path
 import zmq
 
 from bus.envelope import DEFAULT_MAX_FRAME
+from bus.errors import HilError
 from bus.security import Security, no_security
+
+
+class BindError(HilError, zmq.ZMQError):
+    """A node's own address that cannot be bound, with why (a broken set-up: exit 2, no traceback)."""
+
+    def __init__(self, errno_: int | None, text: str) -> None:
+        zmq.ZMQError.__init__(self, errno_, text)
+
+
+def _bind_failure(endpoint: str, exc: zmq.ZMQError) -> BindError:
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return BindError(exc.errno, f"cannot bind {endpoint}: {exc.strerror}: this machine has no such address. "
+                         "The endpoints description puts this role on another machine: start the node there, "
+                         "or give the role one of this machine's addresses")
+    return BindError(exc.errno, f"cannot bind {endpoint}: {exc.strerror} (is another node of this role running?)")
 
 
 def make_socket(
@@ -57,7 +73,7 @@ def make_socket(
                 Path(endpoint[6:]).parent.mkdir(parents=True, exist_ok=True)
                 if ipc_in_use(endpoint[6:], wait_s=0.5):
                     sock.close(0)
-                    raise zmq.ZMQError(
+                    raise BindError(
                         errno.EADDRINUSE,
                         f"cannot bind {endpoint}: a live process is bound there "
                         "(is another node of this role running in this run folder? stop it or use another --run-dir)",
@@ -66,9 +82,7 @@ def make_socket(
                 sock.bind(endpoint)
             except zmq.ZMQError as exc:
                 sock.close(0)
-                raise zmq.ZMQError(
-                    exc.errno, f"cannot bind {endpoint}: {exc.strerror} (is another node of this role running?)"
-                ) from None
+                raise _bind_failure(endpoint, exc) from None
         else:
             sock.connect(endpoint)
     return sock

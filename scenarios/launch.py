@@ -31,6 +31,8 @@ class RunSettings:
     record: bool
     run_dir: Path
     out_dir: Path
+    # The robot already runs elsewhere: nothing is started for it.
+    remote: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,11 @@ def hil_command() -> list[str]:
 
 
 def node_launches(scenario: Scenario, settings: RunSettings) -> list[NodeLaunch]:
-    """Recorder (if recording), robot, policy: the order they start in."""
+    """Recorder (if recording), robot (unless it is remote), policy: the order they start in.
+
+    Every node reads the run folder's endpoints.json, so nodes started for a
+    run on tcp:// endpoints (with keys) need no other option.
+    """
     hil = hil_command()
     run = ["--run-dir", str(settings.run_dir)]
     launches = []
@@ -64,7 +70,8 @@ def node_launches(scenario: Scenario, settings: RunSettings) -> list[NodeLaunch]
         for item in meta:
             argv += ["--meta", item]
         launches.append(NodeLaunch("recorder", "recorder", argv + run))
-    launches.append(NodeLaunch("robot", "robot", robot_argv(hil, scenario, settings) + run))
+    if not settings.remote:
+        launches.append(NodeLaunch("robot", "robot", robot_argv(hil, scenario, settings) + run))
     policy = scenario.policy
     source = ["--model", str(policy.model)] if policy.model else ["--scripted", str(policy.scripted)]
     launches.append(NodeLaunch("policy", "policy", [*hil, "node", "policy", *source, *policy.args, *run]))

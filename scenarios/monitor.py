@@ -7,6 +7,11 @@ states) and keeps: the newest state, joint-limit excess, tracking error
 end-to-end loop latency (command stamp minus the stamp of the state it
 answers: both monotonic clocks of this host), heartbeats per role, and
 notable events.
+
+A robot on another machine stamps its states on that machine's monotonic
+clock, which shares no origin with ours (the policy, which the runner starts,
+stamps its commands on ours): ``clock_offset_ns`` (the robot's clock minus
+ours, measured by the runner with pings) brings its stamps onto our clock.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class Monitor:
         self.upper = np.asarray(upper, dtype=float)
         self.tracking_lag = tracking_lag
         self.limit_margin = limit_margin
+        # The robot's monotonic clock minus ours: 0 on one host.
+        self.clock_offset_ns = 0
         self.health: dict[str, RoleHealth] = {}
         self.events: deque[messages_pb2.Event] = deque(maxlen=50)
         self.event_counts: dict[str, int] = {}
@@ -178,7 +185,7 @@ class Monitor:
         if seq in self._state_pos:
             return state  # a re-published state (lockstep waiting for its first command)
         self.states += 1
-        self._state_stamp[seq] = int(state.stamp_ns)
+        self._state_stamp[seq] = int(state.stamp_ns) - self.clock_offset_ns
         self._state_pos[seq] = position
         self._prune(seq)
         self._check_limits(position, seq)

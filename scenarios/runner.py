@@ -22,7 +22,7 @@ import math
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from bus.endpoints import ENDPOINTS_FILE, Endpoints
 from bus.errors import EXIT_BROKEN, EXIT_FAIL, EXIT_PASS, Failed, HilError, Interrupted
 from bus.node import Node
 from bus.processes import Child, NotReady, Processes
+from bus.security import SecurityConfig
 from bus.service import ServiceError, ServiceUnavailable
 from roarm.robot_client import RobotClient
 from scenarios.assertions import NodeOutcome, Observed, judge
@@ -43,6 +44,7 @@ from scenarios.launch import LaunchError, RunSettings, node_launches
 from scenarios.monitor import Monitor
 from scenarios.progress import Status
 from scenarios.provenance import provenance
+from scenarios.remote import RemoteRobotError, bench_endpoints, clock_offset, identify, wait_for_robot
 from scenarios.report import Report
 from scenarios.run_page import write_run_page
 from scenarios.schema import Scenario
@@ -82,10 +84,17 @@ class RunOptions:
     out: Path | None = None
     record: bool | None = None
     progress: bool = True
+    # -- remote robot (scenarios/remote.py) --
+    endpoints_file: Path | None = None  # the bench's endpoints description (else robot.endpoints, else ipc)
+    security: SecurityConfig | None = None  # --keys / --insecure: replaces the description's "security"
+    remote: bool = False  # the robot already runs at the endpoints' robot address (or robot.remote)
+    # -- end remote robot --
 
 
 def settings_for(scenario: Scenario, options: RunOptions, run_dir: Path) -> RunSettings:
-    target = options.target or scenario.robot.target
+    remote = options.remote or scenario.robot.remote
+    # A remote robot's target is what it says it is (after ``info``); "remote" until then.
+    target = options.target or ("remote" if remote else scenario.robot.target)
     seed = scenario.seed if options.seed is None else options.seed
     out = options.out or Path("runs") / f"{scenario.name}-{target}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     return RunSettings(
@@ -96,26 +105,35 @@ def settings_for(scenario: Scenario, options: RunOptions, run_dir: Path) -> RunS
         record=scenario.record if options.record is None else options.record,
         run_dir=run_dir,
         out_dir=out.resolve(),
+        remote=remote,
     )
 
 
 def run_scenario(scenario: Scenario, options: RunOptions) -> Report:
     """Run one scenario end to end; the report says how it went (never raises for a bad run)."""
+    override = options.security
+    endpoints = bench_endpoints(scenario, options.endpoints_file, lambda s: s if override is None else override)
+    if endpoints is None and options.remote:
+        raise RemoteRobotError("--remote needs the robot's address: give the bench's endpoints description with "
+                               "--endpoints FILE (or robot.endpoints in the scenario)")
     run_dir = Path(tempfile.mkdtemp(prefix="hil-", dir="/tmp"))
     try:
         settings = settings_for(scenario, options, run_dir)
         settings.out_dir.mkdir(parents=True, exist_ok=True)
-        return Run(scenario, settings, Status(options.progress)).execute()
+        return Run(scenario, settings, Status(options.progress), endpoints).execute()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
 class Run:
-    def __init__(self, scenario: Scenario, settings: RunSettings, status: Status) -> None:
+    def __init__(self, scenario: Scenario, settings: RunSettings, status: Status,
+                 endpoints: Endpoints | None = None) -> None:
         self.scenario = scenario
         self.settings = settings
         self.status = status
-        self.endpoints = Endpoints.ipc(settings.run_dir)
+        # ipc sockets in the run folder, or the bench's tcp:// description
+        # (with its keys); the nodes started read it from the run folder.
+        self.endpoints = endpoints or Endpoints.ipc(settings.run_dir)
         self.endpoints.save(settings.run_dir / ENDPOINTS_FILE)
         self.report = Report(scenario.name, str(scenario.path), settings.target, settings.mode, settings.seed,
                              str(settings.out_dir))
@@ -123,11 +141,14 @@ class Run:
         self.node = Node("runner", "runner", self.endpoints, info=self._describe, announce=False)  # hil run prints its own
         self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
         self.processes = Processes(log_dir=settings.out_dir)
-        self.robot = RobotClient(self.node.ctx, self.endpoints["robot"].rep, "runner", timeout_s=1.0, retries=1)
+        self.robot = RobotClient(self.node.ctx, self.endpoints["robot"].rep, "runner", timeout_s=1.0, retries=1,
+                                 security=self.node.security)
         self.clients: dict[str, NodeClient] = {}
         self.goals = GoalSequence(scenario.goals)
         self.goal_publisher = GoalPublisher(self.node.publish)
         self.infos: dict[str, services_pb2.NodeInfo] = {}
+        # A remote robot's counters before this run (it counted earlier runs too).
+        self.robot_counters_before: dict[str, float] = {}
         self.ready_at = 0.0
         self.run_started = 0.0
         self.sim_time = 0.0  # simulated seconds since the first reset, over every episode
@@ -146,8 +167,8 @@ class Run:
             self.ready_at = time.monotonic()
             timings["startup_s"] = self.ready_at - t0
             self.drive()
-        except (SetupFailed, NotReady, LaunchError, RunAborted, RunInterrupted) as exc:
-            self.report.error, verdict_code = str(exc), exc.exit_code  # 2, 2, 2, 1, 130
+        except (SetupFailed, NotReady, LaunchError, RemoteRobotError, RunAborted, RunInterrupted) as exc:
+            self.report.error, verdict_code = str(exc), exc.exit_code  # 2, 2, 2, 2, 1, 130
         finally:
             run_end = time.monotonic()
             if self.run_started:
@@ -170,10 +191,19 @@ class Run:
         for launch in node_launches(self.scenario, self.settings):
             self.processes.start(launch.name, launch.argv, role=launch.role)
             self.clients[launch.role] = self.robot if launch.role == "robot" else NodeClient(
-                self.node.ctx, self.endpoints[launch.role].rep, "runner", timeout_s=1.0, retries=1)
+                self.node.ctx, self.endpoints[launch.role].rep, "runner", timeout_s=1.0, retries=1,
+                security=self.node.security)
         started = ", ".join(f"{n.name} (pid {n.pid})" for n in self.processes.children)
         self.status.note(f"started {started}; logs in {self.settings.out_dir}")
         deadline = time.monotonic() + self.scenario.timeouts.startup_s
+        if self.settings.remote:  # -- remote robot: connect, never start --
+            self.clients["robot"] = self.robot
+            self.status.note(f"remote robot at {self.endpoints['robot'].rep}: waiting for it to answer ping")
+            try:
+                wait_for_robot(self.robot, self.scenario.timeouts.startup_s, self._serve_while_waiting)
+            except NotReady:
+                self._check_interrupt()  # Ctrl-C while waiting is an interruption
+                raise
         for node in self.processes.children:
             try:
                 self.processes.wait_ready(node, self.clients[node.role].answers_ping,
@@ -184,8 +214,13 @@ class Run:
         self._wait_for_heartbeats(deadline)
         for role in ("robot", "policy"):
             self.infos[role] = self._info(role)
+        if self.settings.remote:  # the target is what the remote robot says it is
+            target = identify(self.infos["robot"], None if self.settings.target == "remote" else self.settings.target)
+            self.settings = replace(self.settings, target=target, mode=self.infos["robot"].mode or self.settings.mode)
+            self.robot_counters_before = dict(self.infos["robot"].metrics)
+            self.report.target, self.report.mode = target, self.settings.mode
         problems = mismatches(self.infos["robot"], self.infos["policy"],
-                              None if self.settings.target == "hw" else self.scenario.robot.dt)
+                              None if self.settings.target == "hw" or self.settings.remote else self.scenario.robot.dt)
         if problems:
             raise SetupFailed("the policy does not fit the robot: " + "; ".join(problems))
         robot = self.infos["robot"]
@@ -194,15 +229,16 @@ class Run:
         self.report.provenance.update(robot_backend=robot.backend, robot_model_hash=robot.model_hash,
                                       policy_backend=self.infos["policy"].backend,
                                       policy_model_hash=self.infos["policy"].model_hash)
-        self.status.note(f"ready in {time.monotonic() - self.processes.by_name['robot'].started:.2f} s: "
-                         f"robot {robot.backend or self.settings.target} ({robot.mode or self.settings.mode}, "
+        where = f"remote robot at {self.endpoints['robot'].rep}" if self.settings.remote else "robot"
+        self.status.note(f"ready in {time.monotonic() - self.processes.children[0].started:.2f} s: "
+                         f"{where} {robot.backend or self.settings.target} ({robot.mode or self.settings.mode}, "
                          f"dt {robot.dt:g} s), policy {self.infos['policy'].backend}")
 
     def _wait_for_heartbeats(self, deadline: float) -> None:
         """A heartbeat from every node proves our subscriptions are live:
         a publisher drops what it sends before a subscriber has joined, and
         the robot's first state must not be lost that way."""
-        roles = [node.role for node in self.processes.children]
+        roles = self._watched_roles()
         while True:
             self.node.spin(0)
             self.monitor.discard_pending()
@@ -214,6 +250,10 @@ class Run:
                 raise SetupFailed(f"no heartbeat from {', '.join(missing)} reached the runner within "
                                   f"{self.scenario.timeouts.startup_s:g} s although it answers ping")
             time.sleep(0.01)
+
+    def _watched_roles(self) -> list[str]:
+        """Roles whose heartbeats must arrive: the nodes started, and a remote robot."""
+        return [node.role for node in self.processes.children] + (["robot"] if self.settings.remote else [])
 
     def _serve_while_waiting(self) -> bool:
         """Between pings: answer our own services and notice a Ctrl-C."""
@@ -280,10 +320,14 @@ class Run:
         goal and commands planned before it are never judged.
         """
         self.episode_offset = self.sim_time
+        if self.settings.remote:  # its clock against ours, for the loop latency (scenarios/remote.py)
+            offset = clock_offset(self.robot)
+            self.monitor.clock_offset_ns = offset.offset_ns
+            self.report.figures["remote_clock"] = offset.as_dict()
         reply = self._reset()
         # The robot stamps the reply's state at the reset (on its monotonic
-        # clock, which is ours): anything stamped earlier is the old episode.
-        self.monitor.new_episode(reply.state.stamp_ns or time.monotonic_ns())
+        # clock, ours unless it is remote): anything stamped earlier is the old episode.
+        self.monitor.new_episode(reply.state.stamp_ns or (0 if self.settings.remote else time.monotonic_ns()))
         self.settling = True
         self.settle_deadline = time.monotonic() + self.scenario.timeouts.startup_s
         return reply
@@ -338,6 +382,13 @@ class Run:
             if now - last > limit:
                 self.goals.abandon(f"{node.name} went silent")
                 raise RunAborted(f"no heartbeat from {node.name} for {now - last:.1f} s (limit {limit:g} s)")
+        if self.settings.remote:
+            health = self.monitor.health.get("robot")
+            last = max(health.last_heartbeat if health else 0.0, self.ready_at)
+            if now - last > limit:
+                self.goals.abandon("the remote robot went silent")
+                raise RunAborted(f"no heartbeat from the remote robot at {self.endpoints['robot'].pub} for "
+                                 f"{now - last:.1f} s (limit {limit:g} s)")
         if now - max(self.monitor.last_state_wall, self.ready_at) > limit:
             self.goals.abandon("the robot stopped publishing states")
             raise RunAborted(f"no joint state from the robot for {limit:g} s")
@@ -367,14 +418,17 @@ class Run:
     # -- 3. stop --------------------------------------------------------------------
     def collect_infos(self) -> None:
         """Final figures of each live node (latency, counters), before it stops."""
-        for node in self.processes.children:
-            if node.alive() and node.role in self.clients:
+        roles = [node.role for node in self.processes.children if node.alive()]
+        for role in roles + (["robot"] if self.settings.remote and "robot" in self.infos else []):
+            if role in self.clients:
                 try:
-                    self.infos[node.role] = self.clients[node.role].info(timeout_s=1.0, retries=1)
+                    self.infos[role] = self.clients[role].info(timeout_s=1.0, retries=1)
                 except (ServiceUnavailable, ServiceError, WrongReply):
                     continue
 
     def stop_nodes(self) -> None:
+        """Stop the nodes this run started; a remote robot is left running (it is not ours to stop)."""
+
         def ask(node: Child) -> None:
             self.clients[node.role].ask_shutdown("run finished")  # refused or unanswered: SIGTERM follows
 
@@ -409,6 +463,12 @@ class Run:
         self.report.events = [f"{e.node}: {messages_pb2.Severity.Name(e.severity)} {e.code}: {e.text}"
                               for e in monitor.events]
         self.report.nodes = {n.name: self._node_report(n) for n in self.processes.children}
+        if self.settings.remote:
+            info = self.infos.get("robot")
+            self.report.nodes["robot"] = {
+                "remote": True, "endpoints": {"pub": self.endpoints["robot"].pub, "rep": self.endpoints["robot"].rep},
+                "left_running": True,
+                "info": json_format.MessageToDict(info, preserving_proto_field_name=True) if info else None}
         failed = any(not v.passed for v in self.report.verdicts)
         self.report.exit_code = EXIT_FAIL if code == EXIT_PASS and failed else code
 
@@ -424,7 +484,8 @@ class Run:
             counters = {k: float(v) for k, v in health.counters.items()}
         else:
             return None
-        return int(sum(counters.get(key, 0.0) for key in DEADLINE_COUNTERS))
+        before = self.robot_counters_before
+        return int(sum(counters.get(key, 0.0) - before.get(key, 0.0) for key in DEADLINE_COUNTERS))
 
     def _outcome(self, node: Child) -> NodeOutcome:
         health = self.monitor.health.get(node.role)

@@ -39,6 +39,14 @@ class RobotConfig:
     # A command that replaces "hil node sim|hw", per target: Isaac Sim's
     # backend must run in Isaac's own Python (["/isaac-sim/python.sh", "-m", "sim_node"]).
     command: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # -- remote robot (scenarios across machines) --
+    # An endpoints description (JSON) of the bench, relative to the scenario.
+    endpoints: Path | None = None
+    # The robot already runs elsewhere (at the endpoints' robot address): the
+    # runner connects to it instead of starting one, and leaves it running.
+    # Default: true when ``endpoints`` is given.
+    remote: bool = False
+    # -- end remote robot --
 
 
 @dataclass(frozen=True)
@@ -211,7 +219,7 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
         path=path,
         sha256=sha256,
         description=check.string("description", _get(top, "description"), "") or "",
-        robot=_robot(check, _get(top, "robot")),
+        robot=_robot(check, _get(top, "robot"), path),
         policy=_policy(check, _get(top, "policy"), path),
         seed=check.integer("seed", _get(top, "seed"), 0),
         randomization=_randomization(check, _get(top, "randomization")),
@@ -224,8 +232,9 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
     )
 
 
-def _robot(check: Checker, value: Any) -> RobotConfig:
-    data = check.mapping("robot", value, ("target", "mode", "dt", "port", "initial_pose", "options", "command"))
+def _robot(check: Checker, value: Any, scenario_path: Path) -> RobotConfig:
+    data = check.mapping("robot", value, ("target", "mode", "dt", "port", "initial_pose", "options", "command",
+                                          "remote", "endpoints"))
     options: dict[str, tuple[str, ...]] = {}
     for target, args in check.mapping("robot.options", _get(data, "options"), TARGETS).items():
         if target in TARGETS:
@@ -244,7 +253,23 @@ def _robot(check: Checker, value: Any) -> RobotConfig:
         initial_pose=_pose(check, "robot.initial_pose", _get(data, "initial_pose")),
         options=options,
         command=command,
+        **_remote(check, data, scenario_path),
     )
+
+
+# -- remote robot (scenarios across machines) --
+def _remote(check: Checker, data: dict[str, Any], scenario_path: Path) -> dict[str, Any]:
+    """``robot.endpoints`` (a file, looked up like ``policy.model``) and ``robot.remote``."""
+    endpoints = None
+    text = check.string("robot.endpoints", _get(data, "endpoints"), None)
+    if text:
+        endpoints = resolve_file(Path(text), scenario_path)
+        if endpoints is None:
+            check.error("robot.endpoints", f"no such file {text!r} (relative paths are looked up next to the "
+                        "scenario file, then in the current folder)")
+    remote = check.boolean("robot.remote", _get(data, "remote"), bool(text))
+    return {"endpoints": endpoints, "remote": remote}
+# -- end remote robot --
 
 
 def _pose(check: Checker, path: str, value: Any) -> tuple[float, ...]:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,8 +86,12 @@ def _row(cell: CellSummary) -> list[str]:
 
 
 def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *, port: str | None = None,
-              record: bool | None = None, jobs: int | None = None, echo: bool = True) -> tuple[int, str]:
-    """Run every (target, seed); returns (exit code, table). 0 all pass, 1 any fail, 2 any broken."""
+              record: bool | None = None, jobs: int | None = None, echo: bool = True,
+              extra: Sequence[str] = ()) -> tuple[int, str]:
+    """Run every (target, seed); returns (exit code, table). 0 all pass, 1 any fail, 2 any broken.
+
+    ``extra`` goes to every ``hil run`` (the bench's --endpoints, --keys, --remote).
+    """
     hil = hil_command()
     jobs = max(1, jobs or os.cpu_count() or 1)
     cells = [Cell(t, s, out / f"{t}-seed{s}") for t in targets for s in seeds]
@@ -104,12 +109,15 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
         while (waiting or running) and not interrupted:
             while waiting and len(running) < jobs:
                 cell = waiting.pop(0)
-                argv = [*hil, "run", str(scenario), "--target", cell.target, "--seed", str(cell.seed),
-                        "--out", str(cell.out), "--no-progress"]
+                argv = [*hil, "run", str(scenario), "--seed", str(cell.seed), "--out", str(cell.out),
+                        "--no-progress"]
+                if cell.target != "remote":  # a remote robot is whatever it is (hil run --remote)
+                    argv += ["--target", cell.target]
                 if port:
                     argv += ["--port", port]
                 if record is not None:
                     argv.append("--record" if record else "--no-record")
+                argv += extra
                 cell.out.mkdir(parents=True, exist_ok=True)
                 with open(cell.out / "runner.log", "wb") as log:
                     cell.proc = processes.start(f"{cell.target}-seed{cell.seed}", argv, stdout=log,

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
+from bus.cli_options import command_line_security, security_options
+from bus.security import SecurityConfig, SecurityError
 from scenarios.launch import LaunchError
+from scenarios.remote import RemoteRobotError
 from scenarios.report import summary
 from scenarios.runner import RunOptions, run_scenario
 from scenarios.schema import ScenarioError, load
@@ -33,8 +36,16 @@ from scenarios.sweep import SweepError, parse_seeds, parse_targets, run_sweep
               help="Sweep: runs at once [default: the number of cores].")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Status line and milestones on stderr.")
+@click.option("--endpoints", "endpoints_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="The bench's endpoints description (JSON, tcp:// addresses of every role on every machine) "
+                   "[default: the scenario's robot.endpoints, else ipc sockets in a fresh run folder].")
+@click.option("--remote", is_flag=True,
+              help="The robot already runs elsewhere, at the endpoints' robot address: connect to it, do not "
+                   "start one, leave it running (as robot.remote: true).")
+@security_options
 def run(scenario: Path, target: str | None, port: str | None, seed: int | None, seeds: str | None,
-        out: Path | None, record: bool | None, jobs: int | None, progress: bool) -> None:
+        out: Path | None, record: bool | None, jobs: int | None, progress: bool, endpoints_file: Path | None,
+        remote: bool) -> None:
     """Run SCENARIO (a YAML file): start the nodes, send the goals, check the
     assertions, stop everything, write report.json and junit.xml.
 
@@ -46,6 +57,7 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
       hil run scenarios/smoke.yaml --target mock --out /tmp/smoke
       hil run scenarios/track.yaml --target hw --port /dev/ttyUSB0
       hil run scenarios/reach.yaml --seeds 0..19 --target mock,mujoco
+      hil run scenarios/smoke.yaml --remote --endpoints bench.json --keys ~/roarm-keys   # docs/bench.md
     """
     try:
         loaded = load(scenario)
@@ -57,23 +69,46 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
     if seed_list is not None and seed is not None:
         click.echo("give --seed or --seeds, not both", err=True)
         sys.exit(2)
+    is_remote = remote or loaded.robot.remote
+    if is_remote and target is None:
+        targets = ["remote"]  # whatever the running robot is
+    override = command_line_security(SecurityConfig())
+    security = None if override == SecurityConfig() else override
+    bench = endpoints_file or loaded.robot.endpoints
     if seed_list is not None or len(targets) > 1:
-        _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs)
+        passed = _bench_args(endpoints_file, security, remote)
+        if bench is not None and (jobs or 0) != 1:
+            click.echo("sweep on the bench's fixed tcp:// endpoints: one run at a time (--jobs 1)", err=True)
+            jobs = 1
+        _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs,
+               passed)
 
     try:
-        report = run_scenario(loaded, RunOptions(target=targets[0], port=port, seed=seed, out=out, record=record,
-                                                 progress=progress))
-    except LaunchError as exc:
+        report = run_scenario(loaded, RunOptions(target=None if targets == ["remote"] else targets[0],
+                                                 port=port, seed=seed, out=out, record=record, progress=progress,
+                                                 endpoints_file=endpoints_file, security=security, remote=remote))
+    except (LaunchError, RemoteRobotError, SecurityError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     click.echo(summary(report))
     sys.exit(report.exit_code)
 
 
+def _bench_args(endpoints_file: Path | None, security: SecurityConfig | None, remote: bool) -> list[str]:
+    """The bench options each run of a sweep gets again."""
+    args = ["--endpoints", str(endpoints_file.resolve())] if endpoints_file else []
+    if security is not None and security.keys is not None:
+        args += ["--keys", str(security.keys)]
+    if security is not None and security.insecure:
+        args.append("--insecure")
+    return args + (["--remote"] if remote else [])
+
+
 def _sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path | None, port: str | None,
-           record: bool | None, jobs: int | None) -> None:
+           record: bool | None, jobs: int | None, extra: list[str]) -> None:
     folder = out or Path("runs") / f"sweep-{scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder}", err=True)
-    code, text = run_sweep(scenario, targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs)
+    code, text = run_sweep(scenario, targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs,
+                           extra=extra)
     click.echo(text)
     sys.exit(code)
