@@ -37,7 +37,7 @@ from bus.processes import Child, NotReady, Processes
 from bus.service import ServiceError, ServiceUnavailable
 from roarm.robot_client import RobotClient
 from scenarios.assertions import NodeOutcome, Observed, judge
-from scenarios.compat import mismatches
+from scenarios.compat import check
 from scenarios.goals import GoalPublisher, GoalSequence
 from scenarios.launch import LaunchError, RunSettings, node_launches
 from scenarios.monitor import Monitor
@@ -181,10 +181,12 @@ class Run:
         self._wait_for_heartbeats(deadline)
         for role in ("robot", "policy"):
             self.infos[role] = self._info(role)
-        problems = mismatches(self.infos["robot"], self.infos["policy"],
-                              None if self.settings.target == "hw" else self.scenario.robot.dt)
-        if problems:
-            raise SetupFailed("the policy does not fit the robot: " + "; ".join(problems))
+        fit = check(self.infos["robot"], self.infos["policy"],
+                    None if self.settings.target == "hw" else self.scenario.robot.dt)
+        if not fit.ok:
+            raise SetupFailed("the policy does not fit the robot: " + "; ".join(fit.errors))
+        for warning in fit.warnings:
+            self.status.note(f"warning: {warning}")
         robot = self.infos["robot"]
         self.monitor.lower = _limits(robot.lower, self.monitor.lower)
         self.monitor.upper = _limits(robot.upper, self.monitor.upper)

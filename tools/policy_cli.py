@@ -79,10 +79,12 @@ def info(source: str) -> None:
         loaded = load_policy(source)
     except (OSError, ValueError) as exc:  # a missing file, an unknown source; ModelError and SpecError are ValueErrors
         raise Failed(f"cannot load {source}: {exc}") from None
-    spec = loaded.spec
+    req = loaded.requirements
+    desc = getattr(loaded, "description", None)
     click.echo(f"name:        {loaded.name}")
     click.echo(f"model_hash:  {loaded.model_hash or '(scripted)'}")
-    click.echo(f"observation: {','.join(spec.observation)} ({spec.observation_size} values)")
-    click.echo(f"joints:      {','.join(spec.joint_names)}")
-    click.echo(f"action:      {spec.action_kind}, scale {list(spec.action_scale)}")
-    click.echo(f"dt:          {spec.dt:g} s" if spec.dt else "dt:          any (from the robot)")
+    if desc is not None:
+        click.echo(f"observation: {','.join(t.name for t in desc.observation)} ({desc.observation_size} values)")
+        click.echo(f"action:      {desc.action.mode}, scale {list(desc.action.scale)}")
+    click.echo(f"joints:      {','.join(req.joints)}")
+    click.echo(f"dt:          {req.period:g} s" if req.period else "dt:          any (from the robot)")
