@@ -144,8 +144,9 @@ def _check_period(fit: Fit, period: float | None, robot: RobotFacts, defaulted: 
         fit.warnings.append(f"control period: {trained}, the nearest period this robot can step (accepted: the "
                             "scenario's dt was taken from the policy)")
     elif robot.mode == "lockstep":
-        fit.errors.append(f"control period: {trained}; a lockstep robot must step at the policy's period: set "
-                          f"robot.dt: {period:g} in the scenario (or leave it out to take the policy's)")
+        fit.errors.append(f"control period: {trained}; a lockstep robot must step at the policy's period: run it "
+                          f"at {period:g} s (robot.dt in a scenario, or leave it out to take the policy's; "
+                          f"--dt for hil node sim)")
     else:
         fit.errors.append(f"control period: {trained}; faster than trained would move the arm faster than the "
                           f"policy learned: run the robot at --dt {period:g} or slower")

@@ -32,7 +32,7 @@ from bus.errors import Failed
 from policy_node.policy.action import ActionMapper, ActionSizeError
 from policy_node.policy.base import Observation
 from policy_node.policy.compat import Requirements
-from policy_node.policy.description import PolicyDescription
+from policy_node.policy.description import PolicyDescription, PolicyDescriptionError
 from policy_node.policy.observation import MissingGoal, ObservationBuilder
 from policy_node.policy.recurrent import RecurrentState
 from roarm.joints import LOWER, UPPER
@@ -83,78 +83,108 @@ def shape_text(shape: Any) -> str:
 
 
 class ModelIO:
-    """The model's tensors resolved against a description: what to feed, what to fetch."""
+    """The model's tensors resolved against a description: what to feed, what to fetch.
+
+    Every disagreement found is listed in one ModelError (``hil policy
+    inspect`` shows them all at once), each with how to fix it.
+    """
 
     def __init__(self, desc: PolicyDescription, session: Any) -> None:
         self.desc = desc
+        self.problems: list[str] = []
         where = f"{desc.model.path}"
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = {o.name: o for o in session.get_outputs()}
+        self.inputs, self.outputs = inputs, outputs
         state_in = {p.input for p in desc.recurrent}
         state_out = {p.output for p in desc.recurrent}
-        self.input = _pick(where, "input", desc.model.input, [n for n in inputs if n not in state_in], desc.source)
-        self.output = _pick(where, "output", desc.model.output, [n for n in outputs if n not in state_out],
-                            desc.source)
-        if self.input not in inputs:
-            raise ModelError(f"{desc.source}: model.input: the model has no input {self.input!r} "
-                             f"(its inputs: {', '.join(inputs)}): name one of them")
-        if self.output not in outputs:
-            raise ModelError(f"{desc.source}: model.output: the model has no output {self.output!r} "
-                             f"(its outputs: {', '.join(outputs)}): name one of them")
+        self.input = self._pick(where, "input", desc.model.input, [n for n in inputs if n not in state_in], desc.source)
+        self.output = self._pick(where, "output", desc.model.output, [n for n in outputs if n not in state_out],
+                                 desc.source)
+        self.input_shape: list[Any] = []
+        self.dtype = "float32"
+        self.batched = True
+        if self.input is not None and self.input not in inputs:
+            self.problems.append(f"{desc.source}: model.input: the model has no input {self.input!r} "
+                                 f"(its inputs: {', '.join(inputs)}): name one of them")
+        elif self.input is not None:
+            self._check_input(where, inputs[self.input])
+        if self.output is not None and self.output not in outputs:
+            self.problems.append(f"{desc.source}: model.output: the model has no output {self.output!r} "
+                                 f"(its outputs: {', '.join(outputs)}): name one of them")
+        elif self.output is not None:
+            out = outputs[self.output]
+            out_width = out.shape[-1] if out.shape else None
+            if isinstance(out_width, int) and out_width != desc.action_size:
+                self.problems.append(
+                    f"{where}: output {self.output!r} has {out_width} values per step ({shape_text(out.shape)}), "
+                    f"the description drives {desc.action_size} joints ({', '.join(desc.joints)}): list one "
+                    "joint per output value in `joints`")
         unfed = [n for n in inputs if n != self.input and n not in state_in]
         if unfed:
-            raise ModelError(f"{where}: the model also takes {', '.join(repr(n) for n in unfed)}, which the "
-                             "description does not feed: pair each recurrent state in `recurrent` "
-                             "({input: NAME_IN, output: NAME_OUT}), or export the model with one input")
-        info = inputs[self.input]
+            self.problems.append(
+                f"{where}: the model also takes {', '.join(repr(n) for n in unfed)}, which the description does "
+                "not feed: pair each recurrent state in `recurrent` ({input: NAME_IN, output: NAME_OUT}), or "
+                "export the model with one input")
+        try:
+            self.recurrent = RecurrentState.for_session(desc.recurrent, session, desc.source)
+        except PolicyDescriptionError as exc:
+            self.problems += exc.errors
+            self.recurrent = RecurrentState((), {})
+        if self.problems:
+            raise ModelError("\n".join(self.problems))
+        self.fetch = [self.output, *self.recurrent.output_names]
+
+    def _check_input(self, where: str, info: Any) -> None:
+        desc = self.desc
         self.input_shape = list(info.shape)
-        self.dtype = ONNX_DTYPES.get(info.type)
-        if self.dtype is None:
-            raise ModelError(f"{where}: input {self.input!r} is {info.type}, not a float tensor: export the "
-                             "observation input as float32 (or float64/float16)")
+        dtype = ONNX_DTYPES.get(info.type)
+        if dtype is None:
+            self.problems.append(f"{where}: input {self.input!r} is {info.type}, not a float tensor: export the "
+                                 "observation input as float32 (or float64/float16)")
+        else:
+            self.dtype = dtype
         rank = len(self.input_shape)
         size = desc.observation_size
         if rank not in (1, 2):
-            raise ModelError(f"{where}: input {self.input!r} has shape {shape_text(self.input_shape)} (rank {rank}); "
-                             f"an observation is [N] or [1, N] / [batch, N] with N = {size}: export it flat")
+            self.problems.append(
+                f"{where}: input {self.input!r} has shape {shape_text(self.input_shape)} (rank {rank}); an "
+                f"observation is [N] or [1, N] / [batch, N] with N = {size}: export it flat")
+            return
         width = self.input_shape[-1]
         if isinstance(width, int) and width != size:
             layout = ", ".join(f"{label} {stop - start}" for start, stop, label in desc.layout())
-            raise ModelError(f"{where}: input {self.input!r} takes {width} values, the description's observation "
-                             f"has {size} ({layout}): add or remove terms in `observation` until they sum to {width}")
+            self.problems.append(
+                f"{where}: input {self.input!r} takes {width} values, the description's observation has {size} "
+                f"({layout}): add or remove terms in `observation` until they sum to {width}")
         batch = self.input_shape[0] if rank == 2 else None
         self.batched = rank == 2
         if isinstance(batch, int) and batch != 1:
-            raise ModelError(f"{where}: input {self.input!r} has a fixed batch of {batch} "
-                             f"({shape_text(self.input_shape)}): export it with batch 1 or a dynamic batch")
+            self.problems.append(f"{where}: input {self.input!r} has a fixed batch of {batch} "
+                                 f"({shape_text(self.input_shape)}): export it with batch 1 or a dynamic batch")
         found = "none" if rank == 1 else "fixed" if batch == 1 else "dynamic"
         declared = desc.model.batch
         if declared is not None and (declared == "none") != (found == "none"):
-            raise ModelError(f"{desc.source}: model.batch: says {declared!r}, the model's input {self.input!r} is "
-                             f"{shape_text(self.input_shape)} ({found}): set model.batch: {found} or leave it out")
-        out = outputs[self.output]
-        out_width = out.shape[-1] if out.shape else None
-        if isinstance(out_width, int) and out_width != desc.action_size:
-            raise ModelError(f"{where}: output {self.output!r} has {out_width} values per step "
-                             f"({shape_text(out.shape)}), the description drives {desc.action_size} joints "
-                             f"({', '.join(desc.joints)}): list one joint per output value in `joints`")
-        self.recurrent = RecurrentState.for_session(desc.recurrent, session, desc.source)
-        self.fetch = [self.output, *self.recurrent.output_names]
+            self.problems.append(
+                f"{desc.source}: model.batch: says {declared!r}, the model's input {self.input!r} is "
+                f"{shape_text(self.input_shape)} ({found}): set model.batch: {found} or leave it out")
+
+    def _pick(self, where: str, kind: str, named: str | None, candidates: list[str], source: str) -> str | None:
+        if named is not None:
+            return named
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            self.problems.append(f"{where}: the model has no {kind} left for the observation/action once the "
+                                 f"recurrent pairs are taken: check `recurrent` in {source}")
+        else:
+            self.problems.append(
+                f"{where}: the model has {len(candidates)} {kind}s ({', '.join(candidates)}): name the one to use "
+                f"as model.{kind} in {source} (Stable-Baselines3's PPO export: output: actions)")
+        return None
 
     def describe_input(self) -> str:
         return f"input {self.input!r} {shape_text(self.input_shape)} {self.dtype}"
-
-
-def _pick(where: str, kind: str, named: str | None, candidates: list[str], source: str) -> str:
-    if named is not None:
-        return named
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise ModelError(f"{where}: the model has no {kind} left for the observation/action once the recurrent "
-                         f"pairs are taken: check `recurrent` in {source}")
-    raise ModelError(f"{where}: the model has {len(candidates)} {kind}s ({', '.join(candidates)}): name the one to "
-                     f"use as model.{kind} in {source} (Stable-Baselines3's PPO export: output: actions)")
 
 
 class OnnxPolicy:
