@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bus.errors import HilError
 from policy_node.policy.base import Observation, cartesian_goal, joint_goal
 from policy_node.policy.compat import Requirements
 from roarm.joints import MAX_VELOCITY, ROARM_M3, pose
@@ -143,6 +144,10 @@ class Ik(_Scripted):
         return self._held.copy()
 
 
+class UnknownScripted(HilError, ValueError):
+    """A ``scripted:NAME`` that names no scripted policy (the message lists the known ones)."""
+
+
 KINDS: dict[str, type[Hold | Waypoints | Ik]] = {"hold": Hold, "waypoints": Waypoints, "ik": Ik}
 # The names ``scripted:NAME`` accepts (scenario files check against them too).
 SCRIPTED = tuple(KINDS)
@@ -151,5 +156,5 @@ SCRIPTED = tuple(KINDS)
 def make(name: str, dt: float = DEFAULT_DT) -> Hold | Waypoints | Ik:
     """A scripted policy by name, with a clear error listing the known ones."""
     if name not in KINDS:
-        raise ValueError(f"unknown scripted policy {name!r}; known: {', '.join(KINDS)}")
+        raise UnknownScripted(f"unknown scripted policy {name!r}; known: {', '.join(KINDS)}")
     return KINDS[name](dt)
