@@ -2,8 +2,10 @@
 
 Two things live here:
 
-- ``policy_node.policy``: the policy library (Policy API, spec, ONNX and
-  scripted policies, ``load_policy``), usable in-process without any bus;
+- ``policy_node.policy``: the policy library (Policy API, policy
+  descriptions, observation and action adapters, the compatibility rule,
+  ONNX and scripted policies, ``load_policy``), usable in-process without
+  any bus;
 - the node itself (node.py, cli.py, watchdog.py, metrics.py, event_log.py),
   which wraps a policy with sockets, the watchdog and metrics.
 

@@ -9,15 +9,15 @@ import click
 from bus.cli_options import HilCommand, endpoint_options, load_endpoints
 from bus.errors import Failed
 from policy_node.metrics import SlaConfig
-from policy_node.node import PolicyNode, PolicyNodeConfig
-from policy_node.policy.spec import SpecError
+from policy_node.node import PolicyNode, PolicyNodeConfig, RobotMismatch
 from policy_node.watchdog import WatchdogConfig
 from schemas import messages_pb2
 
 
 @click.command("policy", cls=HilCommand)
-@click.option("--model", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="ONNX model carrying its observation/action spec (e.g. policies/reach.onnx).")
+@click.option("--model", "--policy", "model", type=click.Path(path_type=Path), default=None,
+              help="The policy: an ONNX model (described by MODEL.onnx.yaml beside it, its folder's policy.yaml, "
+                   "or its roarm.* metadata), a policy folder, or a policy.yaml (e.g. policies/reach.onnx).")
 @click.option("--scripted", type=click.Choice(["hold", "waypoints", "ik"]), default=None,
               help="A scripted policy instead of a model.")
 @click.option("--name", default="policy", show_default=True, help="Node name in heartbeats and events.")
@@ -56,12 +56,14 @@ def policy(
     """Answer every robot/joint_state with a robot/joint_command.
 
     The same command line drives the mock sim, MuJoCo, Isaac Sim and the real
-    arm: only the robot node changes. At start the policy's spec is checked
-    against the robot's info; a mismatch is refused naming the field.
+    arm: only the robot node changes. At start the policy is checked against
+    the robot's info (joints, limits, control period: the rule hil run and
+    hil policy inspect apply); a mismatch is refused naming the field.
 
     \b
     Examples:
       hil node policy --model policies/reach.onnx --run-dir /tmp/run1
+      hil node policy --policy my_policy/ --run-dir /tmp/run1
       hil node policy --scripted ik --deadline-ms 100 --events-file /tmp/run1/policy.jsonl
     """
     if (model is None) == (scripted is None):
@@ -78,12 +80,12 @@ def policy(
     endpoints = load_endpoints(run_dir, endpoints_file)
     try:
         node = PolicyNode(config, endpoints)
-    except (OSError, ValueError) as exc:  # a missing file, a bad source; ModelError and SpecError are ValueErrors
+    except (OSError, ValueError) as exc:  # a missing file, a bad description or model: all ValueErrors
         raise Failed(f"cannot start the policy node with {config.source}: {exc}") from None
     node.node.install_signal_handlers()
     try:
         node.run()
-    except SpecError as exc:
+    except RobotMismatch as exc:
         node.report(messages_pb2.Severity.ERROR, "policy.spec_mismatch", str(exc))
         raise Failed(f"policy {config.source} does not fit the robot: {exc}") from None
     finally:

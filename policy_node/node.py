@@ -1,7 +1,8 @@
 """The policy node: answers every robot state with a joint command.
 
 Read top to bottom in ``PolicyNode.run``: wait for the robot's ``info`` and
-check the policy's spec against it, then loop: take the newest goal, take
+check the policy against it (``compat.check_fit``, the rule the runner and
+``hil policy inspect`` apply too), then loop: take the newest goal, take
 the newest state, ask the policy, let the watchdog judge the answer, publish
 it with ``obs_seq = state.seq``. Answering every state is all lockstep needs;
 nothing here knows whether the robot is simulated.
@@ -28,9 +29,9 @@ from bus.service import ServiceError, ServiceUnavailable
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
 from policy_node.event_log import EventLog
 from policy_node.metrics import PolicyMetrics, SlaConfig
-from policy_node.policy.base import Observation, Policy
-from policy_node.policy.load import load_policy
-from policy_node.policy.spec import check_against
+from policy_node.policy.base import Goal, Observation, Policy, goal_target
+from policy_node.policy.compat import RobotFacts, check_fit
+from policy_node.policy.load import SCRIPTED_PREFIX, load_policy
 from policy_node.watchdog import Watchdog, WatchdogConfig
 from roarm.joints import ROARM_M3
 from schemas import messages_pb2, services_pb2
@@ -40,6 +41,10 @@ Severity = messages_pb2.Severity
 
 class RobotUnavailable(Failed, RuntimeError):
     """The robot node did not answer ``info`` in time."""
+
+
+class RobotMismatch(Failed, ValueError):
+    """The policy was made for other joints, limits or another control period than this robot's."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,9 @@ class PolicyNode:
         self.events = EventLog(config.events_file, config.name)
         self.robot: services_pb2.NodeInfo | None = None
         self.goal: messages_pb2.Goal | None = None
-        self._lower = np.asarray(self.policy.spec.lower)
-        self._upper = np.asarray(self.policy.spec.upper)
+        self.target: Goal | None = None  # the goal's Cartesian part, converted once per goal
+        self._joints: tuple[str, ...] = ROARM_M3.names  # the robot's, once it said
+        self._lower, self._upper = self._limits()
         self._command_seq = 0
         self._answered: tuple[int, tuple[float, ...]] | None = None  # (seq, positions) last answered
         self._last_command: messages_pb2.JointCommand | None = None
@@ -81,8 +87,8 @@ class PolicyNode:
         """The robot's info, asked until it answers (bounded), serving our own pings meanwhile.
 
         Returns None when stopped (signal, shutdown) while waiting. Raises
-        RobotUnavailable after ``robot_timeout_s`` and SpecError when the
-        policy was made for another arm, joints, limits or period.
+        RobotUnavailable after ``robot_timeout_s`` and RobotMismatch when the
+        policy was made for other joints, limits or another period.
         """
         self.node.set_state("degraded", "waiting for the robot's info")
         client = NodeClient(self.node.ctx, self.node.endpoints["robot"].rep, self.config.name, timeout_s=0.5,
@@ -107,11 +113,16 @@ class PolicyNode:
                 return None
         finally:
             client.close()
-        check_against(self.policy.spec, info)
-        if self.policy.spec.dt == 0 and info.dt > 0:
+        fit = check_fit(self.policy.requirements, RobotFacts.of_info(info))
+        if not fit.ok:
+            raise RobotMismatch("; ".join(fit.errors))
+        for warning in fit.warnings:
+            self.report(Severity.WARNING, "policy.fit", warning)
+        if self.config.source.startswith(SCRIPTED_PREFIX) and info.dt > 0:
             # A scripted policy derives its speed limits from the robot's period.
             self.policy = load_policy(self.config.source, dt=info.dt)
         self.robot = info
+        self._joints = tuple(info.joint_names)
         self.node.set_state("ok", f"driving {info.node or 'robot'} ({info.backend}, {info.mode or 'realtime'})")
         return info
 
@@ -127,6 +138,7 @@ class PolicyNode:
             self.node.spin(self._poll_ms())
             for envelope in self.goals.drain():
                 self.goal = envelope.message  # type: ignore[assignment]
+                self.target = goal_target(self.goal)
             fresh = self.states.drain()
             if fresh:
                 self.answer(fresh[-1])
@@ -142,7 +154,7 @@ class PolicyNode:
         position = tuple(state.position)
         if not self._usable(state, position):
             return
-        obs = Observation.from_state(state, self.goal)
+        obs = Observation.from_state(state, self.goal, self.target)
         self.watchdog.on_state(obs.seq, obs.position)
         if self._holding:
             self._holding = False
@@ -204,7 +216,7 @@ class PolicyNode:
     # -- helpers ------------------------------------------------------------------
     def _usable(self, state: messages_pb2.JointState, position: tuple[float, ...]) -> bool:
         """A state the policy can act on; anything else is counted, reported and dropped."""
-        joints = self.policy.spec.joint_names
+        joints = self._joints
         problem = ""
         if state.names and tuple(state.names) != joints:
             problem = f"joint order {list(state.names)}, expected {list(joints)}"
@@ -236,18 +248,36 @@ class PolicyNode:
         self.node.event(severity, code, text, correlation_seq=obs_seq)
         self.events.write(severity, code, text, obs_seq)
 
+    def _limits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per bus joint: the policy's limits where it states them, else the RoArm-M3's (hold commands clamp to them)."""
+        lower, upper = np.asarray(ROARM_M3.lower), np.asarray(ROARM_M3.upper)
+        req = self.policy.requirements
+        if req.lower is not None and req.upper is not None:
+            index = [ROARM_M3.names.index(name) for name in req.joints]
+            lower[index], upper[index] = req.lower, req.upper
+        return lower, upper
+
     def describe(self) -> services_pb2.NodeInfo:
-        spec = self.policy.spec
+        """``joint_names``/``lower``/``upper``: what the node commands (all six, bus order); ``dt``: the
+        policy's period, 0 when it runs at any; ``extra``: the joints it drives and its description."""
+        req = self.policy.requirements
         info = services_pb2.NodeInfo(
             backend=self.policy.name,
-            joint_names=list(spec.joint_names),
-            lower=list(spec.lower),
-            upper=list(spec.upper),
+            joint_names=list(ROARM_M3.names),
+            lower=self._lower.tolist(),
+            upper=self._upper.tolist(),
             max_velocity=list(ROARM_M3.max_velocity),
-            dt=spec.dt or (self.robot.dt if self.robot is not None else 0.0),
+            dt=req.period or 0.0,
             model_hash=self.policy.model_hash,
         )
-        info.extra.update(spec.describe())
+        info.extra["policy_joints"] = ",".join(req.joints)
+        info.extra["limits_stated"] = "yes" if req.lower is not None else "no"
+        info.extra["goal_kinds"] = ",".join(sorted(req.goal_kinds))
+        desc = getattr(self.policy, "description", None)
+        if desc is not None:
+            info.extra["observation"] = ",".join(term.name for term in desc.observation)
+            info.extra["action_mode"] = desc.action.mode
+            info.extra["description"] = desc.source
         info.extra["source"] = self.config.source
         info.extra["deadline_ms"] = f"{self.config.watchdog.deadline_s * 1e3:g}"
         info.extra["budget_us"] = f"{self.config.watchdog.budget_s * 1e6:g}"

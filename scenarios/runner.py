@@ -38,7 +38,7 @@ from bus.security import SecurityConfig
 from bus.service import ServiceError, ServiceUnavailable
 from roarm.robot_client import RobotClient
 from scenarios.assertions import NodeOutcome, Observed, judge
-from scenarios.compat import mismatches
+from scenarios.compat import check
 from scenarios.goals import GoalPublisher, GoalSequence
 from scenarios.launch import LaunchError, RunSettings, node_launches
 from scenarios.monitor import Monitor
@@ -219,10 +219,12 @@ class Run:
             self.settings = replace(self.settings, target=target, mode=self.infos["robot"].mode or self.settings.mode)
             self.robot_counters_before = dict(self.infos["robot"].metrics)
             self.report.target, self.report.mode = target, self.settings.mode
-        problems = mismatches(self.infos["robot"], self.infos["policy"],
-                              None if self.settings.target == "hw" or self.settings.remote else self.scenario.robot.dt)
-        if problems:
-            raise SetupFailed("the policy does not fit the robot: " + "; ".join(problems))
+        fit = check(self.infos["robot"], self.infos["policy"],
+                    None if self.settings.target == "hw" or self.settings.remote else self.scenario.robot.dt)
+        if not fit.ok:
+            raise SetupFailed("the policy does not fit the robot: " + "; ".join(fit.errors))
+        for warning in fit.warnings + self._unobserved_goals():
+            self.status.note(f"warning: {warning}")
         robot = self.infos["robot"]
         self.monitor.lower = _limits(robot.lower, self.monitor.lower)
         self.monitor.upper = _limits(robot.upper, self.monitor.upper)
@@ -233,6 +235,22 @@ class Run:
         self.status.note(f"ready in {time.monotonic() - self.processes.children[0].started:.2f} s: "
                          f"{where} {robot.backend or self.settings.target} ({robot.mode or self.settings.mode}, "
                          f"dt {robot.dt:g} s), policy {self.infos['policy'].backend}")
+
+    def _unobserved_goals(self) -> list[str]:
+        """Goals of a kind the policy cannot observe (an ONNX reach policy given a joint goal), said before the run.
+
+        The policy node reports what it observes in ``info.extra.goal_kinds``
+        (``policy_node.policy.compat.goal_kinds_observed``); a node that does
+        not say is not second-guessed.
+        """
+        said = self.infos["policy"].extra.get("goal_kinds")
+        if said is None:
+            return []
+        observed = {k for k in said.split(",") if k}
+        kinds = sorted({goal.kind for goal in self.scenario.goals} - observed)
+        return [f"the policy {self.infos['policy'].backend} cannot observe {kind} goals (it observes "
+                f"{', '.join(sorted(observed)) or 'no goal'}): goals {', '.join(g.id for g in self.scenario.goals if g.kind == kind)} "
+                "will be judged, but the policy is not told them" for kind in kinds]
 
     def _wait_for_heartbeats(self, deadline: float) -> None:
         """A heartbeat from every node proves our subscriptions are live:

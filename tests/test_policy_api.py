@@ -12,11 +12,13 @@ from tests.policy_models import write_model
 
 from policy_node.event_log import EventLog
 from policy_node.metrics import PolicyMetrics, SlaConfig
-from policy_node.policy.onnx_model import OnnxPolicy
 from policy_node.policy.base import Observation, Policy
 from policy_node.policy.load import load_policy
 from tools.training.rollout import cartesian_goal_message
-from policy_node.policy.spec import KEY_DT, PolicySpec, SpecError, check_against
+from policy_node.policy.compat import Requirements, RobotFacts, check_fit
+from policy_node.policy.description import PolicyDescriptionError, from_metadata
+from policy_node.policy.onnx_model import ModelError
+from policy_node.policy.spec import KEY_DT, PolicySpec
 from policy_node.watchdog import Watchdog, WatchdogConfig
 from roarm.joints import MAX_VELOCITY, ROARM_M3, pose
 from roarm.kinematics import fk, sample_reachable_goal
@@ -42,46 +44,58 @@ def obs_at(q: np.ndarray, goal: messages_pb2.Goal | None = None, seq: int = 0) -
     return Observation(seq, q.copy(), np.zeros(6), fk(q), goal)
 
 
-# -- spec -------------------------------------------------------------------------
-def test_spec_metadata_round_trip() -> None:
+# -- spec -> description -> fit ------------------------------------------------------
+def test_spec_metadata_reads_back_as_a_description() -> None:
     spec = PolicySpec(observation=("position", "tcp_error"), action_kind="delta", action_scale=(0.1,) * 6, dt=0.01)
-    assert PolicySpec.from_metadata(spec.to_metadata()) == spec
+    desc = spec.description()
+    assert [t.kind for t in desc.observation] == ["joint_pos", "tcp_error"]
+    assert desc.action.mode == "delta" and desc.action.scale == (0.1,) * 6 and desc.period == 0.01
+    assert desc.limits == (ROARM_M3.lower, ROARM_M3.upper) and desc.joints == ROARM_M3.names
 
 
-def test_spec_check_names_the_field_that_differs() -> None:
+def fit_of(spec: PolicySpec, **robot: object):  # noqa: ANN201
+    return check_fit(Requirements.of(spec.description()), RobotFacts.of_info(robot_info(**robot)))
+
+
+def test_fit_names_the_field_that_differs() -> None:
     spec = PolicySpec(dt=0.01)
-    check_against(spec, robot_info())  # the same arm: accepted
+    assert fit_of(spec).ok and not fit_of(spec).warnings  # the same arm: accepted
     upper = list(ROARM_M3.upper)
     upper[2] = math.pi
-    with pytest.raises(SpecError, match=r"upper\[elbow\]: model 2.9500, robot 3.1416"):
-        check_against(spec, robot_info(upper=upper))
-    with pytest.raises(SpecError, match=r"dt: model 0.01 s, robot 0.02 s"):
-        check_against(spec, robot_info(dt=0.02))
+    [error] = fit_of(spec, upper=upper).errors
+    assert error.startswith("upper limit of elbow: policy 2.9500 rad, robot 3.1416 rad")
+    upper[2] = ROARM_M3.upper[2] + 5e-4  # within the 1e-3 rad tolerance
+    assert fit_of(spec, upper=upper).ok
+    [error] = fit_of(spec, dt=0.02, mode="lockstep").errors
+    assert "trained at 0.01 s" in error and "robot runs 0.02 s" in error and "run it at 0.01 s" in error
+    slower = fit_of(spec, dt=0.04, mode="realtime")  # the real arm at 25 Hz, a 100 Hz model: accepted, said
+    assert slower.ok and "moves slower than trained" in slower.warnings[0]
+    assert fit_of(spec, dt=0.005, mode="realtime").errors  # faster than trained: refused
     names = list(ROARM_M3.names)
     names[3], names[4] = names[4], names[3]
-    with pytest.raises(SpecError, match="joint_names"):
-        check_against(spec, robot_info(joint_names=names))
-    check_against(PolicySpec(dt=0.0), robot_info(dt=0.02))  # dt 0: any period
+    assert "bus order" in fit_of(spec, joint_names=names).errors[0]
+    assert fit_of(PolicySpec(dt=0.0), dt=0.02, mode="lockstep").ok  # dt 0: any period
 
 
-def test_spec_refuses_bad_metadata() -> None:
+def test_bad_metadata_is_named() -> None:
     meta = PolicySpec(dt=0.01).to_metadata()
-    with pytest.raises(SpecError, match=KEY_DT):
-        PolicySpec.from_metadata({k: v for k, v in meta.items() if k != KEY_DT})
-    with pytest.raises(SpecError, match="unknown term 'joint_angles'"):
-        PolicySpec.from_metadata({**meta, "roarm.observation": "joint_angles"})
-    with pytest.raises(SpecError, match="action_kind"):
-        PolicySpec.from_metadata({**meta, "roarm.action_kind": "torque"})
+    with pytest.raises(PolicyDescriptionError, match=KEY_DT):
+        from_metadata({k: v for k, v in meta.items() if k != KEY_DT}, REACH)
+    with pytest.raises(PolicyDescriptionError, match="unknown term 'joint_angles'"):
+        from_metadata({**meta, "roarm.observation": "joint_angles"}, REACH)
+    with pytest.raises(PolicyDescriptionError, match="action.mode"):
+        from_metadata({**meta, "roarm.action_kind": "torque"}, REACH)
 
 
 # -- ONNX ---------------------------------------------------------------------------
 def test_reach_model_carries_its_spec_and_hash() -> None:
     policy = load_policy(str(REACH))
     assert isinstance(policy, Policy)
-    assert policy.spec.observation == ("position", "tcp_error")
-    assert policy.spec.action_kind == "delta" and policy.spec.dt == 0.01
+    assert [t.kind for t in policy.description.observation] == ["joint_pos", "tcp_error"]
+    assert policy.description.action.mode == "delta" and policy.requirements.period == 0.01
+    assert policy.requirements.goal_kinds == {"tcp"}
     assert len(policy.model_hash) == 64
-    check_against(policy.spec, robot_info())
+    assert check_fit(policy.requirements, RobotFacts.of_info(robot_info())).ok
 
 
 def test_reach_model_moves_toward_the_goal_and_holds_without_one() -> None:
@@ -99,7 +113,7 @@ def test_reach_model_moves_toward_the_goal_and_holds_without_one() -> None:
 def test_onnx_absolute_policy_and_input_checks(tmp_path: Path) -> None:
     spec = PolicySpec(observation=("position",), dt=0.01)
     bias = np.array([0.1, 0.2, 1.0, -0.3, 0.0, 9.0])  # gripper 9 rad is past its limit
-    policy = OnnxPolicy(write_model(tmp_path / "const.onnx", spec, bias))
+    policy = load_policy(write_model(tmp_path / "const.onnx", spec, bias))
     target = policy.act(obs_at(pose("home")))
     assert np.allclose(target, [0.1, 0.2, 1.0, -0.3, 0.0, 1.5], atol=1e-6)  # clipped to the spec's limits
     # a model whose input width does not match its declared observation
@@ -111,26 +125,26 @@ def test_onnx_absolute_policy_and_input_checks(tmp_path: Path) -> None:
     model = onnx.load(str(path))
     helper.set_model_props(model, wrong.to_metadata())
     onnx.save(model, str(path))
-    with pytest.raises(SpecError, match="observation"):
-        OnnxPolicy(path)
+    with pytest.raises(ModelError, match=r"takes 6 values, the description's observation has 12"):
+        load_policy(path)
 
 
 def test_nan_model_output_is_reported_not_clipped(tmp_path: Path) -> None:
     spec = PolicySpec(observation=("position",), dt=0.01)
-    policy = OnnxPolicy(write_model(tmp_path / "nan.onnx", spec, np.zeros(6), multiply=math.nan))
+    policy = load_policy(write_model(tmp_path / "nan.onnx", spec, np.zeros(6), multiply=math.nan))
     assert np.all(np.isnan(policy.act(obs_at(pose("home")))))
 
 
 def test_load_policy_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="missing.onnx does not exist"):
         load_policy(str(tmp_path / "missing.onnx"))
-    with pytest.raises(ValueError, match="expected a .onnx file"):
+    with pytest.raises(ValueError, match="a policy source is a model file"):
         load_policy("model.pt")
     with pytest.raises(ValueError, match="known: hold, waypoints, ik"):
         load_policy("scripted:dance")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="cannot load"):
+    with pytest.raises(ValueError, match="not an ONNX model"):
         load_policy(str(junk))
 
 
@@ -231,7 +245,7 @@ def test_hil_policy_info_prints_the_spec_or_a_clear_error(tmp_path: Path) -> Non
     runner = CliRunner()
     shown = runner.invoke(main, ["policy", "info", str(REACH)])
     assert shown.exit_code == 0, shown.output
-    assert "observation: position,tcp_error (9 values)" in shown.output and "dt:          0.01 s" in shown.output
+    assert "observation: joint_pos,tcp_error (9 values)" in shown.output and "dt:          0.01 s" in shown.output
     missing = runner.invoke(main, ["policy", "info", str(tmp_path / "none.onnx")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
     both = runner.invoke(main, ["node", "policy", "--scripted", "hold", "--model", str(REACH)])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policy_node.interface import description as d
+from policy_node.policy import description as d
 from tests import byo_onnx
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,16 +15,17 @@ import numpy as np
 import pytest
 import yaml
 
-from policy_node.interface import description as d
-from policy_node.interface.action import ActionMapper
-from policy_node.interface.isaaclab import (
+from policy_node.policy import description as d
+from policy_node.policy.action import ActionMapper
+from policy_node.policy.isaaclab import (
     DEFAULT_ROOT_BODY,
     IsaacLabImportError,
     IsaacLabLoader,
     import_isaaclab,
     load_yaml,
 )
-from policy_node.interface.observation import Goal, ObservationBuilder
+from policy_node.policy.base import Goal
+from policy_node.policy.observation import ObservationBuilder
 from tests import byo_onnx
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "isaaclab_roarm_reach"

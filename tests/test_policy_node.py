@@ -228,7 +228,8 @@ def test_spec_mismatch_is_refused_naming_the_field(procs: Procs, run_dir: Path, 
     policy = procs.hil("node", "policy", "--model", str(model), "--run-dir", str(run_dir))
     _, err = policy.communicate(timeout=START_S)
     assert policy.returncode == 1
-    assert "does not fit the robot: dt: model 0.02 s, robot 0.01 s" in err.decode()
+    assert "does not fit the robot: control period: the policy was trained at 0.02 s (50 Hz), the robot runs " \
+           "0.01 s (100 Hz); a lockstep robot must step at the policy's period" in err.decode()
 
 
 def test_missing_robot_is_a_clear_error(procs: Procs, run_dir: Path) -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policy_node.interface import description as d
-from policy_node.interface.action import ActionMapper, ActionSizeError
-from policy_node.interface.observation import BASE_OFFSET, Goal, MissingGoal, ObservationBuilder
-from policy_node.interface.recurrent import RecurrentState
+from policy_node.policy import description as d
+from policy_node.policy.action import ActionMapper, ActionSizeError
+from policy_node.policy.base import Goal
+from policy_node.policy.observation import BASE_OFFSET, MissingGoal, ObservationBuilder
+from policy_node.policy.recurrent import RecurrentState
 from roarm import kinematics
 from roarm.joints import LOWER, UPPER
 from tests import byo_onnx

@@ -36,7 +36,7 @@ def test_reach_policy_reaches_18_of_20_random_goals_in_mujoco_lockstep(randomize
     goals = [sample_reachable_goal(rng) for _ in range(20)]
     ranges = RandomizationRanges(mass_scale=0.1, damping_scale=0.1, friction_scale=0.1, actuator_gain_scale=0.05,
                                  obs_noise_std=0.0005, max_latency_steps=1)
-    backend = make_backend("mujoco", dt=policy.spec.dt)
+    backend = make_backend("mujoco", dt=policy.requirements.period)
     backend.connect()
     try:
         if randomized:
@@ -63,7 +63,8 @@ def test_training_is_reproducible_from_a_seed(tmp_path: Path) -> None:
     assert files[0] == files[1]
     assert files[0] != files[2]
     exported = load_policy(str(tmp_path / "a.onnx"))
-    assert exported.spec.observation == ("position", "tcp_error") and exported.spec.dt == tiny.dt
+    assert [t.kind for t in exported.description.observation] == ["joint_pos", "tcp_error"]
+    assert exported.requirements.period == tiny.dt
 
 
 def test_hil_policy_train_reach_for_another_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +83,7 @@ def test_hil_policy_train_reach_for_another_period(tmp_path: Path, monkeypatch: 
                                        "--eval-goals", "2"])
     assert result.exit_code == 0, result.output
     assert "evaluation: " in result.output and "/2 goals within 15 mm" in result.output
-    assert load_policy(str(out)).spec.dt == 0.04
+    assert load_policy(str(out)).requirements.period == 0.04
 
 
 def _with_defaults(init: object, defaults: dict[str, object]) -> object:

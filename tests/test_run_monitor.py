@@ -14,7 +14,7 @@ from bus.endpoints import Endpoints
 from bus.node import Node
 from bus.pubsub import Publisher
 from bus.topics import HEARTBEAT, JOINT_COMMAND, JOINT_STATE
-from scenarios.compat import mismatches
+from scenarios.compat import check, mismatches
 from scenarios.monitor import Monitor
 from schemas import messages_pb2, services_pb2
 
@@ -145,8 +145,16 @@ def test_policy_robot_spec_mismatches_are_named() -> None:
     problems = mismatches(info("robot"), info("policy", dt=0.01, joint_names=["a"] * 6,
                                               upper=[3.14, 1.57, 2.5, 1.57, 3.14, 1.5]), 0.05)
     assert any(p.startswith("joint names: robot") for p in problems)
-    assert any(p.startswith("upper limits: robot") and "2.5" in p for p in problems)
-    assert "control period: robot 0.02 s, policy 0.01 s" in problems
+    limits = mismatches(info("robot"), info("policy", upper=[3.14, 1.57, 2.5, 1.57, 3.14, 1.5]), 0.02)
+    assert any(p.startswith("upper limit of elbow: policy 2.5000 rad, robot 2.9500 rad") for p in limits)
+    assert not any("trained at 0.01 s" in p for p in problems)  # a realtime robot slower than the policy: accepted
     assert "control period: scenario asks 0.05 s, the robot runs 0.02 s" in problems
+    slower = check(info("robot"), info("policy", dt=0.01), 0.02)
+    assert slower.ok and "moves slower than trained" in slower.warnings[0]
+    lockstep = mismatches(info("robot", mode="lockstep"), info("policy", dt=0.01), 0.02)
+    assert any("trained at 0.01 s" in p and "lockstep" in p for p in lockstep)
+    # limits: the policy node's tolerance (1e-3 rad), not a stricter one of the runner's own
+    near = [3.14, 1.57, 2.9505, 1.57, 3.14, 1.5]
+    assert mismatches(info("robot"), info("policy", upper=near), 0.02) == []
     assert mismatches(info("robot", schema_version="2.0"), info("policy"), None) == [
         "robot speaks schema 2.0, the runner 1.x"]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bus.errors import Failed
+
 from tools.bench import bag as bag_bench
 from tools.bench import bus as bus_bench
 from tools.bench import hw as hw_bench
@@ -58,14 +60,23 @@ def bench_sim(backends: tuple[str, ...], seconds: float) -> None:
               help="Inference calls to time in-process.")
 @click.option("--seconds", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
               help="Closed-loop measurement window (mock sim lockstep + policy node).")
-def bench_policy(samples: int, seconds: float) -> None:
+@click.option("--policy", "policy_source", default=None,
+              help="Also measure this policy (folder, policy.yaml or .onnx): adapter cost per step (observation "
+                   "build + action mapping) beside its inference, and its closed loop beside reach.onnx's.")
+def bench_policy(samples: int, seconds: float, policy_source: str | None) -> None:
     """reach.onnx inference and the lockstep closed loop through the bus, beside raw pyzmq.
 
+    Ends with ``targets: N met, M missed (names)``; exits 1 when one is missed.
+
     \b
-    Example:
+    Examples:
       hil bench policy --samples 5000 --seconds 3
+      hil bench policy --policy my_policy --samples 5000 --seconds 3
     """
-    click.echo(policy_bench.report(samples, seconds))
+    text, missed = policy_bench.report(samples, seconds, policy_source)
+    click.echo(text)
+    if missed:
+        raise Failed(f"hil bench policy: {len(missed)} target(s) missed: {', '.join(missed)}")
 
 
 @bench.command("soak")

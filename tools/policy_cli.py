@@ -1,14 +1,19 @@
-"""``hil policy``: make and inspect policies (training the shipped reach model)."""
+"""``hil policy``: bring, describe, inspect and make policies (training the shipped reach model)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
 import numpy as np
 
-from bus.errors import Failed
+from bus.errors import Failed, HilError
+from policy_node.policy.isaaclab import DEFAULT_ROOT_BODY, ROOT_BODIES, import_isaaclab
 from policy_node.policy.load import load_policy
+from policy_node.policy.onnx_model import ModelError
+from tools.policy_inspect import ROBOTS, inspect
+from tools.policy_template import template
 from roarm.kinematics import sample_reachable_goal
 from sim_node.backends import make_backend
 from tools.training.train_reach import TrainConfig, evaluate, export, train
@@ -16,12 +21,105 @@ from tools.training.train_reach import TrainConfig, evaluate, export, train
 
 @click.group()
 def policy() -> None:
-    """Train and inspect policies.
+    """Bring, describe, inspect and train policies.
+
+    \b
+    Examples:
+      hil policy import isaaclab logs/rsl_rl/roarm_reach/2025-01-01_12-00-00 --out my_policy
+      hil policy init exported/policy.onnx --out my_policy
+      hil policy inspect my_policy --against mujoco
+      hil policy train-reach --seed 0 --out policies/reach.onnx
+    """
+
+
+@policy.group("import")
+def import_() -> None:
+    """Turn a policy trained elsewhere into a policy folder (model + policy.yaml)."""
+
+
+@import_.command("isaaclab")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="The policy folder to write (policy.yaml + policy.onnx).")
+@click.option("--root-body", type=click.Choice(ROOT_BODIES), default=DEFAULT_ROOT_BODY, show_default=True,
+              help="The articulation root the pose command was expressed in: world (the URDF's first link, "
+                   "what Isaac Sim's URDF importer makes the root) or base_link (0.0701 m higher).")
+def import_isaaclab_cmd(run_dir: Path, out_dir: Path, root_body: str) -> None:
+    """An Isaac Lab rsl_rl run folder (params/env.yaml, params/agent.yaml, exported/policy.onnx).
+
+    The observation terms, the joint position action, the default pose and
+    the period (sim.dt x decimation) are read from the run's own dump; a term
+    that has no equivalent here is an error naming it, and nothing is written.
 
     \b
     Example:
-      hil policy train-reach --seed 0 --out policies/reach.onnx
+      hil policy import isaaclab logs/rsl_rl/roarm_reach/2025-01-01_12-00-00 --out my_policy
+      hil policy inspect my_policy --against mujoco
     """
+    desc = import_isaaclab(run_dir, out_dir, root_body)
+    click.echo(f"wrote {out_dir / 'policy.yaml'} and {out_dir / 'policy.onnx'}: {desc.observation_size} observation "
+               f"values, {desc.action_size} joints ({', '.join(desc.joints)}), period "
+               f"{desc.period:g} s" if desc.period else "period: any")
+    click.echo(f"check it with: hil policy inspect {out_dir} --against mujoco")
+
+
+@policy.command("init")
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="The policy folder to write: policy.yaml, and the model copied beside it.")
+@click.option("--force", is_flag=True, help="Overwrite an existing policy.yaml.")
+def init(model: Path, out_dir: Path, force: bool) -> None:
+    """Write a commented policy.yaml template for MODEL from its input and output shapes.
+
+    The tensor names, batch, dtype and joint count come from the model; the
+    observation terms, action mode and period are TODOs to complete.
+
+    \b
+    Example:
+      hil policy init exported/policy.onnx --out my_policy
+    """
+    if not model.is_file():
+        raise HilError(f"{model}: no such model file")
+    target = out_dir / "policy.yaml"
+    if target.exists() and not force:
+        raise HilError(f"{target} exists: edit it, or pass --force to overwrite it")
+    try:
+        text = template(model, model.name)
+    except ModelError as exc:
+        raise Failed(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / model.name).resolve() != model.resolve():
+        shutil.copyfile(model, out_dir / model.name)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}: complete its TODOs, then: hil policy inspect {out_dir} --against mujoco")
+
+
+@policy.command("inspect")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--against", type=click.Choice(ROBOTS), default=None,
+              help="Build this robot in-process, check the policy against it and run one real observation "
+                   "through the model.")
+def inspect_cmd(source: Path, against: str | None) -> None:
+    """Print a policy's tensors, observation layout, action mapping and period; find every mismatch.
+
+    SOURCE is a policy folder, a policy.yaml / MODEL.onnx.yaml, or a model
+    file. Exits 1 when anything would stop a run, each problem with its fix.
+
+    \b
+    Examples:
+      hil policy inspect my_policy
+      hil policy inspect policies/reach.onnx --against mock
+    """
+    found = inspect(source, against)
+    for line in found.lines:
+        click.echo(line)
+    for warning in found.warnings:
+        click.echo(f"warning: {warning}")
+    for error in found.errors:
+        click.echo(f"problem: {error}")
+    if found.errors:
+        raise Failed(f"{len(found.errors)} problem(s) with {source}: fix them before a run")
+    click.echo("ok: no problems found" + (f" against {against}" if against else ""))
 
 
 @policy.command("train-reach")
@@ -77,12 +175,14 @@ def info(source: str) -> None:
     """
     try:
         loaded = load_policy(source)
-    except (OSError, ValueError) as exc:  # a missing file, an unknown source; ModelError and SpecError are ValueErrors
+    except (OSError, ValueError) as exc:  # a missing file, an unknown source, a bad description or model
         raise Failed(f"cannot load {source}: {exc}") from None
-    spec = loaded.spec
+    req = loaded.requirements
+    desc = getattr(loaded, "description", None)
     click.echo(f"name:        {loaded.name}")
     click.echo(f"model_hash:  {loaded.model_hash or '(scripted)'}")
-    click.echo(f"observation: {','.join(spec.observation)} ({spec.observation_size} values)")
-    click.echo(f"joints:      {','.join(spec.joint_names)}")
-    click.echo(f"action:      {spec.action_kind}, scale {list(spec.action_scale)}")
-    click.echo(f"dt:          {spec.dt:g} s" if spec.dt else "dt:          any (from the robot)")
+    if desc is not None:
+        click.echo(f"observation: {','.join(t.name for t in desc.observation)} ({desc.observation_size} values)")
+        click.echo(f"action:      {desc.action.mode}, scale {list(desc.action.scale)}")
+    click.echo(f"joints:      {','.join(req.joints)}")
+    click.echo(f"dt:          {req.period:g} s" if req.period else "dt:          any (from the robot)")

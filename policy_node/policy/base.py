@@ -6,13 +6,20 @@ bag's ``check-policy``, the scenario runner), so the names below are stable:
 - ``Observation``: ``seq`` (the JointState seq it was built from),
   ``position`` and ``velocity`` (float arrays, bus joint order), ``tcp``
   (measured tool centre point in metres, or None when the robot did not send
-  one), ``goal`` (the newest ``roarm.v1.Goal`` or None).
+  one), ``goal`` (the newest ``roarm.v1.Goal`` or None) and ``target`` (that
+  goal as a ``Goal`` when it is Cartesian: position, optional quaternion,
+  body; else None).
+- ``Goal``: ``position`` (3, m, world frame), ``quat`` (w, x, y, z, or None
+  when the goal gives no orientation), ``body`` (``tcp`` or a URDF link).
 - ``Policy`` (a Protocol): ``reset()`` forgets per-episode state;
   ``act(obs)`` returns absolute joint position targets, a 6-vector in bus
   order; attributes ``name``, ``model_hash`` (sha256 of the model file, ""
-  for scripted policies) and ``spec`` (a ``policy_node.policy.spec.PolicySpec``).
-- ``policy_node.policy.load.load_policy(source)``: a path to an ``.onnx``
-  file, or ``scripted:hold``, ``scripted:waypoints``, ``scripted:ik``.
+  for scripted policies) and ``requirements`` (a
+  ``policy_node.policy.compat.Requirements``: joints, limits, period, goal
+  kinds).
+- ``policy_node.policy.load.load_policy(source)``: a model file, a policy
+  folder, a ``policy.yaml``/``MODEL.onnx.yaml``, or ``scripted:hold``,
+  ``scripted:waypoints``, ``scripted:ik``.
 
 Every policy is deterministic: the same observations in the same order give
 the same actions, which is what lets a recorded run be checked offline.
@@ -25,8 +32,34 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from policy_node.policy.spec import PolicySpec
+from policy_node.policy.compat import Requirements
 from schemas import messages_pb2
+
+
+@dataclass
+class Goal:
+    """A Cartesian goal as a policy sees it: ``position`` (m, world frame), optional ``quat`` (w, x, y, z), the body.
+
+    ``body`` is ``tcp`` or a URDF link (``gripper_link``); whether it is the
+    body the policy was trained for is checked before a run, not per step.
+    """
+
+    position: np.ndarray
+    quat: np.ndarray | None = None
+    body: str = "tcp"
+
+
+def goal_target(goal: messages_pb2.Goal | None) -> Goal | None:
+    """The Cartesian part of a ``roarm.v1.Goal`` (None for a joint goal or none).
+
+    Goals recorded before schema 1.1 have no ``body`` or ``quat``: they read
+    as the TCP without an orientation.
+    """
+    if goal is None or goal.WhichOneof("target") != "tcp":
+        return None
+    tcp = goal.tcp
+    quat = np.array(tcp.quat, dtype=float) if len(tcp.quat) == 4 else None
+    return Goal(np.array([tcp.x, tcp.y, tcp.z]), quat, tcp.body or "tcp")
 
 
 @dataclass
@@ -36,15 +69,25 @@ class Observation:
     velocity: np.ndarray
     tcp: np.ndarray | None = None
     goal: messages_pb2.Goal | None = None
+    target: Goal | None = None
+
+    def __post_init__(self) -> None:
+        if self.target is None and self.goal is not None:
+            self.target = goal_target(self.goal)
 
     @classmethod
-    def from_state(cls, state: messages_pb2.JointState, goal: messages_pb2.Goal | None = None) -> Observation:
-        """Build from a received JointState (canonical order is the robot's job)."""
+    def from_state(cls, state: messages_pb2.JointState, goal: messages_pb2.Goal | None = None,
+                   target: Goal | None = None) -> Observation:
+        """Build from a received JointState (canonical order is the robot's job).
+
+        ``target`` is ``goal_target(goal)``, computed here unless the caller
+        (the node, once per goal rather than once per step) passes it.
+        """
         n = len(state.position)
         # fromiter with a count: the cheapest copy out of a protobuf repeated field (once per step).
         velocity = np.fromiter(state.velocity, float, n) if len(state.velocity) == n else np.zeros(n)
         tcp = np.fromiter(state.tcp, float, 3) if len(state.tcp) == 3 else None
-        return cls(int(state.seq), np.fromiter(state.position, float, n), velocity, tcp, goal)
+        return cls(int(state.seq), np.fromiter(state.position, float, n), velocity, tcp, goal, target)
 
 
 def cartesian_goal(goal: messages_pb2.Goal | None) -> np.ndarray | None:
@@ -74,7 +117,7 @@ def joint_goal(goal: messages_pb2.Goal | None, names: tuple[str, ...]) -> np.nda
 class Policy(Protocol):
     name: str
     model_hash: str
-    spec: PolicySpec
+    requirements: Requirements
 
     def reset(self) -> None:
         """Forget per-episode state (called when the robot is reset)."""

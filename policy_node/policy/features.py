@@ -1,76 +1,50 @@
-"""Observation -> model input vector, model output -> joint targets, per a PolicySpec.
+"""A PolicySpec's observation vector and action mapping, for the training script.
 
-Shared by the ONNX policy at run time and the training script, so the model
-is trained on exactly the vector it is later fed.
+Training builds the very vector the policy node later feeds the exported
+model: ``spec.description()`` is the description the node reads back from
+the model's ``roarm.*`` metadata, and the ObservationBuilder and
+ActionMapper below are the node's own. Nothing here computes a feature.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from bus.errors import HilError
-from policy_node.policy.base import Observation, cartesian_goal
-from policy_node.policy.spec import TERMS, PolicySpec
-from roarm.kinematics import fk
+from policy_node.policy.action import ActionMapper
+from policy_node.policy.base import Observation
+from policy_node.policy.observation import MissingGoal, ObservationBuilder
+from policy_node.policy.spec import PolicySpec
+
+# Kept under its old name: training and tests catch it when a goal is missing.
+MissingInput = MissingGoal
 
 
-class MissingInput(HilError, ValueError):
-    """The observation lacks something the spec needs (e.g. a Cartesian goal)."""
+class Features:
+    """Observation -> model input vector for one spec, built by the node's ObservationBuilder."""
 
+    def __init__(self, spec: PolicySpec) -> None:
+        self.builder = ObservationBuilder(spec.description())
+        self._last = np.zeros(len(spec.joint_names))
 
-def measured_tcp(obs: Observation) -> np.ndarray:
-    """The TCP the robot sent, or forward kinematics of the measured joints."""
-    if obs.tcp is not None:
-        return obs.tcp
-    return np.asarray(fk(obs.position), dtype=float)
+    def __call__(self, obs: Observation, out: np.ndarray) -> np.ndarray:
+        """Write the vector into ``out`` (float32, the observation's size) and return it."""
+        out[:] = self.builder.build(obs.position, obs.velocity, self._last, obs.target, obs.tcp)[0]
+        return out
 
 
 def fill(spec: PolicySpec, obs: Observation, out: np.ndarray) -> np.ndarray:
-    """Write the observation vector into ``out`` (preallocated, float32) and return it."""
-    i = 0
-    goal = None
-    tcp = None
-    for term in spec.observation:
-        size = TERMS[term]
-        if term == "position":
-            value = obs.position
-        elif term == "velocity":
-            value = obs.velocity
-        elif term == "sin_position":
-            value = np.sin(obs.position)
-        elif term == "cos_position":
-            value = np.cos(obs.position)
-        else:
-            tcp = measured_tcp(obs) if tcp is None else tcp
-            if term == "tcp":
-                value = tcp
-            else:
-                goal = cartesian_goal(obs.goal) if goal is None else goal
-                if goal is None:
-                    raise MissingInput(f"observation term {term!r} needs a Cartesian goal on task/goal")
-                value = goal if term == "goal_tcp" else goal - tcp
-        out[i : i + size] = value
-        i += size
-    return out
+    """One-off form of Features (builds the builder each call: keep a Features for a loop)."""
+    return Features(spec)(obs, out)
 
 
 class ActionMap:
-    """Model output -> absolute targets: scale, add to the position if delta, clip.
-
-    The spec's tuples become arrays once here, not on every control step.
-    """
+    """Model output -> absolute targets (6, bus order), by the node's ActionMapper."""
 
     def __init__(self, spec: PolicySpec) -> None:
-        self.delta = spec.action_kind == "delta"
-        self.scale = np.asarray(spec.action_scale, dtype=float)
-        self.lower = np.asarray(spec.lower, dtype=float)
-        self.upper = np.asarray(spec.upper, dtype=float)
+        self.mapper = ActionMapper(spec.description(), np.asarray(spec.lower), np.asarray(spec.upper))
 
     def __call__(self, output: np.ndarray, position: np.ndarray) -> np.ndarray:
-        action = output.reshape(-1) * self.scale
-        if self.delta:
-            action += position
-        return np.minimum(np.maximum(action, self.lower, out=action), self.upper, out=action)
+        return self.mapper(output, position)
 
 
 def to_targets(spec: PolicySpec, output: np.ndarray, position: np.ndarray) -> np.ndarray:

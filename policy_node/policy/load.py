@@ -1,33 +1,50 @@
-"""``load_policy(source)``: the one place that knows every kind of policy.
+"""``load_policy(source)``: the one place that knows every kind of policy source.
 
 The kinds (``onnx_model``, ``scripted``) import the Policy API in ``base``;
 this module imports the kinds, so nothing below it needs to know about them
 and no module of the library imports one that imports it back.
+
+A source is one of:
+
+- ``scripted:hold``, ``scripted:waypoints``, ``scripted:ik``;
+- a policy folder (``policy.yaml`` beside the model);
+- a description file (``policy.yaml``, ``MODEL.onnx.yaml``);
+- a model file (``MODEL.onnx``): described by ``MODEL.onnx.yaml`` beside
+  it, else by its folder's ``policy.yaml``, else by its ``roarm.*``
+  metadata (what ``hil policy train-reach`` writes).
+
+Every description goes through ``description.load``: one code path for YAML
+and metadata alike.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from policy_node.policy import description
 from policy_node.policy.base import Policy
 from policy_node.policy.onnx_model import OnnxPolicy
-from policy_node.policy.scripted import SCRIPTED, make
-from policy_node.policy.spec import DEFAULT_DT
+from policy_node.policy.scripted import DEFAULT_DT, SCRIPTED, make
 
 SCRIPTED_PREFIX = "scripted:"
 
 
-def load_policy(source: str, *, dt: float = DEFAULT_DT) -> Policy:
-    """An ONNX model (path) or a scripted policy (``scripted:NAME``).
+def load_description(source: str | Path) -> description.PolicyDescription:
+    """The description of a folder, YAML or model source (PolicyDescriptionError when it does not validate)."""
+    return description.load(Path(source))
+
+
+def load_policy(source: str | Path, *, dt: float = DEFAULT_DT) -> Policy:
+    """A runnable policy for ``source`` (module docstring).
 
     ``dt`` is the control period scripted policies use for their speed
-    limits; an ONNX model carries its own in its spec.
+    limits; a model carries its own period in its description.
     """
-    if source.startswith(SCRIPTED_PREFIX):
-        return make(source.split(":", 1)[1], dt=dt)
-    path = Path(source)
-    if path.suffix != ".onnx":
-        raise ValueError(f"policy source {source!r}: expected a .onnx file or scripted:{{{'|'.join(SCRIPTED)}}}")
-    if not path.is_file():
-        raise FileNotFoundError(f"policy model {path} does not exist")
-    return OnnxPolicy(path)
+    text = str(source)
+    if text.startswith(SCRIPTED_PREFIX):
+        return make(text.split(":", 1)[1], dt=dt)
+    path = Path(text)
+    if not path.exists():
+        kinds = f"a model file (.onnx), a policy folder, a policy.yaml, or scripted:{{{'|'.join(SCRIPTED)}}}"
+        raise description.PolicyDescriptionError([f"{path} does not exist; a policy source is {kinds}"])
+    return OnnxPolicy(load_description(path))

@@ -1,26 +1,47 @@
-"""An ONNX model run through onnxruntime, tuned for a control loop on a small CPU.
+"""An ONNX model run through onnxruntime as its PolicyDescription says, tuned for a control loop on a small CPU.
 
 One InferenceSession for the life of the node, one intra-op and one inter-op
 thread, sequential execution and no spinning: a small MLP gains nothing from
 threads, and spinning workers would steal the only other core from the robot
-node. The input array is allocated once and refilled every step.
+node. Every array fed to the model is allocated once and refilled each step.
+
+What the description names is resolved against the model here, once, and
+every disagreement is a ``ModelError`` in words (tensor, shape, dtype and how
+to fix it), never an onnxruntime traceback:
+
+- input: ``model.input``, else the model's only input that is not a
+  recurrent state; rank 1 ``[N]``, or rank 2 with a fixed batch of 1
+  (``[1, N]`` as Isaac Lab exports) or a dynamic one (``[batch, N]``);
+- output: ``model.output``, else the only output that is not a recurrent
+  state (Stable-Baselines3's PPO export has ``actions, values, log_prob``:
+  name ``actions``);
+- dtype: the observation is built in float64 and cast to what the input
+  takes (float32, float64 or float16).
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bus.errors import Failed
-from policy_node.policy.features import ActionMap, MissingInput, fill
+from policy_node.policy.action import ActionMapper, ActionSizeError
 from policy_node.policy.base import Observation
-from policy_node.policy.spec import PolicySpec, SpecError
+from policy_node.policy.compat import Requirements
+from policy_node.policy.description import PolicyDescription, PolicyDescriptionError
+from policy_node.policy.observation import MissingGoal, ObservationBuilder
+from policy_node.policy.recurrent import RecurrentState
+from roarm.joints import LOWER, UPPER
+
+ONNX_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16"}
 
 
 class ModelError(Failed, ValueError):
-    """The file is not a model this node can run (with the reason)."""
+    """The model cannot be run as its description says (with the reason and the fix)."""
 
 
 def file_sha256(path: Path) -> str:
@@ -42,69 +63,197 @@ def session_options() -> object:
     return options
 
 
-class OnnxPolicy:
-    """A Policy backed by an ONNX file whose metadata carries its PolicySpec.
+def open_session(path: Path) -> Any:
+    """An onnxruntime InferenceSession for ``path``, or a ModelError saying why not."""
+    import onnxruntime as ort
 
-    Without a Cartesian goal (when the spec needs one) it holds the target it
-    last commanded, or the first measured position: a policy with nothing to
-    do must stay put, not sag or guess.
+    try:
+        return ort.InferenceSession(str(path), sess_options=session_options(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's errors (InvalidProtobuf, Fail, ...) share no narrower base
+        raise ModelError(f"{path}: onnxruntime cannot load it: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def shape_text(shape: Any) -> str:
+    return "[" + ", ".join(str(d) if d is not None else "?" for d in shape) + "]"
+
+
+class ModelIO:
+    """The model's tensors resolved against a description: what to feed, what to fetch.
+
+    Every disagreement found is listed in one ModelError (``hil policy
+    inspect`` shows them all at once), each with how to fix it.
     """
 
-    def __init__(self, path: Path) -> None:
-        import onnxruntime as ort
+    def __init__(self, desc: PolicyDescription, session: Any) -> None:
+        self.desc = desc
+        self.problems: list[str] = []
+        where = f"{desc.model.path}"
+        inputs = {i.name: i for i in session.get_inputs()}
+        outputs = {o.name: o for o in session.get_outputs()}
+        self.inputs, self.outputs = inputs, outputs
+        state_in = {p.input for p in desc.recurrent}
+        state_out = {p.output for p in desc.recurrent}
+        self.input = self._pick(where, "input", desc.model.input, [n for n in inputs if n not in state_in], desc.source)
+        self.output = self._pick(where, "output", desc.model.output, [n for n in outputs if n not in state_out],
+                                 desc.source)
+        self.input_shape: list[Any] = []
+        self.dtype = "float32"
+        self.batched = True
+        if self.input is not None and self.input not in inputs:
+            self.problems.append(f"{desc.source}: model.input: the model has no input {self.input!r} "
+                                 f"(its inputs: {', '.join(inputs)}): name one of them")
+        elif self.input is not None:
+            self._check_input(where, inputs[self.input])
+        if self.output is not None and self.output not in outputs:
+            self.problems.append(f"{desc.source}: model.output: the model has no output {self.output!r} "
+                                 f"(its outputs: {', '.join(outputs)}): name one of them")
+        elif self.output is not None:
+            out = outputs[self.output]
+            out_width = out.shape[-1] if out.shape else None
+            if isinstance(out_width, int) and out_width != desc.action_size:
+                self.problems.append(
+                    f"{where}: output {self.output!r} has {out_width} values per step ({shape_text(out.shape)}), "
+                    f"the description drives {desc.action_size} joints ({', '.join(desc.joints)}): list one "
+                    "joint per output value in `joints`")
+        unfed = [n for n in inputs if n != self.input and n not in state_in]
+        if unfed:
+            self.problems.append(
+                f"{where}: the model also takes {', '.join(repr(n) for n in unfed)}, which the description does "
+                "not feed: pair each recurrent state in `recurrent` ({input: NAME_IN, output: NAME_OUT}), or "
+                "export the model with one input")
+        try:
+            self.recurrent = RecurrentState.for_session(desc.recurrent, session, desc.source)
+        except PolicyDescriptionError as exc:
+            self.problems += exc.errors
+            self.recurrent = RecurrentState((), {})
+        if self.problems:
+            raise ModelError("\n".join(self.problems))
+        self.fetch = [self.output, *self.recurrent.output_names]
 
-        self.path = Path(path)
+    def _check_input(self, where: str, info: Any) -> None:
+        desc = self.desc
+        self.input_shape = list(info.shape)
+        dtype = ONNX_DTYPES.get(info.type)
+        if dtype is None:
+            self.problems.append(f"{where}: input {self.input!r} is {info.type}, not a float tensor: export the "
+                                 "observation input as float32 (or float64/float16)")
+        else:
+            self.dtype = dtype
+        rank = len(self.input_shape)
+        size = desc.observation_size
+        if rank not in (1, 2):
+            self.problems.append(
+                f"{where}: input {self.input!r} has shape {shape_text(self.input_shape)} (rank {rank}); an "
+                f"observation is [N] or [1, N] / [batch, N] with N = {size}: export it flat")
+            return
+        width = self.input_shape[-1]
+        if isinstance(width, int) and width != size:
+            layout = ", ".join(f"{label} {stop - start}" for start, stop, label in desc.layout())
+            self.problems.append(
+                f"{where}: input {self.input!r} takes {width} values, the description's observation has {size} "
+                f"({layout}): add or remove terms in `observation` until they sum to {width}")
+        batch = self.input_shape[0] if rank == 2 else None
+        self.batched = rank == 2
+        if isinstance(batch, int) and batch != 1:
+            self.problems.append(f"{where}: input {self.input!r} has a fixed batch of {batch} "
+                                 f"({shape_text(self.input_shape)}): export it with batch 1 or a dynamic batch")
+        found = "none" if rank == 1 else "fixed" if batch == 1 else "dynamic"
+        declared = desc.model.batch
+        if declared is not None and (declared == "none") != (found == "none"):
+            self.problems.append(
+                f"{desc.source}: model.batch: says {declared!r}, the model's input {self.input!r} is "
+                f"{shape_text(self.input_shape)} ({found}): set model.batch: {found} or leave it out")
+
+    def _pick(self, where: str, kind: str, named: str | None, candidates: list[str], source: str) -> str | None:
+        if named is not None:
+            return named
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            self.problems.append(f"{where}: the model has no {kind} left for the observation/action once the "
+                                 f"recurrent pairs are taken: check `recurrent` in {source}")
+        else:
+            self.problems.append(
+                f"{where}: the model has {len(candidates)} {kind}s ({', '.join(candidates)}): name the one to use "
+                f"as model.{kind} in {source} (Stable-Baselines3's PPO export: output: actions)")
+        return None
+
+    def describe_input(self) -> str:
+        return f"input {self.input!r} {shape_text(self.input_shape)} {self.dtype}"
+
+
+class OnnxPolicy:
+    """A Policy backed by an ONNX file and its PolicyDescription.
+
+    Without a Cartesian goal (when the description observes one) it holds the
+    target it last commanded, or the first measured position: a policy with
+    nothing to do must stay put, not sag or guess.
+    """
+
+    def __init__(self, desc: PolicyDescription) -> None:
+        self.description = desc
+        self.path = Path(desc.model.path)
         self.name = f"onnx:{self.path.name}"
         self.model_hash = file_sha256(self.path)
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=session_options(), providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors (InvalidProtobuf, Fail, ...) share no narrower base
-            raise ModelError(f"{self.path}: onnxruntime cannot load it: {exc}") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.spec = PolicySpec.from_metadata(meta)
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) < 1:
-            raise ModelError(f"{self.path}: expected one input and one output, got {len(inputs)} and {len(outputs)}")
-        self.input_name = inputs[0].name
-        self.output_name = outputs[0].name
-        width = inputs[0].shape[-1] if inputs[0].shape else None
-        if isinstance(width, int) and width != self.spec.observation_size:
-            raise SpecError(
-                "observation",
-                f"layout {','.join(self.spec.observation)} has {self.spec.observation_size} values, "
-                f"the model's input {self.input_name!r} takes {width}",
-            )
-        self._input = np.zeros((1, self.spec.observation_size), dtype=np.float32)
-        self._feed = {self.input_name: self._input}
-        self._fetch = [self.output_name]
-        self._features = self._input[0]
-        self._to_targets = ActionMap(self.spec)
+        self.requirements = Requirements.of(desc)
+        self.session = open_session(self.path)
+        self.io = ModelIO(desc, self.session)
+        if desc.model.dtype != self.io.dtype:
+            desc = replace(desc, model=replace(desc.model, dtype=self.io.dtype))  # cast to what the model takes
+        self.builder = ObservationBuilder(desc)
+        lower, upper = LOWER.copy(), UPPER.copy()
+        if desc.limits is not None:
+            lower[list(desc.joint_index)] = desc.limits[0]
+            upper[list(desc.joint_index)] = desc.limits[1]
+        self.lower, self.upper = lower, upper
+        self.mapper = ActionMapper(desc, lower, upper)
+        self.recurrent = self.io.recurrent
+        self._feed: dict[str, np.ndarray] = {
+            self.io.input: self.builder.batch if self.io.batched else self.builder.vector, **self.recurrent.inputs}
+        self._fetch = self.io.fetch
+        self._state_names = self.recurrent.output_names
         self._held: np.ndarray | None = None
         # The first run allocates and plans; do it now, not inside the first control step's budget.
-        self.session.run(self._fetch, self._feed)
+        self._run()
+        self.reset()
 
     def reset(self) -> None:
+        """A new episode: last action and recurrent state back to zero, nothing held."""
         self._held = None
+        self.mapper.reset()
+        self.recurrent.reset()
+
+    def _run(self) -> list[np.ndarray]:
+        try:
+            return self.session.run(self._fetch, self._feed)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own (Fail, InvalidArgument, ...) classes
+            feed = ", ".join(f"{name} {list(a.shape)} {a.dtype}" for name, a in self._feed.items())
+            raise ModelError(f"{self.path}: onnxruntime could not run the model on {feed}: {_first_line(exc)}") from None
 
     def infer(self, features: np.ndarray) -> np.ndarray:
         """Raw model output for one observation vector (benchmarks time this)."""
-        self._input[0, :] = features
-        return self.session.run(self._fetch, self._feed)[0].reshape(-1)
+        self.builder.vector[:] = features
+        return self._run()[0].reshape(-1)
 
     def act(self, obs: Observation) -> np.ndarray:
         try:
-            fill(self.spec, obs, self._features)
-        except MissingInput:
+            self.builder.build(obs.position, obs.velocity, self.mapper.last_action, obs.target, obs.tcp)
+        except MissingGoal:
             if self._held is None:
-                self._held = np.clip(obs.position, self.spec.lower, self.spec.upper)
+                self._held = np.clip(obs.position, self.lower, self.upper)
             return self._held.copy()
-        output = self.session.run(self._fetch, self._feed)[0].reshape(-1)
-        if output.size != len(self.spec.joint_names):
-            raise ModelError(f"{self.path}: output has {output.size} values for {len(self.spec.joint_names)} joints")
-        if not np.all(np.isfinite(output)):
-            return output.astype(float)  # the caller's watchdog turns this into a hold
-        target = self._to_targets(output, obs.position)
-        self._held = target
+        outputs = self._run()
+        if self._state_names:
+            self.recurrent.update(dict(zip(self._state_names, outputs[1:], strict=True)))
+        try:
+            target = self.mapper(outputs[0], obs.position)
+        except ActionSizeError as exc:
+            raise ModelError(f"{self.path}: {exc}") from None
+        if np.all(np.isfinite(target)):
+            self._held = target
         return target

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bus.errors import HilError
 from policy_node.policy.base import Observation, cartesian_goal, joint_goal
-from policy_node.policy.spec import DEFAULT_DT, PolicySpec
+from policy_node.policy.compat import Requirements
 from roarm.joints import MAX_VELOCITY, ROARM_M3, pose
 from roarm.kinematics import ik_step
 
@@ -23,6 +24,8 @@ from roarm.kinematics import ik_step
 # enough to be useful, with headroom so the robot's own speed clamp never
 # has to cut in.
 SPEED_FRACTION = 0.5
+# Control period the scripted policies assume when nobody tells them better.
+DEFAULT_DT = 0.02
 
 
 def step_toward(current: np.ndarray, target: np.ndarray, max_step: np.ndarray) -> np.ndarray:
@@ -33,13 +36,14 @@ def step_toward(current: np.ndarray, target: np.ndarray, max_step: np.ndarray) -
 class _Scripted:
     """Common part: spec, limits and the position to hold when idle."""
 
-    def __init__(self, name: str, dt: float, observation: tuple[str, ...]) -> None:
+    def __init__(self, name: str, dt: float, goal_kinds: tuple[str, ...]) -> None:
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"scripted:{name}: control period dt must be > 0 s, got {dt!r}")
         self.name = f"scripted:{name}"
         self.model_hash = ""
         self.dt = dt
-        self.spec = PolicySpec(observation=observation, action_kind="absolute", dt=0.0)
+        # Any period, all six joints at the RoArm-M3's limits (they clamp to them).
+        self.requirements = Requirements(ROARM_M3.names, ROARM_M3.lower, ROARM_M3.upper, None, frozenset(goal_kinds))
         self.max_step = MAX_VELOCITY * SPEED_FRACTION * dt
         self._held: np.ndarray | None = None
 
@@ -57,7 +61,7 @@ class Hold(_Scripted):
     """Stay where the arm was at the first observation (the watchdog's friend)."""
 
     def __init__(self, dt: float = DEFAULT_DT) -> None:
-        super().__init__("hold", dt, ("position",))
+        super().__init__("hold", dt, ())
 
     def act(self, obs: Observation) -> np.ndarray:
         return self.held(obs)
@@ -76,7 +80,7 @@ class Waypoints(_Scripted):
     def __init__(
         self, dt: float = DEFAULT_DT, waypoints: Sequence[np.ndarray] | None = None, tolerance: float = 0.02
     ) -> None:
-        super().__init__("waypoints", dt, ("position",))
+        super().__init__("waypoints", dt, ("joints",))
         self.waypoints = [np.asarray(w, dtype=float) for w in (waypoints or (pose("ready"), pose("home")))]
         self.tolerance = tolerance
         self._target: np.ndarray | None = None
@@ -118,7 +122,7 @@ class Ik(_Scripted):
     """
 
     def __init__(self, dt: float = DEFAULT_DT, gains: IkGains = IkGains()) -> None:
-        super().__init__("ik", dt, ("position", "tcp", "goal_tcp"))
+        super().__init__("ik", dt, ("tcp", "joints"))
         self.gains = gains
 
     def act(self, obs: Observation) -> np.ndarray:
@@ -140,6 +144,10 @@ class Ik(_Scripted):
         return self._held.copy()
 
 
+class UnknownScripted(HilError, ValueError):
+    """A ``scripted:NAME`` that names no scripted policy (the message lists the known ones)."""
+
+
 KINDS: dict[str, type[Hold | Waypoints | Ik]] = {"hold": Hold, "waypoints": Waypoints, "ik": Ik}
 # The names ``scripted:NAME`` accepts (scenario files check against them too).
 SCRIPTED = tuple(KINDS)
@@ -148,5 +156,5 @@ SCRIPTED = tuple(KINDS)
 def make(name: str, dt: float = DEFAULT_DT) -> Hold | Waypoints | Ik:
     """A scripted policy by name, with a clear error listing the known ones."""
     if name not in KINDS:
-        raise ValueError(f"unknown scripted policy {name!r}; known: {', '.join(KINDS)}")
+        raise UnknownScripted(f"unknown scripted policy {name!r}; known: {', '.join(KINDS)}")
     return KINDS[name](dt)

@@ -1,10 +1,13 @@
-"""The observation/action spec a policy was made for, and the check against a robot.
+"""The ``roarm.*`` ONNX metadata that ``hil policy train-reach`` writes into its models.
 
 A trained model only works on the robot it was trained for: same joints in
-the same order, same limits, same control period. The spec travels inside the
-ONNX file (``metadata_props``, keys below) so a model cannot be run against
-the wrong arm by accident; ``check_against`` compares it with the robot's
-``info`` at start and names the first field that differs.
+the same order, same limits, same control period. ``PolicySpec`` is the
+writer's side: the spec travels inside the ONNX file (``metadata_props``,
+keys below). Reading it is not done here: ``description.from_metadata``
+turns the keys into a ``PolicyDescription``, the same form a ``policy.yaml``
+gives, and ``compat.check_fit`` compares that with the robot (one code path
+for every policy). ``PolicySpec.description()`` is that reading, for the
+training script, which must build the very vector the node later feeds.
 
 Observation layout: comma-separated terms, concatenated in order into one
 float32 vector (see ``TERMS``). Actions: ``absolute`` (joint targets) or
@@ -16,16 +19,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bus.errors import Failed
+from policy_node.policy.description import PolicyDescription, from_metadata
 from roarm.joints import ROARM_M3
-from schemas import services_pb2
 
 SPEC_VERSION = "1"
-# Control period the scripted policies assume when nobody tells them better.
-DEFAULT_DT = 0.02
 
 # term -> number of floats it contributes to the observation vector
 TERMS: dict[str, int] = {
@@ -49,13 +50,9 @@ KEY_LOWER = "roarm.lower"
 KEY_UPPER = "roarm.upper"
 KEY_DT = "roarm.dt"
 
-# Limits agree when they differ by less than this (rad): float round trips
-# through protobuf and JSON must not count as a mismatch.
-LIMIT_TOLERANCE = 1e-3
-
 
 class SpecError(Failed, ValueError):
-    """A spec that is malformed, or that does not match the robot; says which field."""
+    """A spec that is malformed; says which field."""
 
     def __init__(self, field_name: str, text: str) -> None:
         super().__init__(f"{field_name}: {text}")
@@ -119,79 +116,6 @@ class PolicySpec:
             KEY_DT: repr(float(self.dt)),
         }
 
-    @classmethod
-    def from_metadata(cls, meta: Mapping[str, str]) -> PolicySpec:
-        """Read a spec back; a missing or unreadable key is a SpecError naming it."""
-
-        def get(key: str) -> str:
-            if key not in meta:
-                raise SpecError(key, "missing from the model's metadata (was it exported by hil policy?)")
-            return meta[key]
-
-        def floats(key: str) -> tuple[float, ...]:
-            text = get(key)
-            try:
-                values = json.loads(text)
-                return tuple(float(v) for v in values)
-            except (ValueError, TypeError) as exc:
-                raise SpecError(key, f"not a JSON list of numbers: {exc}") from None
-
-        joints_text = get(KEY_JOINTS)
-        try:
-            names = tuple(str(n) for n in json.loads(joints_text))
-        except (ValueError, TypeError) as exc:
-            raise SpecError(KEY_JOINTS, f"not a JSON list of names: {exc}") from None
-        dt_text = get(KEY_DT)
-        try:
-            dt = float(dt_text)
-        except ValueError:
-            raise SpecError(KEY_DT, f"{dt_text!r} is not a number") from None
-        return cls(
-            observation=tuple(t.strip() for t in get(KEY_OBSERVATION).split(",") if t.strip()),
-            joint_names=names,
-            action_kind=get(KEY_ACTION_KIND),
-            action_scale=floats(KEY_ACTION_SCALE),
-            lower=floats(KEY_LOWER),
-            upper=floats(KEY_UPPER),
-            dt=dt,
-            version=get(KEY_VERSION),
-        )
-
-    def describe(self) -> dict[str, str]:
-        """Short facts for ``info.extra``."""
-        return {
-            "observation": ",".join(self.observation),
-            "action_kind": self.action_kind,
-            "joint_names": ",".join(self.joint_names),
-            "spec_dt": f"{self.dt:g}",
-        }
-
-
-def check_against(spec: PolicySpec, robot: services_pb2.NodeInfo) -> None:
-    """Refuse a robot whose joints, limits or control period differ from the spec.
-
-    Raises SpecError naming the first field that differs, with both values,
-    because "model does not fit" alone sends people hunting.
-    """
-    names = tuple(robot.joint_names)
-    if names != spec.joint_names:
-        raise SpecError("joint_names", f"model {list(spec.joint_names)}, robot {list(names)}")
-    for field_name, ours, theirs in (("lower", spec.lower, robot.lower), ("upper", spec.upper, robot.upper)):
-        _check_values(field_name, spec.joint_names, ours, theirs)
-    if spec.dt > 0:
-        if not robot.dt > 0:
-            raise SpecError("dt", f"model {spec.dt:g} s, robot reports no control period")
-        # A realtime robot with a longer period (the real arm: its serial link
-        # carries 25-37 commands/s) gets the same per-step actions less often,
-        # so it moves slower than trained, never faster; lockstep must match.
-        slower_realtime = robot.mode == "realtime" and robot.dt > spec.dt
-        if abs(robot.dt - spec.dt) > 1e-6 * max(spec.dt, robot.dt) and not slower_realtime:
-            raise SpecError("dt", f"model {spec.dt:g} s, robot {robot.dt:g} s")
-
-
-def _check_values(field_name: str, names: Sequence[str], ours: Sequence[float], theirs: Sequence[float]) -> None:
-    if len(theirs) != len(ours):
-        raise SpecError(field_name, f"model has {len(ours)} values, robot {len(theirs)}")
-    for name, a, b in zip(names, ours, theirs, strict=True):
-        if abs(a - b) > LIMIT_TOLERANCE:
-            raise SpecError(f"{field_name}[{name}]", f"model {a:.4f}, robot {b:.4f}")
+    def description(self, model: Path | None = None) -> PolicyDescription:
+        """The description a model carrying this spec is run with (``model`` need not exist yet)."""
+        return from_metadata(self.to_metadata(), Path(model or "model.onnx"), check_files=False)

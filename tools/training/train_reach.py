@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from policy_node.policy.base import Observation, Policy
-from policy_node.policy.features import ActionMap, fill
+from policy_node.policy.features import ActionMap, Features
 from policy_node.policy.scripted import SPEED_FRACTION, Ik
 from policy_node.policy.spec import PolicySpec
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER, pose
@@ -141,12 +141,13 @@ class MlpPolicy:
         self.model_hash = ""
         self._x = np.zeros((1, spec.observation_size), dtype=np.float32)
         self._to_targets = ActionMap(spec)
+        self._features = Features(spec)
 
     def reset(self) -> None:
         """Stateless."""
 
     def act(self, obs: Observation) -> np.ndarray:
-        fill(self.spec, obs, self._x[0])
+        self._features(obs, self._x[0])
         out, _ = self.mlp.forward(self._x)
         return self._to_targets(out[0].astype(float), obs.position)
 
@@ -178,6 +179,7 @@ def collect(backend: Backend, driver: Policy, expert: Ik, spec: PolicySpec, epis
     xs, ys = [], []
     scale = np.asarray(spec.action_scale)[:MOVING]
     buf = np.zeros(spec.observation_size, dtype=np.float32)
+    features = Features(spec)
     for _ in range(episodes):
         goal = sample_reachable_goal(rng)
         expert.reset()
@@ -185,7 +187,7 @@ def collect(backend: Backend, driver: Policy, expert: Ik, spec: PolicySpec, epis
         result = rollout(backend, driver, goal, start_pose(rng), cfg.episode_steps,
                          seed=seed, label=expert.act, keep=True, randomization=sample(RANDOMIZATION, seed))
         for obs, target in zip(result.observations, result.targets):
-            xs.append(fill(spec, obs, buf).copy())
+            xs.append(features(obs, buf).copy())
             ys.append((target[:MOVING] - obs.position[:MOVING]) / scale)
     x = np.asarray(xs, dtype=np.float32)
     y = np.zeros((len(ys), 6), dtype=np.float32)

@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from bus.errors import HilError
-from policy_node.interface.description import PolicyDescription
+from policy_node.policy.description import PolicyDescription
 from roarm.joints import LOWER, UPPER
 
 

@@ -14,12 +14,11 @@ between them by that offset and an orientation stays the same.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 
 from bus.errors import HilError
-from policy_node.interface.description import Normalize, ObservationTerm, PolicyDescription
+from policy_node.policy.base import Goal
+from policy_node.policy.description import Normalize, ObservationTerm, PolicyDescription
 from roarm.kinematics import WORLD_TO_BASE, body_position, fk
 
 if any(WORLD_TO_BASE[1]):
@@ -29,20 +28,6 @@ BASE_OFFSET = np.array(WORLD_TO_BASE[0], dtype=float)
 
 class MissingGoal(HilError, LookupError):
     """The observation needs a Cartesian goal and none was given (callers hold instead of acting)."""
-
-
-@dataclass
-class Goal:
-    """The current Cartesian goal: ``position`` (m, world frame), optional ``quat`` (w, x, y, z), the body it is for.
-
-    The builder passes the goal on as given; whether ``body`` is the body the
-    policy was trained for (``PolicyDescription.goal_bodies``) is checked
-    before a run, not per step.
-    """
-
-    position: np.ndarray
-    quat: np.ndarray | None = None
-    body: str = "tcp"
 
 
 Writer = Callable[[np.ndarray, np.ndarray, np.ndarray, "Goal | None", "np.ndarray | None", dict], None]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from policy_node.interface.description import PolicyDescriptionError, RecurrentPair
+from policy_node.policy.description import PolicyDescriptionError, RecurrentPair
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
 

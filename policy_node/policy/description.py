@@ -43,7 +43,7 @@ import yaml
 
 from bus.errors import HilError
 from bus.yamlsource import Source, YamlError, child, parse
-from policy_node.interface.fields import MISSING, Fields, shown
+from policy_node.policy.fields import MISSING, Fields, shown
 from roarm.joints import LOWER, NAMES, UPPER, URDF_NAMES
 from roarm.kinematics import BODY_NAMES
 
@@ -142,7 +142,7 @@ class Normalize:
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """Raw output -> joint targets, per policy joint (see policy_node.interface.action)."""
+    """Raw output -> joint targets, per policy joint (see policy_node.policy.action)."""
 
     mode: str = "absolute"
     scale: tuple[float, ...] = ()
@@ -313,8 +313,12 @@ _META_KEYS = ("roarm.spec_version", "roarm.observation", "roarm.joint_names", "r
               "roarm.action_scale", "roarm.lower", "roarm.upper", "roarm.dt")
 
 
-def from_metadata(meta: Mapping[str, str], model: Path) -> PolicyDescription:
-    """The description carried by ``roarm.*`` ONNX metadata, validated like a YAML one."""
+def from_metadata(meta: Mapping[str, str], model: Path, *, check_files: bool = True) -> PolicyDescription:
+    """The description carried by ``roarm.*`` ONNX metadata, validated like a YAML one.
+
+    ``check_files`` False: the model need not exist yet (training builds the
+    description of the model it is about to write).
+    """
     model = Path(model)
     where = f"{model} (metadata)"
     missing = [key for key in _META_KEYS if key not in meta]
@@ -363,19 +367,19 @@ def from_metadata(meta: Mapping[str, str], model: Path) -> PolicyDescription:
         "period": dt if dt > 0 else None,
         "limits": {"lower": lower, "upper": upper},
     }
-    return build(Source(where, data), model.parent, default_model=model.name)
+    return build(Source(where, data), model.parent, default_model=model.name, check_files=check_files)
 
 
 # -- validation ---------------------------------------------------------------------------
 
-def build(source: Source, folder: Path, default_model: str | None = None) -> PolicyDescription:
+def build(source: Source, folder: Path, default_model: str | None = None, *, check_files: bool = True) -> PolicyDescription:
     """Validate parsed data into a PolicyDescription, or raise with every problem found."""
     f = Fields(source)
     data = f.mapping("", source.data, _TOP_KEYS, required=("observation",))
     version = data.get("version", DESCRIPTION_VERSION)
     if version != DESCRIPTION_VERSION:
         f.error("version", f"this harness reads version {DESCRIPTION_VERSION}, got {shown(version)}")
-    model = _model(f, data.get("model", MISSING), folder, default_model)
+    model = _model(f, data.get("model", MISSING), folder, default_model, check_files)
     period = data.get("period")
     period = None if period is None else f.number("period", period, None, gt=0.0)
 
@@ -400,13 +404,13 @@ def build(source: Source, folder: Path, default_model: str | None = None) -> Pol
     )
 
 
-def _model(f: Fields, value: Any, folder: Path, default_model: str | None) -> ModelSpec:
+def _model(f: Fields, value: Any, folder: Path, default_model: str | None, check_files: bool = True) -> ModelSpec:
     m = f.mapping("model", value, ("file", "input", "output", "batch", "dtype"))
     file = f.string("model.file", m.get("file", MISSING), default_model)
     path = folder / (file or "")
     if file is None:
         f.error("model", "missing field 'file': name the model file (relative to this description's folder)")
-    elif not path.is_file():
+    elif check_files and not path.is_file():
         f.error("model.file", f"no such file {str(path)!r}: the path is relative to the description's folder")
     input_name = f.string("model.input", m.get("input", MISSING))
     output_name = f.string("model.output", m.get("output", MISSING))

@@ -75,8 +75,8 @@ import yaml
 
 from bus.errors import HilError
 from bus.yamlsource import child, parse
-from policy_node.interface import description as desc_mod
-from policy_node.interface.description import BODIES, BODY_ALIASES, PolicyDescription
+from policy_node.policy import description as desc_mod
+from policy_node.policy.description import BODIES, BODY_ALIASES, PolicyDescription
 from roarm.joints import URDF_NAMES
 
 ROOT_BODIES = ("world", "base_link")
