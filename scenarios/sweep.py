@@ -10,16 +10,23 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from scenarios.cell_command import cell_args
 from scenarios.launch import hil_command
-from scenarios.report import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, OUTCOMES, table
-from scenarios.schema import TARGETS
+from scenarios.report import EXIT_INTERRUPTED, OUTCOMES, table
+from scenarios.schema import TARGETS, load
 from scenarios.supervisor import stop_groups
+from scenarios.sweep_ray import run_on_ray
+from scenarios.sweep_stats import CellRecord, SweepBook
+
+
+_HOST = socket.gethostname()
 
 
 class SweepError(ValueError):
@@ -81,11 +88,18 @@ class Cell:
 
 
 def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *, port: str | None = None,
-              record: bool | None = None, jobs: int | None = None, echo: bool = True) -> tuple[int, str]:
-    """Run every (target, seed); returns (exit code, table). 0 all pass, 1 any fail, 2 any broken."""
+              record: bool | None = None, jobs: int | None = None, echo: bool = True, executor: str = "local",
+              address: str | None = None, confidence: float | None = None) -> tuple[int, str]:
+    """Run every (target, seed); returns (exit code, tables). 0 all pass, 1 any fail, 2 any broken;
+    with a ``success_rate`` gate, the gate decides over goals (scenarios/sweep_stats.py)."""
     hil = hil_command()
+    asked_jobs = jobs
     jobs = max(1, jobs or os.cpu_count() or 1)
     cells = [Cell(t, s, out / f"{t}-seed{s}") for t in targets for s in seeds]
+    # -- sweep statistics: summary.json and junit.xml, rewritten as each cell ends (sweep_stats.py) --
+    book = SweepBook(load(scenario), targets, seeds, out, executor=executor, confidence=confidence)
+    book.write()
+    # -- end sweep statistics --
     waiting = list(cells)
     running: list[Cell] = []
     interrupted = False
@@ -96,15 +110,16 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        # -- executor ray: the same cells as Ray tasks (sweep_ray.py, ray_cells.py) --
+        if executor == "ray":
+            interrupted = run_on_ray(scenario, cells, book, lambda: interrupted, port=port, record=record,
+                                     jobs=asked_jobs, address=address, echo=echo) or interrupted
+            waiting = []
+        # -- end executor ray --
         while (waiting or running) and not interrupted:
             while waiting and len(running) < jobs:
                 cell = waiting.pop(0)
-                argv = [*hil, "run", str(scenario), "--target", cell.target, "--seed", str(cell.seed),
-                        "--out", str(cell.out), "--no-progress"]
-                if port:
-                    argv += ["--port", port]
-                if record is not None:
-                    argv.append("--record" if record else "--no-record")
+                argv = [*hil, *cell_args(scenario, cell.target, cell.seed, cell.out, port=port, record=record)]
                 cell.out.mkdir(parents=True, exist_ok=True)
                 with open(cell.out / "runner.log", "wb") as log:
                     cell.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -118,22 +133,25 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
                     cell.exit_code = cell.proc.returncode
                     cell.wall_s = time.monotonic() - cell.started
                     running.remove(cell)
+                    book.add(CellRecord.from_folder(cell.target, cell.seed, cell.exit_code, cell.wall_s, cell.out,
+                                                    where=_HOST))  # sweep statistics
                     if echo:
                         print(f"{cell.target} seed {cell.seed}: {OUTCOMES.get(cell.exit_code, cell.exit_code)} "
                               f"({cell.wall_s:.1f} s)", file=sys.stderr, flush=True)
     finally:
         for cell in running:
             _stop_cell(cell)
+            code = EXIT_INTERRUPTED if cell.exit_code is None else cell.exit_code
+            book.add(CellRecord.from_folder(cell.target, cell.seed, code, cell.wall_s, cell.out, where=_HOST),
+                     write=False)  # sweep statistics
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     rows = [c.summary() for c in cells if c.exit_code is not None]
     text = table(rows, ["target", "seed", "outcome", "asserts", "wall s", "failed / error"])
-    codes = [c.exit_code for c in cells]
-    if interrupted:
-        return EXIT_INTERRUPTED, text
-    if any(c not in (EXIT_PASS, EXIT_FAIL) for c in codes):
-        return EXIT_BROKEN, text
-    return (EXIT_FAIL if any(c == EXIT_FAIL for c in codes) else EXIT_PASS), text
+    # -- sweep statistics: the exit code follows the book (interrupted, broken, the gate, failures) --
+    book.interrupted = interrupted
+    book.write()
+    return book.exit_code(), f"{text}\n\n{book.text()}"
 
 
 def _stop_cell(cell: Cell) -> None:

@@ -26,8 +26,18 @@ import click
               help="Sweep: runs at once [default: the number of cores].")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Status line and milestones on stderr.")
+# -- sweep executors and statistics (scenarios/executors.py, sweep_stats.py) --
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Sweep: run cells as local processes, or as Ray tasks (pip install 'roarm-hil[ray]').")
+@click.option("--address", default=None, metavar="HOST:PORT",
+              help="--executor ray: the head of a running Ray cluster [default: start a local Ray].")
+@click.option("--confidence", type=click.FloatRange(0.5, 1.0, max_open=True), default=None,
+              help="Sweep: confidence of the success-rate intervals [default: the scenario's "
+                   "success_rate.confidence, else 0.95].")
+# -- end sweep executors --
 def run(scenario: Path, target: str | None, port: str | None, seed: int | None, seeds: str | None,
-        out: Path | None, record: bool | None, jobs: int | None, progress: bool) -> None:
+        out: Path | None, record: bool | None, jobs: int | None, progress: bool, executor: str,
+        address: str | None, confidence: float | None) -> None:
     """Run SCENARIO (a YAML file): start the nodes, send the goals, check the
     assertions, stop everything, write report.json and junit.xml.
 
@@ -39,6 +49,8 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
       hil run scenarios/smoke.yaml --target mock --out /tmp/smoke
       hil run scenarios/track.yaml --target hw --port /dev/ttyUSB0
       hil run scenarios/reach.yaml --seeds 0..19 --target mock,mujoco
+      hil run scenarios/smoke.yaml --seeds 0..99 --target mock --executor ray
+      hil run scenarios/smoke.yaml --seeds 0..99 --target hw --executor ray --address head:6379
     """
     from scenarios.schema import ScenarioError, load
     from scenarios.sweep import SweepError, parse_seeds, parse_targets
@@ -53,8 +65,12 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
     if seed_list is not None and seed is not None:
         click.echo("give --seed or --seeds, not both", err=True)
         sys.exit(2)
-    if seed_list is not None or len(targets) > 1:
-        _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs)
+    if address and executor != "ray":
+        click.echo("--address is for --executor ray", err=True)
+        sys.exit(2)
+    if seed_list is not None or len(targets) > 1 or executor == "ray":
+        _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs,
+               executor, address, confidence)
     from scenarios.launch import LaunchError
     from scenarios.report import summary
     from scenarios.runner import RunOptions, run_scenario
@@ -70,13 +86,16 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
 
 
 def _sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path | None, port: str | None,
-           record: bool | None, jobs: int | None) -> None:
+           record: bool | None, jobs: int | None, executor: str = "local", address: str | None = None,
+           confidence: float | None = None) -> None:
     import time
 
     from scenarios.sweep import run_sweep
 
     folder = out or Path("runs") / f"sweep-{scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder}", err=True)
-    code, text = run_sweep(scenario, targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs)
+    click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder} (executor {executor})",
+               err=True)
+    code, text = run_sweep(scenario.resolve(), targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs,
+                           executor=executor, address=address, confidence=confidence)
     click.echo(text)
     sys.exit(code)
