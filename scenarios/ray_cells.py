@@ -234,10 +234,19 @@ def check_arms(jobs: list[CellJob], arms: dict[str, int]) -> None:
                             f"(advertised: {known})")
 
 
+def _warm(seconds: float) -> None:
+    """A no-op task that holds its worker a moment, so that parallel ones land on different workers."""
+    time.sleep(seconds)
+
+
 def run_cells(jobs: list[CellJob], settings: RaySettings, on_done: Callable[[CellJob, CellOutcome], None],
               should_stop: Callable[[], bool], *, cpus_per_cell: float = 1.0,
-              max_parallel: int | None = None) -> bool:
-    """Run every job as a Ray task, calling ``on_done`` as each ends; True when stopped early."""
+              max_parallel: int | None = None, warm_up: bool = False) -> bool:
+    """Run every job as a Ray task, calling ``on_done`` as each ends; True when stopped early.
+
+    ``warm_up``: first start a worker per slot (Ray starts them lazily, ~2 s
+    each on a busy machine), so the cells' scheduling delay is Ray's alone.
+    """
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with ray_session(settings):
         for sig, handler in handlers.items():  # ray.init puts in its own SIGTERM handler: ours decide
@@ -245,6 +254,9 @@ def run_cells(jobs: list[CellJob], settings: RaySettings, on_done: Callable[[Cel
         lanes = _Lanes(cpus_per_cell, max_parallel)
         lanes.refresh(force=True)
         check_arms(jobs, lanes.arms)
+        if warm_up:
+            warm = ray.remote(_warm).options(num_cpus=cpus_per_cell, max_retries=0)
+            ray.get([warm.remote(0.5) for _ in range(lanes.cpu_cap)])
         task = ray.remote(run_cell)
         waiting = list(jobs)
         running: dict[ray.ObjectRef, _Running] = {}
@@ -304,11 +316,12 @@ def _collect(ref: ray.ObjectRef, item: _Running) -> CellOutcome:
     try:
         return CellOutcome(**ray.get(ref))
     except TaskCancelledError:
-        return CellOutcome(EXIT_INTERRUPTED, error="cancelled before the run ended", port=item.port or "",
-                           submitted_at=item.submitted_at)
+        return CellOutcome(EXIT_INTERRUPTED, wall_s=time.time() - item.submitted_at,
+                           error="cancelled before the run ended", port=item.port or "", submitted_at=item.submitted_at)
     except RayError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return CellOutcome(EXIT_BROKEN, error=f"the Ray task ended without a result ({type(exc).__name__}): {first}",
+        return CellOutcome(EXIT_BROKEN, wall_s=time.time() - item.submitted_at,
+                           error=f"the Ray task ended without a result ({type(exc).__name__}): {first}",
                            port=item.port or "", submitted_at=item.submitted_at)
 
 

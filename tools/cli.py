@@ -8,6 +8,7 @@ from bus.security import SecurityError
 from tools.bag_cli import bag
 from tools.bench_cli import bench
 from tools.bus_cli import bus
+from tools.cluster_cli import cluster
 from tools.keys_cli import keys
 from tools.node_cli import node
 from hw_node.cli import emulate
@@ -46,3 +47,4 @@ main.add_command(run)
 main.add_command(keys)
 main.add_command(bag)
 main.add_command(policy)
+main.add_command(cluster)
