@@ -14,8 +14,8 @@ runs, and:
 - report.json, junit.xml and the end of runner.log come back with the
   result, for a driver that does not share the node's disk.
 
-Tasks are submitted no faster than the cluster has slots (CPUs per cell, one
-per arm for hw cells), so the time from submit to start measures Ray's
+Tasks are submitted no faster than the cluster has slots (CPUs per cell for
+simulated cells, one per arm and no CPU for hw cells), so the time from submit to start measures Ray's
 scheduling, and a Ctrl-C has little queued work to cancel.
 """
 
@@ -48,7 +48,7 @@ POLL_S = 0.05  # how often a task looks at its run; short, so a gentle cancel is
 STOP_S = 15.0  # a cancelled run gets this long to stop its nodes before SIGKILL
 CANCEL_GRACE_S = 25.0  # after Ctrl-C, gently cancelled tasks get this long to return
 REFRESH_S = 2.0  # how often the driver looks at the cluster's resources again
-GONE_S = 10.0  # an arm (or every CPU) missing this long: its cells are broken, not waited for forever
+GONE_S = 10.0  # an arm missing this long: its cells are broken, not waited for forever
 SHIPPED = ("report.json", "junit.xml")
 LOG_TAIL_BYTES = 64 * 1024
 _PR_SET_PDEATHSIG = 1
@@ -282,7 +282,8 @@ def run_cells(jobs: list[CellJob], settings: RaySettings, on_done: Callable[[Cel
                 waiting.remove(job)
                 resources = {arm_resource(port): 1.0} if port else {}
                 submitted = time.time()
-                ref = task.options(num_cpus=cpus_per_cell, resources=resources, max_retries=0,
+                # An hw cell is limited by its arm, not by CPUs: a bench may lend none to simulated cells.
+                ref = task.options(num_cpus=0 if port else cpus_per_cell, resources=resources, max_retries=0,
                                    name=f"hil-{job.target}-seed{job.seed}").remote(job.args, str(job.out), port,
                                                                                    submitted)
                 running[ref] = _Running(job, port, submitted)

@@ -216,3 +216,22 @@ def test_hw_cells_run_on_the_bench_that_has_the_arm_one_at_a_time(procs: Procs, 
         assert not wait_until_none_marked(mark)
     finally:
         cluster.shutdown()
+
+
+def test_cluster_join_advertises_the_arms_by_port(tmp_path: Path) -> None:
+    """The one command a bench runs; the resources are those the two-bench test gives its nodes."""
+    hil = str(Path(sys.executable).with_name("hil"))
+    dry = subprocess.run([hil, "cluster", "join", "--address", "10.0.0.5:6379", "--arm", "/dev/ttyUSB0",
+                          "--arm", "/dev/ttyUSB1", "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.strip() == ("ray start --address 10.0.0.5:6379 --resources '" +
+                                  json.dumps(bench_resources(["/dev/ttyUSB0", "/dev/ttyUSB1"])) + "' --num-cpus 0")
+    assert json.loads(dry.stdout.split("'")[1]) == {"roarm_m3": 2, "roarm_m3:/dev/ttyUSB0": 1,
+                                                    "roarm_m3:/dev/ttyUSB1": 1}
+    not_a_port = tmp_path / "file"
+    not_a_port.write_text("")
+    refused = subprocess.run([hil, "cluster", "join", "--address", "10.0.0.5:6379", "--arm", str(not_a_port),
+                              "--arm", str(tmp_path / "none")], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"{not_a_port}: not a character device" in refused.stderr
+    assert f"{tmp_path / 'none'}: No such file or directory" in refused.stderr

@@ -55,14 +55,15 @@ def _check_port(port: str) -> str | None:
 @click.option("--address", required=True, metavar="HOST:PORT", help="The Ray head to join (ray start --head ...).")
 @click.option("--arm", "arms", multiple=True, metavar="PORT",
               help="Serial port of an arm plugged into this machine (repeat for several).")
-@click.option("--num-cpus", type=click.IntRange(min=0), default=None,
-              help="CPUs this machine lends to simulated cells [default: Ray's, all of them].")
+@click.option("--num-cpus", type=click.IntRange(min=0), default=0, show_default=True,
+              help="CPUs this machine lends to simulated cells; 0 keeps them off the bench, so its "
+                   "real-time runs have the machine to themselves.")
 @click.option("--dry-run", is_flag=True, help="Print the ray start command instead of running it.")
-def join(address: str, arms: tuple[str, ...], num_cpus: int | None, dry_run: bool) -> None:
+def join(address: str, arms: tuple[str, ...], num_cpus: int, dry_run: bool) -> None:
     """Join the Ray cluster at ADDRESS, advertising the arms on --arm ports.
 
-    Runs: ray start --address ADDRESS --resources '{"roarm_m3": N, "roarm_m3:PORT": 1, ...}'.
-    Each port must be a serial device this user can open (checked first).
+    Runs: ray start --address ADDRESS --resources '{"roarm_m3": N, "roarm_m3:PORT": 1, ...}'
+    --num-cpus 0. Each port must be a serial device this user can open (checked first).
 
     \b
     Examples:
