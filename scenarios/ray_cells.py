@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import signal
 import socket
 import subprocess
@@ -42,7 +43,6 @@ from scenarios.executors import ExecutorError
 from scenarios.launch import hil_command
 from scenarios.ray_session import RaySettings, advertised_arms, cpu_slots, ray_session
 from scenarios.report import EXIT_BROKEN, EXIT_INTERRUPTED
-from scenarios.supervisor import stop_groups
 
 POLL_S = 0.05  # how often a task looks at its run; short, so a gentle cancel is felt at once
 STOP_S = 15.0  # a cancelled run gets this long to stop its nodes before SIGKILL
@@ -91,10 +91,28 @@ class CellOutcome:
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the worker's thread dies (as scenarios/supervisor.py)."""
+    """Runs in the child before exec: SIGTERM it when the worker's thread dies.
+
+    (The same as the project's process harness does for nodes; kept here so
+    the task depends on nothing but the standard library and Ray.)
+    """
     libc_name = ctypes.util.find_library("c")
     if libc_name:
         ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _stop_group(proc: subprocess.Popen[bytes], term_s: float = STOP_S) -> None:
+    """SIGTERM the run's process group (it stops its nodes as on Ctrl-C), wait, then SIGKILL the group."""
+    for sig, wait_s in ((signal.SIGTERM, term_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def run_cell(args: list[str], out: str, port: str | None, submitted_at: float) -> dict[str, Any]:
@@ -119,7 +137,7 @@ def run_cell(args: list[str], out: str, port: str | None, submitted_at: float) -
         error = "cancelled"
     finally:
         if proc.poll() is None:
-            stop_groups([proc], term_s=STOP_S)
+            _stop_group(proc)
     ended_at = time.time()
     return {
         "exit_code": proc.returncode, "wall_s": ended_at - started_at, "error": error,

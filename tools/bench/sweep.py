@@ -23,12 +23,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scenarios.cell_command import cell_args
 from scenarios.executors import load_ray
 from scenarios.report import EXIT_PASS
 from scenarios.stats import quantile
 from scenarios.sweep import run_sweep
+
+if TYPE_CHECKING:  # Ray is optional: the types only
+    from scenarios.ray_cells import CellJob, CellOutcome
 
 OVERHEAD_TARGET = 0.15
 
@@ -42,6 +46,7 @@ class EngineFigures:
     start_s: float = 0.0  # the engine's own start (a local Ray instance); not in the window
     delays_s: list[float] = field(default_factory=list)
     cell_walls_s: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # "seed N: what failed", for cells that did not pass
 
     @property
     def per_minute(self) -> float:
@@ -54,7 +59,9 @@ def local_pool(scenario: Path, target: str, seeds: list[int], jobs: int, out: Pa
     window = time.monotonic() - started
     cells = json.loads((out / "summary.json").read_text())["cells"]
     return EngineFigures("local pool", len(seeds), sum(c["exit_code"] == EXIT_PASS for c in cells), window,
-                         cell_walls_s=[c["wall_s"] for c in cells])
+                         cell_walls_s=[c["wall_s"] for c in cells],
+                         failures=[_failure(out / f"{target}-seed{c['seed']}", c["seed"]) for c in cells
+                                   if c["exit_code"] != EXIT_PASS])
 
 
 def ray_local(scenario: Path, target: str, seeds: list[int], jobs: int, out: Path) -> EngineFigures:
@@ -65,10 +72,13 @@ def ray_local(scenario: Path, target: str, seeds: list[int], jobs: int, out: Pat
                  for s in seeds]
     outcomes = []
     ends: list[float] = []
+    failures: list[str] = []
 
-    def done(_job: object, outcome: object) -> None:
+    def done(job: CellJob, outcome: CellOutcome) -> None:
         outcomes.append(outcome)
         ends.append(time.time())
+        if outcome.exit_code != EXIT_PASS:
+            failures.append(_failure(job.out, job.seed, outcome.error))
 
     called = time.time()
     ray_cells.run_cells(jobs_list, session.RaySettings(num_cpus=jobs), done, lambda: False, max_parallel=jobs,
@@ -77,7 +87,18 @@ def ray_local(scenario: Path, target: str, seeds: list[int], jobs: int, out: Pat
     return EngineFigures("ray (local)", len(seeds), sum(o.exit_code == EXIT_PASS for o in outcomes),
                          max(ends, default=first) - first, start_s=first - called,
                          delays_s=[o.scheduling_delay_s for o in outcomes if o.started_at],
-                         cell_walls_s=[o.wall_s for o in outcomes])
+                         cell_walls_s=[o.wall_s for o in outcomes], failures=failures)
+
+
+def _failure(folder: Path, seed: int, error: str = "") -> str:
+    """What a cell that did not pass failed, from its report.json: the bench's figures mean little without it."""
+    try:
+        data = json.loads((folder / "report.json").read_text())
+    except (OSError, ValueError):
+        return f"seed {seed}: {error or 'no report.json'}"
+    failed = [f"{v['name']} {v['figure'] if v['figure'] is not None else ''} {v['unit']} ({v['bound']})".replace("  ", " ")
+              for v in data.get("verdicts", []) if not v["passed"]]
+    return f"seed {seed}: " + ("; ".join(failed) or (data.get("error") or "").split("\n")[0] or error)
 
 
 def report(scenario: Path, target: str, seeds: list[int], jobs: int, keep: Path | None) -> tuple[str, bool]:
@@ -99,6 +120,8 @@ def report(scenario: Path, target: str, seeds: list[int], jobs: int, keep: Path 
         wall = statistics.median(e.cell_walls_s) if e.cell_walls_s else 0.0
         lines.append(f"  {e.name:<12} {e.cells:>5} {e.passed:>6} {e.window_s:>9.1f} {e.per_minute:>9.1f} {wall:>10.2f}  "
                      f"{start}")
+    for e in (local, ray):
+        lines += [f"  {e.name} did not pass {f}" for f in e.failures]
     if ray.delays_s:
         lines.append(f"ray scheduling delay per task (submit to start, slot free): median "
                      f"{statistics.median(ray.delays_s) * 1e3:.1f} ms, p90 {quantile(ray.delays_s, 0.9) * 1e3:.1f} ms, "
