@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from scenarios.executors import ExecutorError
 
 # The smallest object store Ray accepts is 75 MiB; cells return a few kB each.
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
+# ray.init retries an unreachable head for minutes: a plain TCP connect says so at once.
+CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ def ray_session(settings: RaySettings) -> Iterator[None]:
     """``ray.init`` for the block, ``ray.shutdown`` after it whatever happens."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from CI machines
     common = {"log_to_driver": False, "logging_level": logging.WARNING, "ignore_reinit_error": False}
+    if settings.address:
+        check_reachable(settings.address)
     try:
         if settings.address:
             ray.init(address=settings.address, **common)
@@ -49,6 +54,19 @@ def ray_session(settings: RaySettings) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise ExecutorError when nothing accepts a connection at HOST:PORT (Ray's GCS port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        raise ExecutorError(f"--address {address!r}: expected HOST:PORT of a Ray head, e.g. 10.0.0.5:6379")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ExecutorError(f"cannot reach the Ray head at {address}: {exc.strerror or exc} (is `ray start --head "
+                            f"--port {port}` running there, and the port open to this machine?)") from None
 
 
 def cpu_slots(cpus_per_task: float) -> int:

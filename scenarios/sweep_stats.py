@@ -350,6 +350,10 @@ class SweepBook:
         parts = [f"{self.scenario.name}: {data['cells_done']} of {data['cells_total']} runs "
                  f"({', '.join(self.targets)} x {len(self.seeds)} seeds, executor {self.executor}); "
                  f"success rates with {conf} Wilson intervals"]
+        if not self.records:  # nothing ran (a set-up problem, or Ctrl-C at once): no empty tables
+            parts.append(f"error: {self.setup_error}" if self.setup_error else "no run finished")
+            parts.append(f"summary: {self.out / 'summary.json'}, {self.out / 'junit.xml'}")
+            return "\n\n".join(parts)
         rows = [[g["target"], g["goal"], f"{g['reached']}/{g['runs']}", *_rate(g)] for g in data["goals"]]
         rows += [[r["target"], ALL_GOALS, f"{r['all_goals_reached']}/{r['runs']}", *_rate(r)] for r in data["runs"]]
         parts.append(wrapped_table(rows, ["target", "goal", "reached", "rate", f"{conf} interval"], [None, 32]))

@@ -235,3 +235,18 @@ def test_cluster_join_advertises_the_arms_by_port(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert f"{not_a_port}: not a character device" in refused.stderr
     assert f"{tmp_path / 'none'}: No such file or directory" in refused.stderr
+
+
+@needs_ray
+def test_an_unreachable_cluster_is_a_broken_setup_at_once(tmp_path: Path) -> None:
+    """ray.init would retry an unreachable head for minutes; the sweep says so within seconds."""
+    hil = str(Path(sys.executable).with_name("hil"))
+    started = time.monotonic()
+    result = subprocess.run([hil, "run", str(SMOKE), "--executor", "ray", "--address", "127.0.0.1:1",
+                             "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and time.monotonic() - started < 60, result.stdout + result.stderr
+    assert "cannot reach the Ray head at 127.0.0.1:1: Connection refused" in result.stdout
+    result = subprocess.run([hil, "run", str(SMOKE), "--executor", "ray", "--address", "head-without-port",
+                             "--out", str(tmp_path / "p")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "expected HOST:PORT of a Ray head" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
