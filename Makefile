@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,ray]'
 	$(PY) -m pip install --quiet --no-deps --target $(PB_FLOOR) 'protobuf==5.26.0'
 	touch $(STAMP)
 
@@ -34,6 +34,7 @@ bench: $(STAMP)
 	-$(VENV)/bin/hil bench hw
 	-$(VENV)/bin/hil bench bag
 	-$(VENV)/bin/hil bench run
+	-$(VENV)/bin/hil bench sweep
 
 clean:
 	rm -rf $(VENV) build *.egg-info

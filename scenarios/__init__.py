@@ -11,6 +11,12 @@
 - report.py, provenance.py: report.json, junit.xml, the summary table
 - runner.py: one run, top to bottom (its node processes on bus/processes.py);
   sweep.py: a matrix of runs
+- sweep_stats.py, stats.py, wrap_table.py: what a sweep adds up to (success
+  rates with Wilson intervals, spreads, failures by reason, the
+  success_rate gate): summary.json, one junit.xml, the tables
+- cell_command.py: a cell's ``hil run`` command line, for every executor
+- executors.py, sweep_ray.py, ray_session.py, ray_cells.py: cells as Ray
+  tasks (optional extra); bench_resources.py: arms as Ray resources
 - progress.py: the status line
 
 docs/scenarios.md is the reference of the file format and the outputs.

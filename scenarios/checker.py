@@ -86,16 +86,16 @@ class Checker:
 
     # -- scalars ----------------------------------------------------------------
     def number(self, path: str, value: Any, default: float, *, gt: float | None = None,
-               ge: float | None = None, le: float | None = None) -> float:
+               ge: float | None = None, le: float | None = None, lt: float | None = None) -> float:
         if value is MISSING:
             return default
         bound = (f" > {gt:g}" if gt is not None else "") + (f" >= {ge:g}" if ge is not None else "") + (
-            f" and <= {le:g}" if le is not None else "")
+            f" and <= {le:g}" if le is not None else "") + (f" and < {lt:g}" if lt is not None else "")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             self.error(path, f"expected a number{bound}, got {_shown(value)}")
             return default
         if (gt is not None and not value > gt) or (ge is not None and not value >= ge) or (
-                le is not None and not value <= le):
+                le is not None and not value <= le) or (lt is not None and not value < lt):
             self.error(path, f"expected a number{bound}, got {value!r}")
             return default
         return float(value)

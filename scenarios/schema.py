@@ -110,6 +110,23 @@ class HoldCheck:
 
 
 @dataclass(frozen=True)
+class SuccessRateCheck:
+    """A sweep gate: the lower bound of the Wilson interval must reach ``min``.
+
+    Judged over every cell of a sweep (scenarios/sweep_stats.py), not in one
+    run: ``per: goal`` gates each goal on each target, ``per: run`` the share
+    of runs in which every goal was reached.
+    """
+
+    min: float
+    confidence: float = 0.95
+    per: str = "goal"
+
+
+SUCCESS_RATE_PER = ("goal", "run")
+
+
+@dataclass(frozen=True)
 class Assertions:
     goals: bool = True
     joint_limits: LimitCheck | None = field(default_factory=LimitCheck)
@@ -118,6 +135,7 @@ class Assertions:
     deadline_misses: DeadlineCheck | None = None
     no_crash: bool = True
     hold_after_kill: HoldCheck | None = None
+    success_rate: SuccessRateCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -398,7 +416,7 @@ def _action(check: Checker, path: str, value: Any) -> KillAction | None:
 
 def _assertions(check: Checker, value: Any, actions: tuple[KillAction | None, ...]) -> Assertions:
     fields = ("goals", "joint_limits", "tracking_error", "loop_latency", "deadline_misses", "no_crash",
-              "hold_after_kill")
+              "hold_after_kill", "success_rate")
     data = check.mapping("assertions", value, fields)
     base = "assertions"
 
@@ -418,6 +436,7 @@ def _assertions(check: Checker, value: Any, actions: tuple[KillAction | None, ..
     latency = section("loop_latency", ("p99_ms",))
     deadline = section("deadline_misses", ("max_rate", "min_count"))
     hold = section("hold_after_kill", ("max_drift_rad", "settle_s"))
+    rate = section("success_rate", ("min", "confidence", "per"))
     out = Assertions(
         goals=check.boolean(child(base, "goals"), _get(data, "goals"), True),
         no_crash=check.boolean(child(base, "no_crash"), _get(data, "no_crash"), True),
@@ -451,7 +470,18 @@ def _assertions(check: Checker, value: Any, actions: tuple[KillAction | None, ..
         out = replace(out, hold_after_kill=HoldCheck(
             check.number(child(base, "hold_after_kill.max_drift_rad"), _get(hold, "max_drift_rad"), 0.02, gt=0),
             check.number(child(base, "hold_after_kill.settle_s"), _get(hold, "settle_s"), 0.2, ge=0)))
+    if rate is not None:
+        out = replace(out, success_rate=_success_rate(check, child(base, "success_rate"), rate))
     return out
+
+
+def _success_rate(check: Checker, path: str, data: dict[str, Any]) -> SuccessRateCheck:
+    """``{min: 0.95, confidence: 0.95, per: goal}``: min is required, the rest has defaults."""
+    if "min" not in data:
+        check.error(path, "missing required field 'min' (the success rate the interval's lower bound must reach)")
+    confidence = check.number(child(path, "confidence"), _get(data, "confidence"), 0.95, gt=0, lt=1)
+    return SuccessRateCheck(check.number(child(path, "min"), _get(data, "min"), 0.0, ge=0, le=1), confidence,
+                            check.choice(child(path, "per"), _get(data, "per"), SUCCESS_RATE_PER, "goal"))
 
 
 def _timeouts(check: Checker, value: Any) -> Timeouts:

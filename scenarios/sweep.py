@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,13 +19,17 @@ from pathlib import Path
 
 from bus.errors import HilError
 from bus.processes import Child, Processes
+from scenarios.cell_command import cell_args
 from scenarios.launch import hil_command
-from scenarios.report import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS, OUTCOMES, table
-from scenarios.schema import TARGETS
+from scenarios.report import EXIT_INTERRUPTED, OUTCOMES, table
+from scenarios.schema import TARGETS, load
 from scenarios.sweep_page import CellSummary, SweepSummary, cell_summary, read_report, write_sweep_page
+from scenarios.sweep_ray import run_on_ray
+from scenarios.sweep_stats import CellRecord, SweepBook
 
 # Width of the table's last column; longer text wraps at word boundaries (never cut).
 NOTE_WIDTH = 60
+_HOST = socket.gethostname()
 
 
 class SweepError(HilError, ValueError):
@@ -86,15 +91,21 @@ def _row(cell: CellSummary) -> list[str]:
 
 
 def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *, port: str | None = None,
-              record: bool | None = None, jobs: int | None = None, echo: bool = True,
+              record: bool | None = None, jobs: int | None = None, echo: bool = True, executor: str = "local",
+              address: str | None = None, confidence: float | None = None,
               extra: Sequence[str] = ()) -> tuple[int, str]:
-    """Run every (target, seed); returns (exit code, table). 0 all pass, 1 any fail, 2 any broken.
+    """Run every (target, seed); returns (exit code, tables): 130 interrupted, 2 any broken, else with a
+    ``success_rate`` gate the gate decides over goals (scenarios/sweep_stats.py), else 1 any fail, 0 all pass.
 
     ``extra`` goes to every ``hil run`` (the bench's --endpoints, --keys, --remote).
     """
     hil = hil_command()
+    asked_jobs = jobs
     jobs = max(1, jobs or os.cpu_count() or 1)
     cells = [Cell(t, s, out / f"{t}-seed{s}") for t in targets for s in seeds]
+    # summary.json and junit.xml, rewritten as each cell ends (sweep_stats.py)
+    book = SweepBook(load(scenario), targets, seeds, out, executor=executor, confidence=confidence)
+    book.write()
     waiting = list(cells)
     running: list[Cell] = []
     interrupted = False
@@ -106,18 +117,15 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     processes = Processes()
     try:
+        if executor == "ray":  # the same cells as Ray tasks (sweep_ray.py, ray_cells.py)
+            interrupted = run_on_ray(scenario, cells, book, lambda: interrupted, port=port, record=record,
+                                     jobs=asked_jobs, address=address, echo=echo) or interrupted
+            waiting = []
         while (waiting or running) and not interrupted:
             while waiting and len(running) < jobs:
                 cell = waiting.pop(0)
-                argv = [*hil, "run", str(scenario), "--seed", str(cell.seed), "--out", str(cell.out),
-                        "--no-progress"]
-                if cell.target != "remote":  # a remote robot is whatever it is (hil run --remote)
-                    argv += ["--target", cell.target]
-                if port:
-                    argv += ["--port", port]
-                if record is not None:
-                    argv.append("--record" if record else "--no-record")
-                argv += extra
+                argv = [*hil, *cell_args(scenario, cell.target, cell.seed, cell.out, port=port, record=record,
+                                         extra=extra)]
                 cell.out.mkdir(parents=True, exist_ok=True)
                 with open(cell.out / "runner.log", "wb") as log:
                     cell.proc = processes.start(f"{cell.target}-seed{cell.seed}", argv, stdout=log,
@@ -131,24 +139,26 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
                     cell.exit_code = cell.proc.returncode
                     cell.wall_s = time.monotonic() - cell.started
                     running.remove(cell)
+                    book.add(CellRecord.from_folder(cell.target, cell.seed, cell.exit_code, cell.wall_s, cell.out,
+                                                    where=_HOST))  # sweep statistics
                     if echo:
                         print(f"{cell.target} seed {cell.seed}: {OUTCOMES.get(cell.exit_code, cell.exit_code)} "
                               f"({cell.wall_s:.1f} s)", file=sys.stderr, flush=True)
     finally:
         for cell in running:
             _stop_cell(processes, cell)
+            code = EXIT_INTERRUPTED if cell.exit_code is None else cell.exit_code
+            book.add(CellRecord.from_folder(cell.target, cell.seed, code, cell.wall_s, cell.out, where=_HOST),
+                     write=False)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     done = [c.summary() for c in cells if c.exit_code is not None]
     text = table([_row(c) for c in done], ["target", "seed", "outcome", "asserts", "wall s", "failed / error"],
                  wrap={5: NOTE_WIDTH})
-    codes = [c.exit_code for c in cells]
-    if interrupted:
-        code = EXIT_INTERRUPTED
-    elif any(c not in (EXIT_PASS, EXIT_FAIL) for c in codes):
-        code = EXIT_BROKEN
-    else:
-        code = EXIT_FAIL if any(c == EXIT_FAIL for c in codes) else EXIT_PASS
+    book.interrupted = interrupted
+    book.write()
+    code = book.exit_code()
+    text += f"\n\n{book.text()}"
     page = write_sweep_page(SweepSummary(scenario.stem, targets, seeds, code, done), out)
     if page is not None:
         text += f"\nsweep report: {page} (every run: {out}/<target>-seed<N>/report.html)"

@@ -202,8 +202,11 @@ def test_sweep_runs_the_matrix_and_prints_one_table(procs: Procs, tmp_path: Path
     code, stdout, stderr = run_hil(procs, str(SMOKE), "--seeds", "0..1", "--target", "mock", "--out", str(out),
                                    timeout_s=240)
     assert code == 0, stdout + stderr
-    rows = [line.split() for line in stdout.splitlines() if line.startswith("mock ")]
+    # The cell table's rows (target, seed, ...); the statistics tables below it name goals instead.
+    rows = [line.split() for line in stdout.splitlines() if line.startswith("mock ") and line.split()[1].isdigit()]
     assert sorted(row[1] for row in rows) == ["0", "1"] and all(row[2] == "pass" for row in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] and summary["outcome"] == "pass" and len(summary["cells"]) == 2
     for seed in (0, 1):
         report = check_report_files(out / f"mock-seed{seed}")
         assert report["seed"] == seed

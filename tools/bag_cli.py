@@ -17,14 +17,16 @@ import zmq
 
 from bus.cli_options import endpoint_options, load_endpoints
 from bus.topics import JOINT_STATE, TOPICS
+from scenarios.executors import ExecutorError, load_ray
+from tools.bag.check_many import BagOutcome, check_local, exit_code, summary
 from tools.bag.check_policy import check_policy, format_result
 from tools.bag.export import export_csv
 from tools.bag.info import bag_info, format_info
 from tools.bag.plot import plot_bag
 from tools.bag.provenance import ProvenanceError, parse_meta, provenance
+from tools.bag.reader import BagReader
 from tools.bag.recorder import RecorderConfig
 from tools.bag.recorder import record as run_recorder
-from tools.bag.reader import BagReader
 from tools.bag.replay import ReplayConfig, count_states, live_policy
 from tools.bag.replay import replay as run_replay
 from tools.bag.writer import WriterConfig
@@ -214,7 +216,7 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
 
 
 @bag.command("check-policy")
-@click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("bag_files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--model", "source", required=True,
               help="The policy to check: a .onnx file or scripted:hold|waypoints|ik.")
 @click.option("--atol", type=click.FloatRange(min=0.0), default=1e-6, show_default=True,
@@ -222,17 +224,35 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
 @click.option("--dt", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Control period (s) for scripted policies [default: the bag's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def check_policy_cmd(bag_file: Path, source: str, atol: float, dt: float | None, as_json: bool) -> None:
+# -- many bags at once (tools/bag/check_many.py) --
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Several bags: a local process pool, or Ray tasks (pip install 'roarm-hil[ray]').")
+@click.option("--address", default=None, metavar="HOST:PORT",
+              help="--executor ray: the head of a running Ray cluster [default: start a local Ray].")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Several bags: checks at once [default: the cores, or the cluster's CPUs].")
+# -- end many bags --
+def check_policy_cmd(bag_files: tuple[Path, ...], source: str, atol: float, dt: float | None, as_json: bool,
+                     executor: str, address: str | None, jobs: int | None) -> None:
     """Feed a bag's recorded states and goals to a policy and compare its commands with the recorded ones.
 
     Deterministic (no timing): commands are matched to states by obs_seq,
     watchdog holds are skipped. Exits 1 when any joint differs by more than
     --atol, naming the first diverging step.
 
+    Several bags are checked in parallel (--executor local or ray) with one
+    summary; exit 2 if any bag could not be checked, else 1 if any fails.
+
     \b
-    Example:
+    Examples:
       hil bag check-policy runs/reach/run.mcap --model policies/reach.onnx
+      hil bag check-policy runs/sweep-*/*/run.mcap --model policies/reach.onnx --executor ray
     """
+    if len(bag_files) > 1 or executor == "ray":
+        _check_many(list(bag_files), source, atol, dt, as_json, executor, address, jobs)
+    if address:
+        raise click.UsageError("--address is for --executor ray")
+    bag_file = bag_files[0]
     result = check_policy(bag_file, source, atol, dt)
     if as_json:
         first = result.first
@@ -248,3 +268,33 @@ def check_policy_cmd(bag_file: Path, source: str, atol: float, dt: float | None,
     else:
         click.echo(format_result(result, bag_file))
     sys.exit(0 if result.ok else 1)
+
+
+def _check_many(bags: list[Path], source: str, atol: float, dt: float | None, as_json: bool, executor: str,
+                address: str | None, jobs: int | None) -> None:
+    """Many bags, one summary; exits 0 all pass, 1 any diverges, 2 any could not be checked."""
+
+    def echo(outcome: BagOutcome) -> None:
+        click.echo(f"{outcome.bag}: {outcome.verdict} ({outcome.wall_s:.1f} s)", err=True)
+
+    try:
+        if executor == "ray":
+            ray_side = load_ray("tools.bag.check_many_ray")
+            settings = load_ray("scenarios.ray_session").RaySettings(address=address, num_cpus=jobs)
+            outcomes = ray_side.check_on_ray(bags, source, atol, dt, settings, jobs, echo)
+        else:
+            outcomes = check_local(bags, source, atol, dt, jobs, echo)
+    except ExecutorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    order = {str(b): i for i, b in enumerate(bags)}
+    outcomes.sort(key=lambda o: order.get(o.bag, len(order)))
+    if as_json:
+        click.echo(json.dumps({"ok": exit_code(outcomes) == 0, "exit_code": exit_code(outcomes), "policy": source,
+                               "atol": atol, "executor": executor, "bags": [o.to_dict() for o in outcomes]}))
+    else:
+        click.echo(summary(outcomes, source, atol, executor))
+    sys.exit(exit_code(outcomes))

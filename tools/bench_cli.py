@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from bus.errors import Failed
-
+from scenarios.executors import ExecutorError
+from scenarios.sweep import SweepError, parse_seeds
 from tools.bench import bag as bag_bench
 from tools.bench import bus as bus_bench
 from tools.bench import hw as hw_bench
@@ -15,6 +16,7 @@ from tools.bench import policy as policy_bench
 from tools.bench import run as run_bench
 from tools.bench import sim as sim_bench
 from tools.bench import soak
+from tools.bench import sweep as sweep_bench
 
 
 @click.group()
@@ -164,6 +166,38 @@ def bench_bag(seconds: float, rounds: int, messages: int) -> None:
       hil bench bag --seconds 3 --rounds 3 --messages 50000
     """
     text, ok = bag_bench.report(seconds, rounds, messages)
+    click.echo(text)
+    if not ok:
+        raise SystemExit(1)
+
+
+@bench.command("sweep")
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                default="scenarios/smoke.yaml")
+@click.option("--target", type=click.Choice(["mock", "mujoco"]), default="mock", show_default=True,
+              help="Robot target of every cell.")
+@click.option("--seeds", default="0..99", show_default=True, metavar="RANGE", help="Cells: one per seed.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Cells at once, for both engines [default: the number of cores].")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Keep the cells' folders here [default: a temporary folder, removed].")
+def bench_sweep(scenario: Path, target: str, seeds: str, jobs: int | None, out: Path | None) -> None:
+    """Cells per minute of a sweep on the local process pool and on a local Ray, in the same run,
+    and Ray's scheduling delay per task (needs roarm-hil[ray]).
+
+    Target: Ray at most 15 % slower than the local pool. Exit status 1 when a target is missed.
+
+    \b
+    Example:
+      hil bench sweep scenarios/smoke.yaml --seeds 0..99
+    """
+    import os
+
+    try:
+        text, ok = sweep_bench.report(scenario.resolve(), target, parse_seeds(seeds), jobs or os.cpu_count() or 1,
+                                      out.resolve() if out else None)
+    except (SweepError, ExecutorError) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(text)
     if not ok:
         raise SystemExit(1)

@@ -23,6 +23,7 @@ COMMANDS = {
     "goal": "tools.goal_cli:goal",
     "report": "tools.report_cli:report",
     "view": "tools.view_cli:view",
+    "cluster": "tools.cluster_cli:cluster",
 }
 
 

@@ -43,9 +43,16 @@ from scenarios.sweep import SweepError, parse_seeds, parse_targets, run_sweep
               help="The robot already runs elsewhere, at the endpoints' robot address: connect to it, do not "
                    "start one, leave it running (as robot.remote: true).")
 @security_options
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Sweep: run cells as local processes, or as Ray tasks (pip install 'roarm-hil[ray]').")
+@click.option("--address", default=None, metavar="HOST:PORT",
+              help="--executor ray: the head of a running Ray cluster [default: start a local Ray].")
+@click.option("--confidence", type=click.FloatRange(0.5, 1.0, max_open=True), default=None,
+              help="Sweep: confidence of the success-rate intervals [default: the scenario's "
+                   "success_rate.confidence, else 0.95].")
 def run(scenario: Path, target: str | None, port: str | None, seed: int | None, seeds: str | None,
         out: Path | None, record: bool | None, jobs: int | None, progress: bool, endpoints_file: Path | None,
-        remote: bool) -> None:
+        remote: bool, executor: str, address: str | None, confidence: float | None) -> None:
     """Run SCENARIO (a YAML file): start the nodes, send the goals, check the
     assertions, stop everything, write report.json and junit.xml.
 
@@ -58,6 +65,8 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
       hil run scenarios/track.yaml --target hw --port /dev/ttyUSB0
       hil run scenarios/reach.yaml --seeds 0..19 --target mock,mujoco
       hil run scenarios/smoke.yaml --remote --endpoints bench.json --keys ~/roarm-keys   # docs/bench.md
+      hil run scenarios/smoke.yaml --seeds 0..99 --target mock --executor ray
+      hil run scenarios/smoke.yaml --seeds 0..99 --target hw --executor ray --address head:6379
     """
     try:
         loaded = load(scenario)
@@ -75,13 +84,15 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
     override = command_line_security(SecurityConfig())
     security = None if override == SecurityConfig() else override
     bench = endpoints_file or loaded.robot.endpoints
-    if seed_list is not None or len(targets) > 1:
+    if address and executor != "ray":
+        raise click.UsageError("--address is for --executor ray")
+    if seed_list is not None or len(targets) > 1 or executor == "ray":
         passed = _bench_args(endpoints_file, security, remote)
         if bench is not None and (jobs or 0) != 1:
             click.echo("sweep on the bench's fixed tcp:// endpoints: one run at a time (--jobs 1)", err=True)
             jobs = 1
         _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs,
-               passed)
+               passed, executor, address, confidence)
 
     try:
         report = run_scenario(loaded, RunOptions(target=None if targets == ["remote"] else targets[0],
@@ -105,10 +116,12 @@ def _bench_args(endpoints_file: Path | None, security: SecurityConfig | None, re
 
 
 def _sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path | None, port: str | None,
-           record: bool | None, jobs: int | None, extra: list[str]) -> None:
+           record: bool | None, jobs: int | None, extra: list[str], executor: str = "local",
+           address: str | None = None, confidence: float | None = None) -> None:
     folder = out or Path("runs") / f"sweep-{scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder}", err=True)
-    code, text = run_sweep(scenario, targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs,
-                           extra=extra)
+    click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder} (executor {executor})",
+               err=True)
+    code, text = run_sweep(scenario.resolve(), targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs,
+                           extra=extra, executor=executor, address=address, confidence=confidence)
     click.echo(text)
     sys.exit(code)
