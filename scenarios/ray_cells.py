@@ -21,13 +21,9 @@ scheduling, and a Ctrl-C has little queued work to cancel.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +34,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayError, TaskCancelledError
 
+from bus.processes import Processes
 from scenarios.bench_resources import arm_resource
 from scenarios.executors import ExecutorError
 from scenarios.launch import hil_command
@@ -51,7 +48,6 @@ REFRESH_S = 2.0  # how often the driver looks at the cluster's resources again
 GONE_S = 10.0  # an arm missing this long: its cells are broken, not waited for forever
 SHIPPED = ("report.json", "junit.xml")
 LOG_TAIL_BYTES = 64 * 1024
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -90,31 +86,6 @@ class CellOutcome:
         return max(0.0, self.started_at - self.submitted_at) if self.started_at else 0.0
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the worker's thread dies.
-
-    (The same as the project's process harness does for nodes; kept here so
-    the task depends on nothing but the standard library and Ray.)
-    """
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
-def _stop_group(proc: subprocess.Popen[bytes], term_s: float = STOP_S) -> None:
-    """SIGTERM the run's process group (it stops its nodes as on Ctrl-C), wait, then SIGKILL the group."""
-    for sig, wait_s in ((signal.SIGTERM, term_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def run_cell(args: list[str], out: str, port: str | None, submitted_at: float) -> dict[str, Any]:
     """The task body, on a Ray worker: run ``hil ARGS [--port PORT]`` to its end and report back."""
     started_at = time.time()
@@ -125,10 +96,9 @@ def run_cell(args: list[str], out: str, port: str | None, submitted_at: float) -
         folder = Path(tempfile.mkdtemp(prefix="hil-cell-"))
         args = [str(folder) if i and args[i - 1] == "--out" else a for i, a in enumerate(args)]
     argv = [*hil_command(), *args, *(["--port", port] if port else [])]
+    processes = Processes()  # own process group, SIGTERMed if this worker's thread dies
     with open(folder / "runner.log", "wb") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True,
-                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        proc = processes.start("cell", argv, stdout=log, stderr=subprocess.STDOUT)
     error = ""
     try:
         while proc.poll() is None:
@@ -136,8 +106,8 @@ def run_cell(args: list[str], out: str, port: str | None, submitted_at: float) -
     except KeyboardInterrupt:  # ray.cancel(force=False): stop the run as Ctrl-C would
         error = "cancelled"
     finally:
-        if proc.poll() is None:
-            _stop_group(proc)
+        if proc.poll() is None:  # SIGTERM stops the run as Ctrl-C does (its nodes, its report)
+            processes.stop([proc], term_s=STOP_S)
     ended_at = time.time()
     return {
         "exit_code": proc.returncode, "wall_s": ended_at - started_at, "error": error,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from bus.errors import EXIT_BROKEN, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_PASS
 from scenarios.assertions import Verdict
+from scenarios.wrap_table import wrapped_table
 
 REPORT_FORMAT = 1
 OUTCOMES = {EXIT_PASS: "pass", EXIT_FAIL: "fail", EXIT_BROKEN: "broken", EXIT_INTERRUPTED: "interrupted"}
@@ -111,19 +111,8 @@ def junit(report: Report) -> ET.Element:
 def table(rows: list[list[str]], header: list[str], wrap: dict[int, int] | None = None) -> str:
     """A plain-text table. Columns in ``wrap`` (index -> width) are wrapped at word
     boundaries onto continuation lines: text is never cut, a word longer than
-    the width stays whole."""
-    wrap = wrap or {}
-    lines_of = [[textwrap.wrap(str(c), wrap[i], break_long_words=False, break_on_hyphens=False) or [""]
-                 if i in wrap else [str(c)] for i, c in enumerate(row)] for row in rows]
-    widths = [max([len(str(header[i]))] + [len(part) for cells in lines_of for part in cells[i]])
-              for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip(), line]
-    for cells in lines_of:
-        for k in range(max(len(parts) for parts in cells)):
-            out.append("  ".join((parts[k] if k < len(parts) else "").ljust(w)
-                                 for parts, w in zip(cells, widths)).rstrip())
-    return "\n".join(out)
+    the width stays whole (scenarios/wrap_table.py)."""
+    return wrapped_table(rows, header, [(wrap or {}).get(i) for i in range(len(header))])
 
 
 def summary(report: Report) -> str:
