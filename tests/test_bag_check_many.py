@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policy_node.policy import Observation, load_policy
+from policy_node.policy.base import Observation
+from policy_node.policy.load import load_policy
 from tests.bag_factory import DT, kinematic_run
 from tests.conftest import HIL
 
