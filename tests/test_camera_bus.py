@@ -126,6 +126,8 @@ def test_malformed_frames_are_counted_and_rejected_with_a_reason(
             # frames the generic subscriber has not read yet.
             while generic.recv(50) is not None:
                 pass
+            while frames.latest(50):
+                pass
             before = node.counters["reject.bad_image"]
             send_frames(pub.socket, encoder.encode_raw(topic, type_name, payload))
             deadline = time.monotonic() + 10
