@@ -11,6 +11,8 @@ policy sees the same pixels in all three.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -67,3 +69,15 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     if not ok:
         raise PixelError(f"OpenCV could not encode a {rgb.shape} image as JPEG")
     return data.tobytes()
+
+
+def scaled_intrinsics(k: Sequence[float], calibrated: tuple[int, int], frame: tuple[int, int]) -> np.ndarray | None:
+    """The 3x3 camera matrix of a calibration (``k``: its 9 values, row-major, for ``calibrated`` (width,
+    height)) for a frame of ``frame`` (width, height) pixels; None when the calibration says too little."""
+    if len(k) != 9 or not calibrated[0] or not calibrated[1]:
+        return None
+    out = np.array(k, dtype=float).reshape(3, 3)
+    out[0] *= frame[0] / calibrated[0]
+    out[1] *= frame[1] / calibrated[1]
+    out.flags.writeable = False
+    return out

@@ -17,6 +17,7 @@ header's ``step`` is not stored: a bag keeps payloads).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -27,8 +28,8 @@ from google.protobuf.message import DecodeError
 
 from bus.images import COMPRESSED_DATA_FIELD, RAW_DATA_FIELD, read_compressed, read_raw, split_data, stamp_ns_of
 from bus.topics import JOINT_STATE, CALIBRATION_SUFFIX, COMPRESSED_SUFFIX, IMAGE_SUFFIX, camera_of, compressed_topic
-from policy_node.policy.pixels import COLOUR_ENCODINGS, PixelError, encode_jpeg, to_rgb
-from schemas.foxglove import CompressedImage, RawImage
+from policy_node.policy.pixels import COLOUR_ENCODINGS, PixelError, encode_jpeg, scaled_intrinsics, to_rgb
+from schemas.foxglove import CameraCalibration, CompressedImage, RawImage
 from schemas.messages_pb2 import JointState
 from tools.bag.reader import BagMessage, BagReader
 
@@ -174,3 +175,85 @@ def resolution(frame: BagFrame) -> tuple[int, int]:
     except PixelError:
         return 0, 0
     return rgb.shape[1], rgb.shape[0]
+
+
+class RecordedFrames:
+    """The frames of a bag, paired with states as the policy node pairs them live (policy_node/frames.py).
+
+    For a state: each camera's newest frame taken at or before the state's
+    stamp (a simulator's frame of that very step carries the same stamp); its
+    age is counted on the robot's clock when the frame belongs to a recorded
+    state (sim_time difference), else by stamps. Too old or none: None, the
+    live node held there.
+    """
+
+    def __init__(self, reader: BagReader, cameras: dict[str, float]) -> None:
+        """``cameras``: camera name -> the oldest frame (s) the policy accepts."""
+        self.cameras = cameras
+        self.stamps: dict[str, list[int]] = {c: [] for c in cameras}
+        self.items: dict[str, list[BagFrame]] = {c: [] for c in cameras}
+        self.sim_time: dict[int, float] = {}
+        self.steps: dict[int, int] = {}
+        self.calibrations: dict[str, CameraCalibration] = {}
+        self.jpeg_from_raw = False
+        for message in reader.messages():
+            parts = camera_of(message.topic)
+            if message.topic == JOINT_STATE:
+                try:
+                    state = JointState.FromString(message.data)
+                except DecodeError:
+                    continue
+                self.sim_time.setdefault(int(state.stamp_ns), float(state.sim_time))
+                self.steps.setdefault(int(state.stamp_ns), int(state.seq))
+            elif parts is not None and parts[1] == CALIBRATION_SUFFIX and parts[0] in cameras:
+                try:
+                    self.calibrations[parts[0]] = CameraCalibration.FromString(message.data)
+                except DecodeError:
+                    continue
+            elif is_frame_topic(message.topic):
+                frame = frame_of(message)
+                if frame is not None and frame.camera in cameras:
+                    self.items[frame.camera].append(frame)
+                    self.jpeg_from_raw |= "encoded_from" in message.channel.metadata
+        for camera, items in self.items.items():
+            items.sort(key=lambda f: f.stamp_ns)
+            self.stamps[camera] = [f.stamp_ns for f in items]
+        self._decoded: dict[str, tuple[int, np.ndarray]] = {}
+
+    @property
+    def count(self) -> int:
+        return sum(len(items) for items in self.items.values())
+
+    def intrinsics(self, camera: str, pixels: np.ndarray) -> np.ndarray | None:
+        """K of the camera's (last recorded) calibration at this frame's resolution, as the node gives it."""
+        calibration = self.calibrations.get(camera)
+        if calibration is None:
+            return None
+        return scaled_intrinsics(calibration.K, (calibration.width, calibration.height),
+                                 (pixels.shape[1], pixels.shape[0]))
+
+    def for_state(self, state: JointState) -> dict[str, tuple[BagFrame, np.ndarray]] | None:
+        """camera -> (frame, RGB pixels) for ``state``; None when a camera has no usable frame."""
+        out = {}
+        stamp = int(state.stamp_ns)
+        for camera, max_age in self.cameras.items():
+            index = bisect.bisect_right(self.stamps[camera], stamp) - 1
+            if index < 0:
+                return None
+            frame = self.items[camera][index]
+            if frame.stamp_ns in self.sim_time and stamp in self.sim_time:
+                age = self.sim_time[stamp] - self.sim_time[frame.stamp_ns]
+            else:
+                age = (stamp - frame.stamp_ns) / 1e9
+            if age < 0 or age > max_age + 1e-9:
+                return None
+            cached = self._decoded.get(camera)
+            if cached is None or cached[0] != index:
+                try:
+                    pixels = frame.rgb()
+                except PixelError:
+                    return None
+                pixels.flags.writeable = False
+                cached = self._decoded[camera] = (index, pixels)
+            out[camera] = (frame, cached[1])
+        return out
