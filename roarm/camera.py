@@ -156,6 +156,16 @@ class CameraSpec:
         out.pop("lookat", None)
         return out
 
+    def to_compact(self) -> str:
+        """The compact syntax of this spec (``parse_compact`` gives it back); device and rate left out."""
+        parts = [f"mount={self.mount}", f"w={self.width}", f"h={self.height}", f"fov={self.fov_deg!r}",
+                 f"every={self.every}", f"enc={self.encoding}"]
+        for key in ("pos", "lookat", "quat"):
+            value = getattr(self, key)
+            if value is not None:
+                parts.append(f"{key}=" + "/".join(repr(float(v)) for v in value))
+        return f"{self.name}:" + ",".join(parts)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CameraSpec:
         """The spec of ``to_dict`` (or any mapping of the fields); CameraSpecError names bad fields."""

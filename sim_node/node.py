@@ -452,7 +452,9 @@ class SimNode:
         info.extra.update(self.backend.physics_info)
         info.extra.update({"paused": str(self.paused).lower(), "estop": str(self.estop).lower(),
                            "deadline_ms": f"{self.config.deadline_s * 1000:g}",
-                           "scene_objects": ",".join(self.backend.scene_objects)})
+                           "scene_objects": ",".join(self.backend.scene_objects),
+                           "scene": json.dumps({p.name: list(p.position) for p in self.backend.scene.values()
+                                                if not p.hidden})})
         if self.cameras:
             info.extra["cameras"] = json.dumps([spec.to_dict() for spec in self.cameras])
             info.extra["camera_pub"] = self.node.endpoints["camera"].pub

@@ -7,9 +7,11 @@ tests skip and name the package to install.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import mujoco
@@ -25,6 +27,9 @@ from bus.topics import IMAGE_MAX_PAYLOAD, JOINT_STATE, QueuePolicy, calibration_
 from roarm.camera import CameraSpec, body_frame, parse_compact
 from roarm.joints import pose
 from roarm.robot_client import hide, place
+from scenarios.checker import ScenarioError
+from scenarios.launch import LaunchError, RunSettings, camera_launches
+from scenarios.schema import load
 from schemas import messages_pb2
 from schemas.foxglove import CameraCalibration, CompressedImage, RawImage
 from sim_node.backend import Placement
@@ -269,3 +274,99 @@ def test_bad_camera_options_name_the_field(run_dir: Path, spec: str, problem: st
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert problem in done.stderr and "Traceback" not in done.stderr
+
+
+# -- cameras in scenarios ------------------------------------------------------------------------
+CAMERA_SCENARIO = """\
+name: seen
+robot:
+  target: mujoco
+  dt: 0.02
+  cameras:
+    - name: eye
+      width: 96
+      height: 72
+      every: 5
+      encoding: jpeg
+policy:
+  scripted: ik
+scene:
+  target_green: [0.3, -0.1, 0.015]
+goals:
+  - id: first
+    tcp: [0.3, 0.1, 0.2]
+    timeout_s: 4
+  - id: second
+    tcp: [0.28, -0.12, 0.22]
+    timeout_s: 4
+    scene: {target_red: [0.25, 0.0, 0.015], target_green: hidden}
+"""
+
+
+def test_a_scenario_with_a_camera_runs_and_the_runner_places_the_goal_marker(tmp_path: Path) -> None:
+    gl_or_skip()
+    scenario = tmp_path / "seen.yaml"
+    scenario.write_text(CAMERA_SCENARIO)
+    out = tmp_path / "out"
+    done = subprocess.run([HIL, "run", str(scenario), "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((out / "report.json").read_text())
+    robot = report["nodes"]["robot"]
+    assert "--camera" in robot["argv"] and "eye:mount=world,w=96,h=72,fov=60.0,every=5,enc=jpeg" in robot["argv"]
+    info = robot["info"]
+    assert json.loads(info["extra"]["cameras"])[0]["name"] == "eye" and info["metrics"]["frames"] >= 3
+    placed = json.loads(info["extra"]["scene"])  # as the run left it: at the last goal
+    assert placed == {"goal": [0.28, -0.12, 0.22], "target_red": [0.25, 0.0, 0.015]}
+
+
+BAD_CAMERAS = """\
+name: bad
+robot:
+  target: mujoco
+  cameras:
+    - name: Eye
+      width: 0
+    - name: ok
+      encoding: gif
+      mount: link9
+    - name: ok
+    - {name: far, fov_deg: 200, lookat: [0, 0], zoom: 2}
+policy:
+  scripted: ik
+scene:
+  target_pink: [0, 0, 0]
+"""
+
+
+def test_bad_cameras_in_a_scenario_give_file_line_field_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_CAMERAS)
+    with pytest.raises(ScenarioError) as caught:
+        load(path)
+    errors = "\n".join(caught.value.errors)
+    for expected in (
+        f"{path}:6: robot.cameras[0].width: expected a whole number >= 1, got 0",
+        f"{path}:8: robot.cameras[1].encoding: 'gif' is not one of raw, jpeg, png",
+        f"{path}:9: robot.cameras[1].mount: 'link9' is not world or a body",
+        f"{path}:10: robot.cameras[2].name: 'ok' is already the name of robot.cameras[1]",
+        f"{path}:11: robot.cameras[3].lookat: expected 3 numbers, got 2",
+        f"{path}:11: robot.cameras[3].zoom: unknown field",
+        f"{path}:15: scene.target_pink: unknown field",
+    ):
+        assert expected in errors, errors
+    assert "robot.cameras[0].name" in errors  # 'Eye': upper case is not a camera name
+    assert "robot.cameras[3].fov_deg" not in errors or "1..170" in errors
+
+
+def test_a_real_camera_needs_a_device_on_the_real_arm(tmp_path: Path) -> None:
+    path = tmp_path / "hw.yaml"
+    path.write_text(CAMERA_SCENARIO.replace("target: mujoco", "target: hw\n  port: /tmp/no-such-port"))
+    scenario = load(path)
+    settings = RunSettings("hw", "realtime", 0, "/tmp/no-such-port", False, tmp_path, tmp_path)
+    with pytest.raises(LaunchError, match="eye: a camera on the real arm needs device:"):
+        camera_launches(["hil"], scenario, settings, [])
+    with_device = replace(scenario, robot=replace(scenario.robot, cameras=(
+        replace(scenario.robot.cameras[0], device="/dev/video0"),)))
+    (launch,) = camera_launches(["hil"], with_device, settings, ["--run-dir", "R"])
+    assert launch.role == "camera" and launch.argv[:3] == ["hil", "node", "camera"]
+    assert launch.argv[3:7] == ["--device", "/dev/video0", "--name", "eye"] and launch.argv[-2:] == ["--run-dir", "R"]
