@@ -15,8 +15,11 @@ from typing import Any
 
 from bus.yamlsource import Source, YamlError, child, parse
 from policy_node.policy.scripted import SCRIPTED
+from roarm.camera import FIELDS as CAMERA_FIELDS
+from roarm.camera import CameraSpec, CameraSpecError
 from roarm.joints import LOWER, NAMES, POSES, UPPER
 from scenarios.checker import MISSING, Checker, ScenarioError
+from sim_node.backend import SCENE_OBJECTS
 
 TARGETS = ("mock", "mujoco", "isaac", "hw")
 SIM_TARGETS = ("mock", "mujoco", "isaac")
@@ -47,6 +50,9 @@ class RobotConfig:
     # Default: true when ``endpoints`` is given.
     remote: bool = False
     # -- end remote robot --
+    # Cameras (roarm.camera): rendered by a simulator; on the real arm each
+    # needs ``device`` and runs as ``hil node camera`` beside the hw node.
+    cameras: tuple[CameraSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ class GoalSpec:
     joints_judged: tuple[int, ...] = tuple(range(len(NAMES)))
     # Reset the robot to the initial pose before this goal (an episode per goal).
     reset: bool = False
+    # Scene objects placed when this goal starts (a simulator): name -> centre (m), None: hidden.
+    scene: tuple[tuple[str, tuple[float, float, float] | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,8 @@ class Scenario:
     record: bool = False
     duration_s: float = 0.0
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # Scene objects placed with the first reset (a simulator): name -> centre (m), None: hidden.
+    scene: tuple[tuple[str, tuple[float, float, float] | None], ...] = ()
 
     @property
     def sim_time_s(self) -> float:
@@ -159,7 +169,7 @@ class Scenario:
 
 
 TOP_FIELDS = ("name", "description", "robot", "policy", "seed", "randomization", "goals", "actions",
-              "assertions", "record", "duration_s", "timeouts")
+              "assertions", "record", "duration_s", "timeouts", "scene")
 
 
 def load(path: Path) -> Scenario:
@@ -229,12 +239,13 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
         record=check.boolean("record", _get(top, "record"), False),
         duration_s=check.number("duration_s", _get(top, "duration_s"), 0.0, ge=0),
         timeouts=_timeouts(check, _get(top, "timeouts")),
+        scene=_scene(check, "scene", _get(top, "scene")),
     )
 
 
 def _robot(check: Checker, value: Any, scenario_path: Path) -> RobotConfig:
     data = check.mapping("robot", value, ("target", "mode", "dt", "port", "initial_pose", "options", "command",
-                                          "remote", "endpoints"))
+                                          "remote", "endpoints", "cameras"))
     options: dict[str, tuple[str, ...]] = {}
     for target, args in check.mapping("robot.options", _get(data, "options"), TARGETS).items():
         if target in TARGETS:
@@ -254,7 +265,71 @@ def _robot(check: Checker, value: Any, scenario_path: Path) -> RobotConfig:
         options=options,
         command=command,
         **_remote(check, data, scenario_path),
+        cameras=_cameras(check, _get(data, "cameras")),
     )
+
+
+def _cameras(check: Checker, value: Any) -> tuple[CameraSpec, ...]:
+    """``robot.cameras``: a list of camera mappings (the fields of roarm.camera.CameraSpec).
+
+    Every problem of every camera is reported: a field that does not read is
+    left at its default while the others are still checked.
+    """
+    specs: list[CameraSpec] = []
+    names: dict[str, int] = {}
+    for i, item in enumerate(check.sequence("robot.cameras", value)):
+        path = child("robot.cameras", i)
+        data = check.mapping(path, item, CAMERA_FIELDS, required=("name",))
+        values: dict[str, Any] = {}
+        reported: set[str] = set()
+        for key, raw in data.items():
+            if key not in CAMERA_FIELDS:
+                continue
+            where = child(path, key)
+            before = len(check.errors)
+            if key in ("pos", "lookat", "quat"):
+                read: Any = check.vector(where, raw, 4 if key == "quat" else 3)
+            elif key in ("width", "height", "every"):
+                read = check.integer(where, raw, 0, ge=1)
+            elif key in ("fov_deg", "rate_hz"):
+                read = check.number(where, raw, 0.0, gt=0)
+            else:
+                read = check.string(where, raw, None)
+            if len(check.errors) > before:
+                reported.add(key)
+            else:
+                values[key] = read
+        name = values.get("name")
+        if isinstance(name, str):
+            if name in names:
+                check.error(child(path, "name"), f"{name!r} is already the name of robot.cameras[{names[name]}]")
+                reported.add("name")
+            names.setdefault(name, i)
+        try:
+            spec = CameraSpec(**{"name": "unnamed", **values})
+        except CameraSpecError as exc:
+            for key, text in exc.problems:
+                if key not in reported:
+                    check.error(child(path, key), text)
+            continue
+        if not reported:
+            specs.append(spec)
+    return tuple(specs)
+
+
+def _scene(check: Checker, path: str, value: Any) -> tuple[tuple[str, tuple[float, float, float] | None], ...]:
+    """``scene``: object name -> [x, y, z] (its centre, m, world frame) or hidden."""
+    out = []
+    for name, item in check.mapping(path, value, SCENE_OBJECTS).items():
+        if name not in SCENE_OBJECTS:
+            continue
+        if item == "hidden" or item is None:
+            out.append((name, None))
+            continue
+        vector = check.vector(child(path, name), item, 3)
+        if vector is not None:
+            out.append((name, (vector[0], vector[1], vector[2])))
+    return tuple(out)
 
 
 # -- remote robot (scenarios across machines) --
@@ -355,7 +430,8 @@ def _randomization(check: Checker, value: Any) -> dict[str, float]:
 def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
     path = child("goals", index)
     data = check.mapping(path, value, ("id", "tcp", "joints", "gripper", "tolerance_mm", "tolerance_rad",
-                                       "timeout_s", "hold_s", "reset"))
+                                       "timeout_s", "hold_s", "reset", "scene"))
+    scene = _scene(check, child(path, "scene"), _get(data, "scene"))
     goal_id = check.string(child(path, "id"), _get(data, "id"), f"goal{index}") or f"goal{index}"
     timeout = check.number(child(path, "timeout_s"), _get(data, "timeout_s"), 5.0, gt=0)
     hold = check.number(child(path, "hold_s"), _get(data, "hold_s"), 0.0, ge=0)
@@ -371,7 +447,7 @@ def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
         if "gripper" in data:
             gripper = check.number(child(path, "gripper"), data["gripper"], 0.0, ge=float(LOWER[5]),
                                    le=float(UPPER[5]))
-        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper, reset=reset)
+        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper, reset=reset, scene=scene)
     if "joints" in data:
         if "tolerance_mm" in data:
             check.error(child(path, "tolerance_mm"), "a joints goal takes tolerance_rad")
@@ -382,7 +458,7 @@ def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
         if joints is None:
             return GoalSpec(goal_id, "joints", tuple([0.0] * len(NAMES)), tolerance, timeout, hold)
         return GoalSpec(goal_id, "joints", tuple(joints[1]), tolerance, timeout, hold, joints_judged=joints[0],
-                        reset=reset)
+                        reset=reset, scene=scene)
     if isinstance(value, dict):
         check.error(path, "a goal needs a target: tcp: [x, y, z] (m) or joints: [6 values] (rad)")
     return GoalSpec(goal_id, "tcp", (0.0, 0.0, 0.0), 0.01, timeout, hold)
