@@ -48,6 +48,7 @@ from scenarios.remote import RemoteRobotError, bench_endpoints, clock_offset, id
 from scenarios.report import Report
 from scenarios.run_page import write_run_page
 from scenarios.schema import GoalSpec, Scenario
+from scenarios.thumbnails import ThumbnailTaker
 from schemas import messages_pb2, services_pb2
 
 # Before the reset, the first goal is sent for this long so the policy holds
@@ -140,6 +141,8 @@ class Run:
         self.report.provenance = provenance(scenario.path, scenario.sha256, scenario.policy.model, settings.seed)
         self.node = Node("runner", "runner", self.endpoints, info=self._describe, announce=False)  # hil run prints its own
         self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
+        # A few small frames of each camera for report.html (newest-only subscribers: never a backlog).
+        self.thumbnails = ThumbnailTaker(self.node, [c.name for c in scenario.robot.cameras], self.monitor.trace)
         self.processes = Processes(log_dir=settings.out_dir)
         self.robot = RobotClient(self.node.ctx, self.endpoints["robot"].rep, "runner", timeout_s=1.0, retries=1,
                                  security=self.node.security)
@@ -307,6 +310,7 @@ class Run:
             self.node.spin(0)
             time.sleep(BATCH_S)
             self._check_interrupt()
+            self.thumbnails.poll(self.sim_time)
             for state, position in self.monitor.poll():
                 self.sim_time = self.episode_offset + state.sim_time
                 if self.settling:
