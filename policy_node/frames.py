@@ -31,6 +31,7 @@ from bus.images import Image
 from policy_node.policy.base import CameraFrame
 from policy_node.policy.compat import CameraNeed
 from policy_node.policy.pixels import PixelError, scaled_intrinsics, to_rgb
+from roarm.camera import CameraSpec
 from schemas.foxglove import CameraCalibration
 from schemas.messages_pb2 import JointState
 
@@ -84,6 +85,7 @@ class FramePairing:
         self.wait_s = wait_s
         self.calibration = calibration or (lambda _camera: None)
         self.episode_ns = 0
+        self.specs: dict[str, CameraSpec] = {}  # the robot's description of its cameras (pixels.camera_specs)
         self._last_seq: int | None = None
         self.waited = 0  # due frames waited for (info metrics)
 
@@ -102,8 +104,7 @@ class FramePairing:
         if self._last_seq is not None and seq < self._last_seq:
             self.episode_ns = int(state.stamp_ns)
             for slot in self.slots.values():
-                slot.period = None
-                slot.last_step = None
+                slot.last_step = None  # (the camera's period outlives a reset)
                 # Keep the frames of the new episode that came before its first state.
                 slot.history = deque((i for i in slot.history if i.step is None or i.stamp_ns >= self.episode_ns),
                                      maxlen=HISTORY)
@@ -119,7 +120,8 @@ class FramePairing:
         frames: dict[str, CameraFrame] = {}
         for camera, slot in self.slots.items():
             image = self._pick(slot, state)
-            if image is not None and image.step is not None and image.step < state.seq and self._due(slot, state):
+            stepped = image.step is not None if image is not None else self._stepped(slot)
+            if stepped and (image is None or image.step < state.seq) and self._due(slot, state):  # type: ignore[operator]
                 image = self._wait_for(slot, state, image)
             if image is None:
                 return Pairing({}, f"no frame from camera {camera!r} for state {state.seq}")
@@ -138,20 +140,26 @@ class FramePairing:
         return Pairing(frames)
 
     def _pick(self, slot: _Slot, state: JointState) -> Image | None:
-        """The newest frame usable for ``state``: of this episode and not of a later step."""
+        """The newest frame usable for ``state``: of this episode, not of a later step (nor of the next
+        episode, which a reset may already have started: stamped after the state)."""
         for image in reversed(slot.history):
             if image.step is None:
                 return image
-            if image.stamp_ns >= self.episode_ns and image.step <= state.seq:
+            if self.episode_ns <= image.stamp_ns <= state.stamp_ns and image.step <= state.seq:
                 return image
         return None
+
+    @staticmethod
+    def _stepped(slot: _Slot) -> bool:
+        """Whether the camera's frames belong to steps (a simulator's); unknown before any frame: assume so."""
+        return not slot.history or slot.history[-1].step is not None
 
     def _due(self, slot: _Slot, state: JointState) -> bool:
         if slot.last_step is None or slot.period is None:
             return True
         return slot.last_step + slot.period <= state.seq
 
-    def _wait_for(self, slot: _Slot, state: JointState, fallback: Image) -> Image:
+    def _wait_for(self, slot: _Slot, state: JointState, fallback: Image | None) -> Image | None:
         """Wait for the frame of this very step; the fallback when it does not come in time."""
         wait = self.wait_s if slot.period is not None else UNKNOWN_PERIOD_WAIT_S
         deadline = time.monotonic() + wait
@@ -170,7 +178,7 @@ class FramePairing:
         rgb = to_rgb(image.encoding, image.width, image.height, image.row_stride, image.data, image.compressed)
         rgb.flags.writeable = False
         frame = CameraFrame(image.camera, rgb, image.stamp_ns, image.step, self._intrinsics(image.camera, rgb),
-                            image.frame_id)
+                            image.frame_id, self.specs.get(image.camera))
         slot.decoded = (key, frame)
         return frame
 

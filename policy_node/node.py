@@ -34,6 +34,7 @@ from policy_node.frames import FramePairing
 from policy_node.policy.base import CameraFrame, Goal, Observation, Policy, goal_target
 from policy_node.policy.compat import CameraNeed, RobotFacts, check_fit
 from policy_node.policy.load import SCRIPTED_PREFIX, load_policy
+from policy_node.policy.pixels import camera_specs
 from policy_node.watchdog import Watchdog, WatchdogConfig
 from roarm.joints import ROARM_M3
 from schemas import messages_pb2, services_pb2
@@ -152,6 +153,8 @@ class PolicyNode:
             # A scripted policy derives its speed limits from the robot's period.
             self.policy = load_policy(self.config.source, dt=info.dt)
         self.robot = info
+        if self.frames is not None:
+            self.frames.specs = camera_specs(info.extra.get("cameras", ""))
         self._joints = tuple(info.joint_names)
         self.node.set_state("ok", f"driving {info.node or 'robot'} ({info.backend}, {info.mode or 'realtime'})")
         return info
@@ -184,6 +187,12 @@ class PolicyNode:
         position = tuple(state.position)
         if not self._usable(state, position):
             return
+        key = (int(state.seq), position)
+        if key == self._answered and self._last_command is not None:
+            self._send(self._last_command)  # the robot re-published the same state: same answer
+            return
+        if self._answered is not None and (state.seq < self._answered[0] or state.seq == 0):
+            self.policy.reset()  # the robot was reset (its seq restarts at 0)
         images: dict[str, CameraFrame] = {}
         if self.frames is not None:
             pairing = self.frames.frames_for(state, self.robot.dt if self.robot is not None else 0.0)
@@ -197,12 +206,6 @@ class PolicyNode:
         if self._holding:
             self._holding = False
             self.node.set_state("ok", f"robot state fresh again at state {obs.seq}")
-        key = (obs.seq, position)
-        if key == self._answered and self._last_command is not None:
-            self._send(self._last_command)  # the robot re-published the same state: same answer
-            return
-        if self._answered is not None and (state.seq < self._answered[0] or state.seq == 0):
-            self.policy.reset()  # the robot was reset (its seq restarts at 0)
         started = time.perf_counter()
         try:
             target = np.asarray(self.policy.act(obs), dtype=float)

@@ -69,6 +69,8 @@ def node_launches(scenario: Scenario, settings: RunSettings) -> list[NodeLaunch]
         argv = [*hil, "bag", "record", "-o", str(settings.out_dir / "run.mcap")]
         for item in meta:
             argv += ["--meta", item]
+        if any(camera.encoding == "raw" for camera in scenario.robot.cameras):
+            argv.append("--raw-images")  # the scenario asked for exact pixels: keep them (check-policy is exact)
         launches.append(NodeLaunch("recorder", "recorder", argv + run))
     if not settings.remote:
         launches.append(NodeLaunch("robot", "robot", robot_argv(hil, scenario, settings) + run))

@@ -252,9 +252,9 @@ class Run:
         if said is None:
             return []
         observed = {k for k in said.split(",") if k}
-        kinds = sorted({goal.kind for goal in self.scenario.goals} - observed)
+        kinds = sorted({goal.observed_kind for goal in self.scenario.goals} - observed)
         return [f"the policy {self.infos['policy'].backend} cannot observe {kind} goals (it observes "
-                f"{', '.join(sorted(observed)) or 'no goal'}): goals {', '.join(g.id for g in self.scenario.goals if g.kind == kind)} "
+                f"{', '.join(sorted(observed)) or 'no goal'}): goals {', '.join(g.id for g in self.scenario.goals if g.observed_kind == kind)} "
                 "will be judged, but the policy is not told them" for kind in kinds]
 
     def _wait_for_heartbeats(self, deadline: float) -> None:
@@ -373,7 +373,8 @@ class Run:
             return []
         objects = []
         if "goal" in self.scene_objects:
-            objects.append(place("goal", goal.target) if goal is not None and goal.kind == "tcp" else hide("goal"))
+            shown = goal is not None and goal.kind == "tcp" and goal.visual is None  # a visual goal's target is unmarked
+            objects.append(place("goal", goal.target) if shown else hide("goal"))
         for name, position in (*(self.scenario.scene if first else ()), *(goal.scene if goal else ())):
             objects.append(hide(name) if position is None else place(name, position))
         return objects

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.yamlsource import Source, YamlError, child, parse
-from policy_node.policy.scripted import SCRIPTED
+from policy_node.policy.load import SCRIPTED_NAMES
 from roarm.camera import FIELDS as CAMERA_FIELDS
 from roarm.camera import CameraSpec, CameraSpecError
 from roarm.joints import LOWER, NAMES, POSES, UPPER
@@ -22,6 +22,8 @@ from scenarios.checker import MISSING, Checker, ScenarioError
 from sim_node.backend import SCENE_OBJECTS
 
 TARGETS = ("mock", "mujoco", "isaac", "hw")
+# Colours of the scene's target cubes (sim_node/models/roarm_m3.xml): what a visual goal may ask for.
+VISUAL_COLOURS = ("red", "green", "blue")
 SIM_TARGETS = ("mock", "mujoco", "isaac")
 MODES = ("lockstep", "realtime")
 KILLABLE = ("policy",)
@@ -81,6 +83,14 @@ class GoalSpec:
     reset: bool = False
     # Scene objects placed when this goal starts (a simulator): name -> centre (m), None: hidden.
     scene: tuple[tuple[str, tuple[float, float, float] | None], ...] = ()
+    # A visual goal: the colour of the target object the policy must find with its camera. The goal
+    # message names only the colour; ``target`` is where the scene puts that object (judged as a tcp goal).
+    visual: str | None = None
+
+    @property
+    def observed_kind(self) -> str:
+        """What the policy is told: ``visual``, ``tcp`` or ``joints``."""
+        return "visual" if self.visual is not None else self.kind
 
 
 @dataclass(frozen=True)
@@ -219,6 +229,8 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
     actions = tuple(_action(check, child("actions", i), item)
                     for i, item in enumerate(check.sequence("actions", _get(top, "actions"))))
     goals = tuple(_goal(check, i, item) for i, item in enumerate(check.sequence("goals", _get(top, "goals"))))
+    scene = _scene(check, "scene", _get(top, "scene"))
+    goals = _place_visual_goals(check, goals, scene)
     seen: dict[str, int] = {}
     for i, goal in enumerate(goals):
         if goal.id in seen:  # each goal is a test case named after its id
@@ -239,8 +251,34 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
         record=check.boolean("record", _get(top, "record"), False),
         duration_s=check.number("duration_s", _get(top, "duration_s"), 0.0, ge=0),
         timeouts=_timeouts(check, _get(top, "timeouts")),
-        scene=_scene(check, "scene", _get(top, "scene")),
+        scene=scene,
     )
+
+
+def _place_visual_goals(check: Checker, goals: tuple[GoalSpec, ...],
+                        scene: tuple[tuple[str, tuple[float, float, float] | None], ...]) -> tuple[GoalSpec, ...]:
+    """A visual goal's target is where its object is when the goal starts: the scenario's scene, then
+    each goal's scene in order (placements last until changed)."""
+    placed: dict[str, tuple[float, float, float] | None] = dict(scene)
+    out = []
+    for i, goal in enumerate(goals):
+        placed.update(goal.scene)
+        if goal.visual is not None:
+            name = visual_object(goal.visual)
+            where = placed.get(name)
+            if where is None:
+                check.error(child(child("goals", i), "visual"),
+                            f"{name} is not in the scene when this goal starts: place it (scene: {{{name}: "
+                            "[x, y, z]}} on the goal or the scenario)")
+            else:
+                goal = replace(goal, target=where)
+        out.append(goal)
+    return tuple(out)
+
+
+def visual_object(colour: str) -> str:
+    """The scene object a visual goal of ``colour`` points at."""
+    return f"target_{colour}"
 
 
 def _robot(check: Checker, value: Any, scenario_path: Path) -> RobotConfig:
@@ -392,7 +430,7 @@ def _policy(check: Checker, value: Any, scenario_path: Path) -> PolicyConfig:
     model_text = check.string("policy.model", _get(data, "model"), None)
     scripted = None
     if "scripted" in data:
-        scripted = check.choice("policy.scripted", data["scripted"], SCRIPTED, "hold")
+        scripted = check.choice("policy.scripted", data["scripted"], SCRIPTED_NAMES, "hold")
     if model_text and scripted:
         check.error("policy", "give either model or scripted, not both")
     if not model_text and not scripted:
@@ -429,15 +467,23 @@ def _randomization(check: Checker, value: Any) -> dict[str, float]:
 
 def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
     path = child("goals", index)
-    data = check.mapping(path, value, ("id", "tcp", "joints", "gripper", "tolerance_mm", "tolerance_rad",
+    data = check.mapping(path, value, ("id", "tcp", "joints", "visual", "gripper", "tolerance_mm", "tolerance_rad",
                                        "timeout_s", "hold_s", "reset", "scene"))
     scene = _scene(check, child(path, "scene"), _get(data, "scene"))
     goal_id = check.string(child(path, "id"), _get(data, "id"), f"goal{index}") or f"goal{index}"
     timeout = check.number(child(path, "timeout_s"), _get(data, "timeout_s"), 5.0, gt=0)
     hold = check.number(child(path, "hold_s"), _get(data, "hold_s"), 0.0, ge=0)
     reset = check.boolean(child(path, "reset"), _get(data, "reset"), False)
-    if "tcp" in data and "joints" in data:
-        check.error(path, "give either tcp or joints, not both")
+    if sum(key in data for key in ("tcp", "joints", "visual")) > 1:
+        check.error(path, "give one target: tcp, joints or visual")
+    if "visual" in data:
+        if "tolerance_rad" in data:
+            check.error(child(path, "tolerance_rad"), "a visual goal takes tolerance_mm")
+        colour = check.choice(child(path, "visual"), data["visual"], VISUAL_COLOURS, VISUAL_COLOURS[0])
+        tolerance = check.number(child(path, "tolerance_mm"), _get(data, "tolerance_mm"), 15.0, gt=0) / 1000
+        # The target is filled in from the scene once every goal is read (_place_visual_goals).
+        return GoalSpec(goal_id, "tcp", (0.0, 0.0, 0.0), tolerance, timeout, hold, reset=reset, scene=scene,
+                        visual=colour)
     if "tcp" in data:
         if "tolerance_rad" in data:
             check.error(child(path, "tolerance_rad"), "a tcp goal takes tolerance_mm")

@@ -38,6 +38,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from policy_node.policy.compat import Requirements
+from roarm.camera import CameraSpec
 from schemas import messages_pb2
 
 
@@ -73,7 +74,9 @@ class CameraFrame:
 
     ``intrinsics`` is the 3x3 camera matrix K (pixels) of the frame's
     resolution, from the camera's calibration topic (None until one came);
-    ``frame_id`` names the camera's frame (the camera name).
+    ``frame_id`` names the camera's frame (the camera name); ``spec`` is the
+    camera as the robot describes it in ``info.extra["cameras"]`` (mount,
+    pose, field of view: ``spec.world_pose(q)``), None when it does not.
     """
 
     camera: str
@@ -82,6 +85,7 @@ class CameraFrame:
     step: int | None = None
     intrinsics: np.ndarray | None = None
     frame_id: str = ""
+    spec: CameraSpec | None = None
 
     @property
     def width(self) -> int:

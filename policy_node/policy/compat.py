@@ -37,7 +37,7 @@ from roarm.joints import NAMES, URDF_NAMES
 
 LIMIT_TOLERANCE = 1e-3  # rad
 PERIOD_TOLERANCE = 1e-6  # relative
-GOAL_KINDS = ("tcp", "joints")  # the names of roarm.v1.Goal's target oneof
+GOAL_KINDS = ("tcp", "joints", "visual")  # the names of roarm.v1.Goal's target oneof
 
 
 @dataclass(frozen=True)

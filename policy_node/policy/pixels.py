@@ -11,6 +11,7 @@ policy sees the same pixels in all three.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import cv2
@@ -18,6 +19,7 @@ import numpy as np
 
 from bus.errors import HilError
 from bus.images import RAW_ENCODINGS
+from roarm.camera import CameraSpec, CameraSpecError
 
 # Raw encodings that can become 8-bit RGB (the others, depth or YUV, are not images a colour policy reads).
 COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "8UC3")
@@ -80,4 +82,21 @@ def scaled_intrinsics(k: Sequence[float], calibrated: tuple[int, int], frame: tu
     out[0] *= frame[0] / calibrated[0]
     out[1] *= frame[1] / calibrated[1]
     out.flags.writeable = False
+    return out
+
+
+def camera_specs(extra_cameras: str) -> dict[str, CameraSpec]:
+    """The cameras a robot describes in ``info.extra["cameras"]`` (JSON list of CameraSpec.to_dict), by name;
+    cameras that do not read are left out (a policy then has no pose for them)."""
+    try:
+        items = json.loads(extra_cameras) if extra_cameras else []
+    except ValueError:
+        return {}
+    out = {}
+    for item in items if isinstance(items, list) else []:
+        try:
+            spec = CameraSpec.from_dict(item)
+        except (CameraSpecError, TypeError, AttributeError):
+            continue
+        out[spec.name] = spec
     return out

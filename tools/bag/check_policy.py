@@ -40,7 +40,8 @@ from roarm.joints import NAMES
 from schemas.messages_pb2 import JointState
 from tools.bag.compat import ensure_compatible
 from tools.bag.frames import RecordedFrames
-from tools.bag.node_info import PREFIX
+from policy_node.policy.pixels import camera_specs
+from tools.bag.node_info import PREFIX, from_metadata
 from tools.bag.period import control_period
 from tools.bag.reader import BagMessage, BagReader
 
@@ -215,6 +216,7 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
     needs = {need.camera: need.max_age_s for need in policy.requirements.cameras}
     frames = RecordedFrames(reader, needs) if needs else None
     if frames is not None:
+        frames.specs = camera_specs(from_metadata(reader.metadata.get(PREFIX + "robot", {})).extra.get("cameras", ""))
         if frames.count == 0:
             raise CheckError(f"{policy.name} looks through {', '.join(needs)}: {bag} has no frame of "
                              f"{'that camera' if len(needs) == 1 else 'those cameras'} (was it recorded with "
@@ -295,7 +297,7 @@ def _images(frames: RecordedFrames, state: JointState) -> dict[str, CameraFrame]
     if paired is None:
         return None
     return {camera: CameraFrame(camera, pixels, frame.stamp_ns, frames.steps.get(frame.stamp_ns),
-                                frames.intrinsics(camera, pixels), camera)
+                                frames.intrinsics(camera, pixels), camera, frames.specs.get(camera))
             for camera, (frame, pixels) in paired.items()}
 
 

@@ -29,6 +29,7 @@ from google.protobuf.message import DecodeError
 from bus.images import COMPRESSED_DATA_FIELD, RAW_DATA_FIELD, read_compressed, read_raw, split_data, stamp_ns_of
 from bus.topics import JOINT_STATE, CALIBRATION_SUFFIX, COMPRESSED_SUFFIX, IMAGE_SUFFIX, camera_of, compressed_topic
 from policy_node.policy.pixels import COLOUR_ENCODINGS, PixelError, encode_jpeg, scaled_intrinsics, to_rgb
+from roarm.camera import CameraSpec
 from schemas.foxglove import CameraCalibration, CompressedImage, RawImage
 from schemas.messages_pb2 import JointState
 from tools.bag.reader import BagMessage, BagReader
@@ -195,6 +196,7 @@ class RecordedFrames:
         self.sim_time: dict[int, float] = {}
         self.steps: dict[int, int] = {}
         self.calibrations: dict[str, CameraCalibration] = {}
+        self.specs: dict[str, CameraSpec] = {}  # the recorded robot's description of its cameras
         self.jpeg_from_raw = False
         for message in reader.messages():
             parts = camera_of(message.topic)
