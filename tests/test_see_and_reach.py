@@ -68,8 +68,10 @@ def test_see_and_reach_passes_the_same_way_twice_and_replays_exactly(tmp_path: P
     assert len(runs[0]) == len(runs[1]) == 3  # one episode per goal
     compared = 0
     for one, two, goal in zip(*runs, goals[0], strict=True):
-        judged = round((goal["time_s"] + 0.1) / 0.02)  # reached + hold_s, in steps of dt
-        steps = [k for k in range(judged + 1) if k in one or k in two]
+        # The verdict comes at state `judged` (reached + hold_s): in lockstep every command before it was
+        # sent before that state existed, so before the runner could send the next goal.
+        judged = round((goal["time_s"] + 0.1) / 0.02)
+        steps = [k for k in range(judged) if k in one or k in two]
         assert [one.get(k) for k in steps] == [two.get(k) for k in steps]
         compared += len(steps)
     assert compared > 60
