@@ -10,6 +10,7 @@ from bus.cli_options import HilCommand, endpoint_options, load_endpoints
 from bus.errors import Failed
 from policy_node.metrics import SlaConfig
 from policy_node.node import PolicyNode, PolicyNodeConfig, RobotMismatch
+from policy_node.policy.load import SCRIPTED_NAMES
 from policy_node.watchdog import WatchdogConfig
 from schemas import messages_pb2
 
@@ -18,8 +19,8 @@ from schemas import messages_pb2
 @click.option("--model", "--policy", "model", type=click.Path(path_type=Path), default=None,
               help="The policy: an ONNX model (described by MODEL.onnx.yaml beside it, its folder's policy.yaml, "
                    "or its roarm.* metadata), a policy folder, or a policy.yaml (e.g. policies/reach.onnx).")
-@click.option("--scripted", type=click.Choice(["hold", "waypoints", "ik"]), default=None,
-              help="A scripted policy instead of a model.")
+@click.option("--scripted", type=click.Choice(list(SCRIPTED_NAMES)), default=None,
+              help="A scripted policy instead of a model (see_reach looks through the camera 'front').")
 @click.option("--name", default="policy", show_default=True, help="Node name in heartbeats and events.")
 @click.option("--deadline-ms", type=click.FloatRange(min=1.0), default=200.0, show_default=True,
               help="Hold the last measured position when no fresh state arrives for this long.")
@@ -67,7 +68,7 @@ def policy(
       hil node policy --scripted ik --deadline-ms 100 --events-file /tmp/run1/policy.jsonl
     """
     if (model is None) == (scripted is None):
-        raise click.UsageError("give exactly one of --model PATH or --scripted hold|waypoints|ik")
+        raise click.UsageError(f"give exactly one of --model PATH or --scripted {'|'.join(SCRIPTED_NAMES)}")
     config = PolicyNodeConfig(
         source=str(model) if model is not None else f"scripted:{scripted}",
         name=name,

@@ -26,15 +26,19 @@ from bus.envelope import Envelope
 from bus.errors import Failed
 from bus.node import Node
 from bus.service import ServiceError, ServiceUnavailable
-from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
+from bus.images import Image
+from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE, calibration_topic, camera_of
 from policy_node.event_log import EventLog
 from policy_node.metrics import PolicyMetrics, SlaConfig
-from policy_node.policy.base import Goal, Observation, Policy, goal_target
-from policy_node.policy.compat import RobotFacts, check_fit
+from policy_node.frames import FramePairing
+from policy_node.policy.base import CameraFrame, Goal, Observation, Policy, goal_target
+from policy_node.policy.compat import CameraNeed, RobotFacts, check_fit
 from policy_node.policy.load import SCRIPTED_PREFIX, load_policy
+from policy_node.policy.pixels import camera_specs
 from policy_node.watchdog import Watchdog, WatchdogConfig
 from roarm.joints import ROARM_M3
 from schemas import messages_pb2, services_pb2
+from schemas.foxglove import CameraCalibration
 
 Severity = messages_pb2.Severity
 
@@ -68,6 +72,7 @@ class PolicyNode:
         self.node = Node("policy", config.name, endpoints, info=self.describe, ctx=ctx)
         self.states = self.node.subscribe("robot", [JOINT_STATE])
         self.goals = self.node.subscribe("runner", [GOAL])
+        self.frames = self._pair_frames(self.policy.requirements.cameras)
         self.watchdog = Watchdog(config.watchdog)
         self.metrics = PolicyMetrics(config.sla)
         self.events = EventLog(config.events_file, config.name)
@@ -81,6 +86,32 @@ class PolicyNode:
         self._last_command: messages_pb2.JointCommand | None = None
         self._next_housekeeping = 0.0
         self._holding = False  # holding because the robot went quiet
+
+    def _pair_frames(self, needs: tuple[CameraNeed, ...]) -> FramePairing | None:
+        """Subscriptions to the frames (raw and JPEG/PNG) and calibrations of the cameras the policy needs."""
+        if not needs:
+            return None
+        cameras = [need.camera for need in needs]
+        raw = self.node.subscribe_frames(cameras)
+        compressed = self.node.subscribe_frames(cameras, compressed=True)
+        calibrations = self.node.subscribe("camera", [calibration_topic(c) for c in cameras])
+        known: dict[str, CameraCalibration] = {}
+
+        def poll(timeout_ms: int) -> dict[str, Image]:
+            images = raw.latest(timeout_ms)
+            for camera, image in compressed.latest(0).items():
+                if camera not in images or image.stamp_ns > images[camera].stamp_ns:
+                    images[camera] = image
+            return images
+
+        def calibration(camera: str) -> CameraCalibration | None:
+            for envelope in calibrations.drain():
+                parts = camera_of(envelope.topic)
+                if parts is not None:
+                    known[parts[0]] = envelope.message  # type: ignore[assignment]
+            return known.get(camera)
+
+        return FramePairing(needs, poll, wait_s=self.config.watchdog.deadline_s, calibration=calibration)
 
     # -- start-up ---------------------------------------------------------------
     def connect_robot(self) -> services_pb2.NodeInfo | None:
@@ -122,6 +153,8 @@ class PolicyNode:
             # A scripted policy derives its speed limits from the robot's period.
             self.policy = load_policy(self.config.source, dt=info.dt)
         self.robot = info
+        if self.frames is not None:
+            self.frames.specs = camera_specs(info.extra.get("cameras", ""))
         self._joints = tuple(info.joint_names)
         self.node.set_state("ok", f"driving {info.node or 'robot'} ({info.backend}, {info.mode or 'realtime'})")
         return info
@@ -154,17 +187,25 @@ class PolicyNode:
         position = tuple(state.position)
         if not self._usable(state, position):
             return
-        obs = Observation.from_state(state, self.goal, self.target)
-        self.watchdog.on_state(obs.seq, obs.position)
-        if self._holding:
-            self._holding = False
-            self.node.set_state("ok", f"robot state fresh again at state {obs.seq}")
-        key = (obs.seq, position)
+        key = (int(state.seq), position)
         if key == self._answered and self._last_command is not None:
             self._send(self._last_command)  # the robot re-published the same state: same answer
             return
         if self._answered is not None and (state.seq < self._answered[0] or state.seq == 0):
             self.policy.reset()  # the robot was reset (its seq restarts at 0)
+        images: dict[str, CameraFrame] = {}
+        if self.frames is not None:
+            pairing = self.frames.frames_for(state, self.robot.dt if self.robot is not None else 0.0)
+            if not pairing.ok:
+                self.watchdog.on_state(int(state.seq), np.fromiter(state.position, float, len(position)))
+                self.hold_stale_frame(state, pairing.reason)
+                return
+            images = pairing.frames
+        obs = Observation.from_state(state, self.goal, self.target, images)
+        self.watchdog.on_state(obs.seq, obs.position)
+        if self._holding:
+            self._holding = False
+            self.node.set_state("ok", f"robot state fresh again at state {obs.seq}")
         started = time.perf_counter()
         try:
             target = np.asarray(self.policy.act(obs), dtype=float)
@@ -185,6 +226,16 @@ class PolicyNode:
         send_ns = self._send(command)
         self._answered, self._last_command = key, command
         self.metrics.record(envelope.recv_ns, state.stamp_ns, send_ns, elapsed, reason is not None)
+
+    def hold_stale_frame(self, state: messages_pb2.JointState, reason: str) -> None:
+        """No camera frame fresh enough for this state: hold at its measured position instead of acting blind."""
+        command = self.watchdog.hold_command(self._lower, self._upper)
+        self.node.counters["deadline_miss"] += 1
+        self.node.counters["watchdog.stale_frame"] += 1
+        self.report(Severity.WARNING, "watchdog.stale_frame", f"hold at state {state.seq}: {reason}", state.seq)
+        self._send(command)
+        # Not remembered as this state's answer: the same state re-published with its frame gets a real one.
+        self._answered, self._last_command = (int(state.seq), ()), None
 
     def hold_stale(self) -> None:
         """No fresh state within the deadline: hold the last measured position."""
@@ -279,6 +330,10 @@ class PolicyNode:
             info.extra["action_mode"] = desc.action.mode
             info.extra["description"] = desc.source
         info.extra["source"] = self.config.source
+        if req.cameras:
+            info.extra["cameras"] = ",".join(f"{need.camera}:{need.max_age_s * 1e3:g}ms" for need in req.cameras)
+            if self.frames is not None:
+                info.metrics["frames_waited"] = float(self.frames.waited)
         info.extra["deadline_ms"] = f"{self.config.watchdog.deadline_s * 1e3:g}"
         info.extra["budget_us"] = f"{self.config.watchdog.budget_s * 1e6:g}"
         if self.robot is not None:

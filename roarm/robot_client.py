@@ -14,16 +14,25 @@ from schemas import services_pb2
 
 class RobotClient(NodeClient):
     def reset(self, position: Sequence[float] = (), seed: int = 0,
-              randomization: services_pb2.RandomizationRanges | None = None, *, timeout_s: float | None = None,
+              randomization: services_pb2.RandomizationRanges | None = None, *,
+              scene: Sequence[services_pb2.SceneObject] = (), timeout_s: float | None = None,
               retries: int | None = None) -> services_pb2.ResetReply:
-        """Start an episode at ``position`` (empty: the pose "home") with ``seed``."""
-        request = services_pb2.ResetRequest(position=list(position), seed=seed, randomization=randomization)
+        """Start an episode at ``position`` (empty: the pose "home") with ``seed``;
+        ``scene`` objects are placed before state 0 (a simulator)."""
+        request = services_pb2.ResetRequest(position=list(position), seed=seed, randomization=randomization,
+                                            scene=list(scene))
         return self.request("reset", request, services_pb2.ResetReply, timeout_s=timeout_s, retries=retries)
 
     def step(self, steps: int = 1, *, timeout_s: float | None = None,
              retries: int | None = None) -> services_pb2.StepReply:
         """Advance ``steps`` control periods holding the current command (lockstep only)."""
         return self.request("step", services_pb2.StepRequest(steps=steps), services_pb2.StepReply,
+                            timeout_s=timeout_s, retries=retries)
+
+    def scene(self, objects: Sequence[services_pb2.SceneObject] = (), *, timeout_s: float | None = None,
+              retries: int | None = None) -> services_pb2.SceneReply:
+        """Place scene objects (a simulator; none: only ask); the reply lists every object as placed now."""
+        return self.request("scene", services_pb2.SceneRequest(objects=list(objects)), services_pb2.SceneReply,
                             timeout_s=timeout_s, retries=retries)
 
     def estop(self, engage: bool, *, timeout_s: float | None = None, retries: int | None = None) -> services_pb2.Ack:
@@ -35,3 +44,13 @@ class RobotClient(NodeClient):
         """Switch the servos' torque on or off (the real arm; the sim has no such service)."""
         return self.request("torque", services_pb2.TorqueRequest(enable=enable), services_pb2.Ack,
                             timeout_s=timeout_s, retries=retries)
+
+
+def place(name: str, position: Sequence[float], quat: Sequence[float] = ()) -> services_pb2.SceneObject:
+    """A scene object placed at ``position`` (m, world frame), upright unless ``quat`` (w, x, y, z)."""
+    return services_pb2.SceneObject(name=name, position=list(position), quat=list(quat))
+
+
+def hide(name: str) -> services_pb2.SceneObject:
+    """A scene object taken out of view."""
+    return services_pb2.SceneObject(name=name, hidden=True)

@@ -62,7 +62,9 @@ def goal_error(goal: GoalSpec, state: messages_pb2.JointState, position: np.ndar
 def goal_message(goal: GoalSpec, seq: int) -> messages_pb2.Goal:
     message = messages_pb2.Goal(stamp_ns=time.monotonic_ns(), seq=seq, id=goal.id, tolerance=goal.tolerance,
                                 timeout_s=goal.timeout_s)
-    if goal.kind == "tcp":
+    if goal.visual is not None:  # where the object is stays the runner's secret
+        message.visual.CopyFrom(messages_pb2.VisualTarget(colour=goal.visual, body="tcp"))
+    elif goal.kind == "tcp":
         x, y, z = goal.target
         gripper = math.nan if goal.gripper is None else goal.gripper
         message.tcp.CopyFrom(messages_pb2.CartesianTarget(x=x, y=y, z=z, gripper=gripper))

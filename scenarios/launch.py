@@ -55,7 +55,7 @@ def hil_command() -> list[str]:
 
 
 def node_launches(scenario: Scenario, settings: RunSettings) -> list[NodeLaunch]:
-    """Recorder (if recording), robot (unless it is remote), policy: the order they start in.
+    """Recorder (if recording), robot (unless it is remote), a real camera, policy: the order they start in.
 
     Every node reads the run folder's endpoints.json, so nodes started for a
     run on tcp:// endpoints (with keys) need no other option.
@@ -69,9 +69,12 @@ def node_launches(scenario: Scenario, settings: RunSettings) -> list[NodeLaunch]
         argv = [*hil, "bag", "record", "-o", str(settings.out_dir / "run.mcap")]
         for item in meta:
             argv += ["--meta", item]
+        if any(camera.encoding == "raw" for camera in scenario.robot.cameras):
+            argv.append("--raw-images")  # the scenario asked for exact pixels: keep them (check-policy is exact)
         launches.append(NodeLaunch("recorder", "recorder", argv + run))
     if not settings.remote:
         launches.append(NodeLaunch("robot", "robot", robot_argv(hil, scenario, settings) + run))
+    launches += camera_launches(hil, scenario, settings, run)
     policy = scenario.policy
     source = ["--model", str(policy.model)] if policy.model else ["--scripted", str(policy.scripted)]
     launches.append(NodeLaunch("policy", "policy", [*hil, "node", "policy", *source, *policy.args, *run]))
@@ -90,5 +93,29 @@ def robot_argv(hil: list[str], scenario: Scenario, settings: RunSettings) -> lis
         except PortBusyError as exc:
             raise LaunchError(str(exc)) from None
         return [*command, "--port", settings.port, *extra]
+    cameras = [a for spec in scenario.robot.cameras for a in ("--camera", spec.to_compact())]
     return [*command, "--backend", settings.target, "--mode", settings.mode,
-            "--dt", repr(scenario.robot.dt), "--seed", str(settings.seed), *extra]
+            "--dt", repr(scenario.robot.dt), "--seed", str(settings.seed), *cameras, *extra]
+
+
+def camera_launches(hil: list[str], scenario: Scenario, settings: RunSettings, run: list[str]) -> list[NodeLaunch]:
+    """On the real arm, ``hil node camera`` for the scenario's camera (a simulator renders its own).
+
+    The camera role has one PUB, so one real camera per run; each must say
+    which ``device`` (a V4L2 device or a video file) it reads.
+    """
+    cameras = scenario.robot.cameras
+    if settings.target != "hw" or not cameras:
+        return []
+    missing = [spec.name for spec in cameras if not spec.device]
+    if missing:
+        raise LaunchError(f"robot.cameras {', '.join(missing)}: a camera on the real arm needs device: "
+                          "(/dev/video0 or a video file); a simulator renders cameras without one")
+    if len(cameras) > 1:
+        raise LaunchError(f"robot.cameras: one real camera per run (the camera role has one PUB), got "
+                          f"{', '.join(spec.name for spec in cameras)}")
+    spec = cameras[0]
+    argv = [*hil, "node", "camera", "--device", str(spec.device), "--name", spec.name, "--width", str(spec.width),
+            "--height", str(spec.height), "--rate", repr(spec.rate_hz), "--encoding", spec.encoding,
+            "--fov", repr(spec.fov_deg)]
+    return [NodeLaunch("camera", "camera", argv + run)]

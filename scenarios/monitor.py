@@ -74,7 +74,8 @@ class Monitor:
     def __init__(self, node: Node, lower: np.ndarray = LOWER, upper: np.ndarray = UPPER,
                  tracking_lag: int = 2, limit_margin: float = 0.0) -> None:
         self.node = node
-        roles = ["robot", "policy", "recorder"]
+        # camera: heartbeats of `hil node camera` (an endpoints file from before cameras has no such role)
+        roles = [r for r in ("robot", "policy", "recorder", "camera") if r in node.endpoints.roles]
         self.sub = node.subscribe(roles, [JOINT_STATE, JOINT_COMMAND, HEARTBEAT, EVENT], policy=QueuePolicy.QUEUE)
         self.lower = np.asarray(lower, dtype=float)
         self.upper = np.asarray(upper, dtype=float)

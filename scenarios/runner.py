@@ -36,7 +36,7 @@ from bus.node import Node
 from bus.processes import Child, NotReady, Processes
 from bus.security import SecurityConfig
 from bus.service import ServiceError, ServiceUnavailable
-from roarm.robot_client import RobotClient
+from roarm.robot_client import RobotClient, hide, place
 from scenarios.assertions import NodeOutcome, Observed, judge
 from scenarios.compat import check
 from scenarios.goals import GoalPublisher, GoalSequence
@@ -47,7 +47,8 @@ from scenarios.provenance import provenance
 from scenarios.remote import RemoteRobotError, bench_endpoints, clock_offset, identify, wait_for_robot
 from scenarios.report import Report
 from scenarios.run_page import write_run_page
-from scenarios.schema import Scenario
+from scenarios.schema import GoalSpec, Scenario
+from scenarios.thumbnails import ThumbnailTaker
 from schemas import messages_pb2, services_pb2
 
 # Before the reset, the first goal is sent for this long so the policy holds
@@ -140,6 +141,8 @@ class Run:
         self.report.provenance = provenance(scenario.path, scenario.sha256, scenario.policy.model, settings.seed)
         self.node = Node("runner", "runner", self.endpoints, info=self._describe, announce=False)  # hil run prints its own
         self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
+        # A few small frames of each camera for report.html (newest-only subscribers: never a backlog).
+        self.thumbnails = ThumbnailTaker(self.node, [c.name for c in scenario.robot.cameras], self.monitor.trace)
         self.processes = Processes(log_dir=settings.out_dir)
         self.robot = RobotClient(self.node.ctx, self.endpoints["robot"].rep, "runner", timeout_s=1.0, retries=1,
                                  security=self.node.security)
@@ -155,6 +158,7 @@ class Run:
         self.episode_offset = 0.0
         self.settling = False
         self.settle_deadline = 0.0
+        self.scene_objects: frozenset[str] = frozenset()  # what the robot's scene service can place
 
     # -- the whole run -------------------------------------------------------------
     def execute(self) -> Report:
@@ -226,6 +230,7 @@ class Run:
         for warning in fit.warnings + self._unobserved_goals():
             self.status.note(f"warning: {warning}")
         robot = self.infos["robot"]
+        self.scene_objects = frozenset(filter(None, robot.extra.get("scene_objects", "").split(",")))
         self.monitor.lower = _limits(robot.lower, self.monitor.lower)
         self.monitor.upper = _limits(robot.upper, self.monitor.upper)
         self.report.provenance.update(robot_backend=robot.backend, robot_model_hash=robot.model_hash,
@@ -247,9 +252,9 @@ class Run:
         if said is None:
             return []
         observed = {k for k in said.split(",") if k}
-        kinds = sorted({goal.kind for goal in self.scenario.goals} - observed)
+        kinds = sorted({goal.observed_kind for goal in self.scenario.goals} - observed)
         return [f"the policy {self.infos['policy'].backend} cannot observe {kind} goals (it observes "
-                f"{', '.join(sorted(observed)) or 'no goal'}): goals {', '.join(g.id for g in self.scenario.goals if g.kind == kind)} "
+                f"{', '.join(sorted(observed)) or 'no goal'}): goals {', '.join(g.id for g in self.scenario.goals if g.observed_kind == kind)} "
                 "will be judged, but the policy is not told them" for kind in kinds]
 
     def _wait_for_heartbeats(self, deadline: float) -> None:
@@ -305,6 +310,7 @@ class Run:
             self.node.spin(0)
             time.sleep(BATCH_S)
             self._check_interrupt()
+            self.thumbnails.poll(self.sim_time)
             for state, position in self.monitor.poll():
                 self.sim_time = self.episode_offset + state.sim_time
                 if self.settling:
@@ -342,7 +348,7 @@ class Run:
             offset = clock_offset(self.robot)
             self.monitor.clock_offset_ns = offset.offset_ns
             self.report.figures["remote_clock"] = offset.as_dict()
-        reply = self._reset()
+        reply = self._reset(self._scene_for(self.goals.current, first=not self.run_started))
         # The robot stamps the reply's state at the reset (on its monotonic
         # clock, ours unless it is remote): anything stamped earlier is the old episode.
         self.monitor.new_episode(reply.state.stamp_ns or (0 if self.settings.remote else time.monotonic_ns()))
@@ -359,13 +365,36 @@ class Run:
             self.node.spin(50)
             self._check_interrupt()
 
-    def _reset(self) -> services_pb2.ResetReply:
+    def _scene_for(self, goal: GoalSpec | None, first: bool = False) -> list[services_pb2.SceneObject]:
+        """What to place when ``goal`` starts: the goal marker at a Cartesian goal (hidden
+        otherwise), the goal's own ``scene`` and, at the first reset, the scenario's.
+        Nothing for a robot without a scene (the real arm)."""
+        if not self.scene_objects:
+            return []
+        objects = []
+        if "goal" in self.scene_objects:
+            shown = goal is not None and goal.kind == "tcp" and goal.visual is None  # a visual goal's target is unmarked
+            objects.append(place("goal", goal.target) if shown else hide("goal"))
+        for name, position in (*(self.scenario.scene if first else ()), *(goal.scene if goal else ())):
+            objects.append(hide(name) if position is None else place(name, position))
+        return objects
+
+    def _place(self, objects: list[services_pb2.SceneObject]) -> None:
+        """Move scene objects now (between resets: from the frame after the robot's answer on)."""
+        if not objects:
+            return
+        try:
+            self.robot.scene(objects, timeout_s=5.0, retries=1)
+        except (ServiceUnavailable, ServiceError, WrongReply) as exc:
+            raise SetupFailed(f"the robot refused to place scene objects: {exc}") from None
+
+    def _reset(self, scene: list[services_pb2.SceneObject] | None = None) -> services_pb2.ResetReply:
         ranges = {k: v for k, v in self.scenario.randomization.items() if k != "max_latency_steps"}
         randomization = services_pb2.RandomizationRanges(
             **ranges, max_latency_steps=int(self.scenario.randomization.get("max_latency_steps", 0)))
         try:
             return self.robot.reset(self.scenario.robot.initial_pose, self.settings.seed, randomization,
-                                    timeout_s=10.0, retries=1)
+                                    scene=scene or [], timeout_s=10.0, retries=1)
         except (ServiceUnavailable, ServiceError, WrongReply) as exc:
             raise SetupFailed(f"the robot refused the reset: {exc}") from None
 
@@ -374,6 +403,8 @@ class Run:
         verdict = f"reached in {result.time_s:.2f} s" if result.reached else "NOT reached"
         self.status.note(f"goal {self.goals.index}/{len(self.goals.goals)} {result.id}: {verdict}")
         self.goal_publisher.send(self.goals.current, self.goals.index)  # None: nothing left to send
+        if self.goals.current is not None and not self.goals.current.reset:  # a reset places them itself
+            self._place(self._scene_for(self.goals.current))
 
     def _kill(self, name: str, sim_time: float) -> None:
         self.status.note(f"t={sim_time:.2f} s: killing {name} (SIGKILL), as the scenario asks")

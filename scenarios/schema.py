@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from bus.yamlsource import Source, YamlError, child, parse
-from policy_node.policy.scripted import SCRIPTED
+from policy_node.policy.load import SCRIPTED_NAMES
+from roarm.camera import FIELDS as CAMERA_FIELDS
+from roarm.camera import CameraSpec, CameraSpecError
 from roarm.joints import LOWER, NAMES, POSES, UPPER
 from scenarios.checker import MISSING, Checker, ScenarioError
+from sim_node.backend import SCENE_OBJECTS
 
 TARGETS = ("mock", "mujoco", "isaac", "hw")
+# Colours of the scene's target cubes (sim_node/models/roarm_m3.xml): what a visual goal may ask for.
+VISUAL_COLOURS = ("red", "green", "blue")
 SIM_TARGETS = ("mock", "mujoco", "isaac")
 MODES = ("lockstep", "realtime")
 KILLABLE = ("policy",)
@@ -47,6 +52,9 @@ class RobotConfig:
     # Default: true when ``endpoints`` is given.
     remote: bool = False
     # -- end remote robot --
+    # Cameras (roarm.camera): rendered by a simulator; on the real arm each
+    # needs ``device`` and runs as ``hil node camera`` beside the hw node.
+    cameras: tuple[CameraSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,16 @@ class GoalSpec:
     joints_judged: tuple[int, ...] = tuple(range(len(NAMES)))
     # Reset the robot to the initial pose before this goal (an episode per goal).
     reset: bool = False
+    # Scene objects placed when this goal starts (a simulator): name -> centre (m), None: hidden.
+    scene: tuple[tuple[str, tuple[float, float, float] | None], ...] = ()
+    # A visual goal: the colour of the target object the policy must find with its camera. The goal
+    # message names only the colour; ``target`` is where the scene puts that object (judged as a tcp goal).
+    visual: str | None = None
+
+    @property
+    def observed_kind(self) -> str:
+        """What the policy is told: ``visual``, ``tcp`` or ``joints``."""
+        return "visual" if self.visual is not None else self.kind
 
 
 @dataclass(frozen=True)
@@ -162,6 +180,8 @@ class Scenario:
     record: bool = False
     duration_s: float = 0.0
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # Scene objects placed with the first reset (a simulator): name -> centre (m), None: hidden.
+    scene: tuple[tuple[str, tuple[float, float, float] | None], ...] = ()
 
     @property
     def sim_time_s(self) -> float:
@@ -177,7 +197,7 @@ class Scenario:
 
 
 TOP_FIELDS = ("name", "description", "robot", "policy", "seed", "randomization", "goals", "actions",
-              "assertions", "record", "duration_s", "timeouts")
+              "assertions", "record", "duration_s", "timeouts", "scene")
 
 
 def load(path: Path) -> Scenario:
@@ -227,6 +247,8 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
     actions = tuple(_action(check, child("actions", i), item)
                     for i, item in enumerate(check.sequence("actions", _get(top, "actions"))))
     goals = tuple(_goal(check, i, item) for i, item in enumerate(check.sequence("goals", _get(top, "goals"))))
+    scene = _scene(check, "scene", _get(top, "scene"))
+    goals = _place_visual_goals(check, goals, scene)
     seen: dict[str, int] = {}
     for i, goal in enumerate(goals):
         if goal.id in seen:  # each goal is a test case named after its id
@@ -247,12 +269,39 @@ def _scenario(check: Checker, source: Source, path: Path, sha256: str) -> Scenar
         record=check.boolean("record", _get(top, "record"), False),
         duration_s=check.number("duration_s", _get(top, "duration_s"), 0.0, ge=0),
         timeouts=_timeouts(check, _get(top, "timeouts")),
+        scene=scene,
     )
+
+
+def _place_visual_goals(check: Checker, goals: tuple[GoalSpec, ...],
+                        scene: tuple[tuple[str, tuple[float, float, float] | None], ...]) -> tuple[GoalSpec, ...]:
+    """A visual goal's target is where its object is when the goal starts: the scenario's scene, then
+    each goal's scene in order (placements last until changed)."""
+    placed: dict[str, tuple[float, float, float] | None] = dict(scene)
+    out = []
+    for i, goal in enumerate(goals):
+        placed.update(goal.scene)
+        if goal.visual is not None:
+            name = visual_object(goal.visual)
+            where = placed.get(name)
+            if where is None:
+                check.error(child(child("goals", i), "visual"),
+                            f"{name} is not in the scene when this goal starts: place it (scene: {{{name}: "
+                            "[x, y, z]}} on the goal or the scenario)")
+            else:
+                goal = replace(goal, target=where)
+        out.append(goal)
+    return tuple(out)
+
+
+def visual_object(colour: str) -> str:
+    """The scene object a visual goal of ``colour`` points at."""
+    return f"target_{colour}"
 
 
 def _robot(check: Checker, value: Any, scenario_path: Path) -> RobotConfig:
     data = check.mapping("robot", value, ("target", "mode", "dt", "port", "initial_pose", "options", "command",
-                                          "remote", "endpoints"))
+                                          "remote", "endpoints", "cameras"))
     options: dict[str, tuple[str, ...]] = {}
     for target, args in check.mapping("robot.options", _get(data, "options"), TARGETS).items():
         if target in TARGETS:
@@ -272,7 +321,71 @@ def _robot(check: Checker, value: Any, scenario_path: Path) -> RobotConfig:
         options=options,
         command=command,
         **_remote(check, data, scenario_path),
+        cameras=_cameras(check, _get(data, "cameras")),
     )
+
+
+def _cameras(check: Checker, value: Any) -> tuple[CameraSpec, ...]:
+    """``robot.cameras``: a list of camera mappings (the fields of roarm.camera.CameraSpec).
+
+    Every problem of every camera is reported: a field that does not read is
+    left at its default while the others are still checked.
+    """
+    specs: list[CameraSpec] = []
+    names: dict[str, int] = {}
+    for i, item in enumerate(check.sequence("robot.cameras", value)):
+        path = child("robot.cameras", i)
+        data = check.mapping(path, item, CAMERA_FIELDS, required=("name",))
+        values: dict[str, Any] = {}
+        reported: set[str] = set()
+        for key, raw in data.items():
+            if key not in CAMERA_FIELDS:
+                continue
+            where = child(path, key)
+            before = len(check.errors)
+            if key in ("pos", "lookat", "quat"):
+                read: Any = check.vector(where, raw, 4 if key == "quat" else 3)
+            elif key in ("width", "height", "every"):
+                read = check.integer(where, raw, 0, ge=1)
+            elif key in ("fov_deg", "rate_hz"):
+                read = check.number(where, raw, 0.0, gt=0)
+            else:
+                read = check.string(where, raw, None)
+            if len(check.errors) > before:
+                reported.add(key)
+            else:
+                values[key] = read
+        name = values.get("name")
+        if isinstance(name, str):
+            if name in names:
+                check.error(child(path, "name"), f"{name!r} is already the name of robot.cameras[{names[name]}]")
+                reported.add("name")
+            names.setdefault(name, i)
+        try:
+            spec = CameraSpec(**{"name": "unnamed", **values})
+        except CameraSpecError as exc:
+            for key, text in exc.problems:
+                if key not in reported:
+                    check.error(child(path, key), text)
+            continue
+        if not reported:
+            specs.append(spec)
+    return tuple(specs)
+
+
+def _scene(check: Checker, path: str, value: Any) -> tuple[tuple[str, tuple[float, float, float] | None], ...]:
+    """``scene``: object name -> [x, y, z] (its centre, m, world frame) or hidden."""
+    out = []
+    for name, item in check.mapping(path, value, SCENE_OBJECTS).items():
+        if name not in SCENE_OBJECTS:
+            continue
+        if item == "hidden" or item is None:
+            out.append((name, None))
+            continue
+        vector = check.vector(child(path, name), item, 3)
+        if vector is not None:
+            out.append((name, (vector[0], vector[1], vector[2])))
+    return tuple(out)
 
 
 # -- remote robot (scenarios across machines) --
@@ -335,7 +448,7 @@ def _policy(check: Checker, value: Any, scenario_path: Path) -> PolicyConfig:
     model_text = check.string("policy.model", _get(data, "model"), None)
     scripted = None
     if "scripted" in data:
-        scripted = check.choice("policy.scripted", data["scripted"], SCRIPTED, "hold")
+        scripted = check.choice("policy.scripted", data["scripted"], SCRIPTED_NAMES, "hold")
     if model_text and scripted:
         check.error("policy", "give either model or scripted, not both")
     if not model_text and not scripted:
@@ -372,14 +485,23 @@ def _randomization(check: Checker, value: Any) -> dict[str, float]:
 
 def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
     path = child("goals", index)
-    data = check.mapping(path, value, ("id", "tcp", "joints", "gripper", "tolerance_mm", "tolerance_rad",
-                                       "timeout_s", "hold_s", "reset"))
+    data = check.mapping(path, value, ("id", "tcp", "joints", "visual", "gripper", "tolerance_mm", "tolerance_rad",
+                                       "timeout_s", "hold_s", "reset", "scene"))
+    scene = _scene(check, child(path, "scene"), _get(data, "scene"))
     goal_id = check.string(child(path, "id"), _get(data, "id"), f"goal{index}") or f"goal{index}"
     timeout = check.number(child(path, "timeout_s"), _get(data, "timeout_s"), 5.0, gt=0)
     hold = check.number(child(path, "hold_s"), _get(data, "hold_s"), 0.0, ge=0)
     reset = check.boolean(child(path, "reset"), _get(data, "reset"), False)
-    if "tcp" in data and "joints" in data:
-        check.error(path, "give either tcp or joints, not both")
+    if sum(key in data for key in ("tcp", "joints", "visual")) > 1:
+        check.error(path, "give one target: tcp, joints or visual")
+    if "visual" in data:
+        if "tolerance_rad" in data:
+            check.error(child(path, "tolerance_rad"), "a visual goal takes tolerance_mm")
+        colour = check.choice(child(path, "visual"), data["visual"], VISUAL_COLOURS, VISUAL_COLOURS[0])
+        tolerance = check.number(child(path, "tolerance_mm"), _get(data, "tolerance_mm"), 15.0, gt=0) / 1000
+        # The target is filled in from the scene once every goal is read (_place_visual_goals).
+        return GoalSpec(goal_id, "tcp", (0.0, 0.0, 0.0), tolerance, timeout, hold, reset=reset, scene=scene,
+                        visual=colour)
     if "tcp" in data:
         if "tolerance_rad" in data:
             check.error(child(path, "tolerance_rad"), "a tcp goal takes tolerance_mm")
@@ -389,7 +511,7 @@ def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
         if "gripper" in data:
             gripper = check.number(child(path, "gripper"), data["gripper"], 0.0, ge=float(LOWER[5]),
                                    le=float(UPPER[5]))
-        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper, reset=reset)
+        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper, reset=reset, scene=scene)
     if "joints" in data:
         if "tolerance_mm" in data:
             check.error(child(path, "tolerance_mm"), "a joints goal takes tolerance_rad")
@@ -400,7 +522,7 @@ def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
         if joints is None:
             return GoalSpec(goal_id, "joints", tuple([0.0] * len(NAMES)), tolerance, timeout, hold)
         return GoalSpec(goal_id, "joints", tuple(joints[1]), tolerance, timeout, hold, joints_judged=joints[0],
-                        reset=reset)
+                        reset=reset, scene=scene)
     if isinstance(value, dict):
         check.error(path, "a goal needs a target: tcp: [x, y, z] (m) or joints: [6 values] (rad)")
     return GoalSpec(goal_id, "tcp", (0.0, 0.0, 0.0), 0.01, timeout, hold)

@@ -87,13 +87,22 @@ class CartesianTarget(_message.Message):
     quat: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ..., z: _Optional[float] = ..., gripper: _Optional[float] = ..., body: _Optional[str] = ..., quat: _Optional[_Iterable[float]] = ...) -> None: ...
 
+class VisualTarget(_message.Message):
+    __slots__ = ("colour", "body")
+    COLOUR_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    colour: str
+    body: str
+    def __init__(self, colour: _Optional[str] = ..., body: _Optional[str] = ...) -> None: ...
+
 class Goal(_message.Message):
-    __slots__ = ("stamp_ns", "seq", "id", "joints", "tcp", "tolerance", "timeout_s")
+    __slots__ = ("stamp_ns", "seq", "id", "joints", "tcp", "visual", "tolerance", "timeout_s")
     STAMP_NS_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     JOINTS_FIELD_NUMBER: _ClassVar[int]
     TCP_FIELD_NUMBER: _ClassVar[int]
+    VISUAL_FIELD_NUMBER: _ClassVar[int]
     TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     stamp_ns: int
@@ -101,9 +110,10 @@ class Goal(_message.Message):
     id: str
     joints: JointTarget
     tcp: CartesianTarget
+    visual: VisualTarget
     tolerance: float
     timeout_s: float
-    def __init__(self, stamp_ns: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[str] = ..., joints: _Optional[_Union[JointTarget, _Mapping]] = ..., tcp: _Optional[_Union[CartesianTarget, _Mapping]] = ..., tolerance: _Optional[float] = ..., timeout_s: _Optional[float] = ...) -> None: ...
+    def __init__(self, stamp_ns: _Optional[int] = ..., seq: _Optional[int] = ..., id: _Optional[str] = ..., joints: _Optional[_Union[JointTarget, _Mapping]] = ..., tcp: _Optional[_Union[CartesianTarget, _Mapping]] = ..., visual: _Optional[_Union[VisualTarget, _Mapping]] = ..., tolerance: _Optional[float] = ..., timeout_s: _Optional[float] = ...) -> None: ...
 
 class Clock(_message.Message):
     __slots__ = ("stamp_ns", "step", "sim_time")

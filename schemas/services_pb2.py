@@ -15,7 +15,7 @@ _sym_db = _symbol_database.Default()
 from schemas import messages_pb2 as schemas_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16schemas/services.proto\x12\x08roarm.v1\x1a\x16schemas/messages.proto\"#\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\r\n\x0bPingRequest\"c\n\tPingReply\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x16\n\x0eschema_version\x18\x03 \x01(\t\x12\x10\n\x08uptime_s\x18\x04 \x01(\x01\x12\x10\n\x08stamp_ns\x18\x05 \x01(\x03\"\r\n\x0bInfoRequest\"\xad\x03\n\x08NodeInfo\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x13\n\x0bjoint_names\x18\x04 \x03(\t\x12\r\n\x05lower\x18\x05 \x03(\x01\x12\r\n\x05upper\x18\x06 \x03(\x01\x12\x14\n\x0cmax_velocity\x18\x07 \x03(\x01\x12\n\n\x02\x64t\x18\x08 \x01(\x01\x12\x16\n\x0eschema_version\x18\t \x01(\t\x12\x12\n\nmodel_hash\x18\n \x01(\t\x12\x0c\n\x04mode\x18\x0b \x01(\t\x12\x1a\n\x12randomization_hash\x18\x0c \x01(\t\x12,\n\x05\x65xtra\x18\r \x03(\x0b\x32\x1d.roarm.v1.NodeInfo.ExtraEntry\x12\x30\n\x07metrics\x18\x0e \x03(\x0b\x32\x1f.roarm.v1.NodeInfo.MetricsEntry\x12\x0b\n\x03pid\x18\x0f \x01(\r\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x9d\x01\n\rRandomization\x12\x12\n\nmass_scale\x18\x01 \x01(\x01\x12\x15\n\rdamping_scale\x18\x02 \x01(\x01\x12\x16\n\x0e\x66riction_scale\x18\x03 \x01(\x01\x12\x1b\n\x13\x61\x63tuator_gain_scale\x18\x04 \x01(\x01\x12\x15\n\robs_noise_std\x18\x05 \x01(\x01\x12\x15\n\rlatency_steps\x18\x06 \x01(\r\"\xa7\x01\n\x13RandomizationRanges\x12\x12\n\nmass_scale\x18\x01 \x01(\x01\x12\x15\n\rdamping_scale\x18\x02 \x01(\x01\x12\x16\n\x0e\x66riction_scale\x18\x03 \x01(\x01\x12\x1b\n\x13\x61\x63tuator_gain_scale\x18\x04 \x01(\x01\x12\x15\n\robs_noise_std\x18\x05 \x01(\x01\x12\x19\n\x11max_latency_steps\x18\x06 \x01(\r\"d\n\x0cResetRequest\x12\x10\n\x08position\x18\x01 \x03(\x01\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x34\n\rrandomization\x18\x03 \x01(\x0b\x32\x1d.roarm.v1.RandomizationRanges\"w\n\nResetReply\x12#\n\x05state\x18\x01 \x01(\x0b\x32\x14.roarm.v1.JointState\x12(\n\x07\x61pplied\x18\x02 \x01(\x0b\x32\x17.roarm.v1.Randomization\x12\x1a\n\x12randomization_hash\x18\x03 \x01(\t\"\x1c\n\x0bStepRequest\x12\r\n\x05steps\x18\x01 \x01(\r\"0\n\tStepReply\x12#\n\x05state\x18\x01 \x01(\x0b\x32\x14.roarm.v1.JointState\"!\n\x0fShutdownRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x1f\n\x03\x41\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0c\n\x04text\x18\x02 \x01(\t\"\x1e\n\x0c\x45stopRequest\x12\x0e\n\x06\x65ngage\x18\x01 \x01(\x08\"\x1f\n\rTorqueRequest\x12\x0e\n\x06\x65nable\x18\x01 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16schemas/services.proto\x12\x08roarm.v1\x1a\x16schemas/messages.proto\"#\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\r\n\x0bPingRequest\"c\n\tPingReply\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x16\n\x0eschema_version\x18\x03 \x01(\t\x12\x10\n\x08uptime_s\x18\x04 \x01(\x01\x12\x10\n\x08stamp_ns\x18\x05 \x01(\x03\"\r\n\x0bInfoRequest\"\xad\x03\n\x08NodeInfo\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x13\n\x0bjoint_names\x18\x04 \x03(\t\x12\r\n\x05lower\x18\x05 \x03(\x01\x12\r\n\x05upper\x18\x06 \x03(\x01\x12\x14\n\x0cmax_velocity\x18\x07 \x03(\x01\x12\n\n\x02\x64t\x18\x08 \x01(\x01\x12\x16\n\x0eschema_version\x18\t \x01(\t\x12\x12\n\nmodel_hash\x18\n \x01(\t\x12\x0c\n\x04mode\x18\x0b \x01(\t\x12\x1a\n\x12randomization_hash\x18\x0c \x01(\t\x12,\n\x05\x65xtra\x18\r \x03(\x0b\x32\x1d.roarm.v1.NodeInfo.ExtraEntry\x12\x30\n\x07metrics\x18\x0e \x03(\x0b\x32\x1f.roarm.v1.NodeInfo.MetricsEntry\x12\x0b\n\x03pid\x18\x0f \x01(\r\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x9d\x01\n\rRandomization\x12\x12\n\nmass_scale\x18\x01 \x01(\x01\x12\x15\n\rdamping_scale\x18\x02 \x01(\x01\x12\x16\n\x0e\x66riction_scale\x18\x03 \x01(\x01\x12\x1b\n\x13\x61\x63tuator_gain_scale\x18\x04 \x01(\x01\x12\x15\n\robs_noise_std\x18\x05 \x01(\x01\x12\x15\n\rlatency_steps\x18\x06 \x01(\r\"\xa7\x01\n\x13RandomizationRanges\x12\x12\n\nmass_scale\x18\x01 \x01(\x01\x12\x15\n\rdamping_scale\x18\x02 \x01(\x01\x12\x16\n\x0e\x66riction_scale\x18\x03 \x01(\x01\x12\x1b\n\x13\x61\x63tuator_gain_scale\x18\x04 \x01(\x01\x12\x15\n\robs_noise_std\x18\x05 \x01(\x01\x12\x19\n\x11max_latency_steps\x18\x06 \x01(\r\"\x8a\x01\n\x0cResetRequest\x12\x10\n\x08position\x18\x01 \x03(\x01\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x34\n\rrandomization\x18\x03 \x01(\x0b\x32\x1d.roarm.v1.RandomizationRanges\x12$\n\x05scene\x18\x04 \x03(\x0b\x32\x15.roarm.v1.SceneObject\"w\n\nResetReply\x12#\n\x05state\x18\x01 \x01(\x0b\x32\x14.roarm.v1.JointState\x12(\n\x07\x61pplied\x18\x02 \x01(\x0b\x32\x17.roarm.v1.Randomization\x12\x1a\n\x12randomization_hash\x18\x03 \x01(\t\"\x1c\n\x0bStepRequest\x12\r\n\x05steps\x18\x01 \x01(\r\"0\n\tStepReply\x12#\n\x05state\x18\x01 \x01(\x0b\x32\x14.roarm.v1.JointState\"!\n\x0fShutdownRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x1f\n\x03\x41\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0c\n\x04text\x18\x02 \x01(\t\"\x1e\n\x0c\x45stopRequest\x12\x0e\n\x06\x65ngage\x18\x01 \x01(\x08\"\x1f\n\rTorqueRequest\x12\x0e\n\x06\x65nable\x18\x01 \x01(\x08\"K\n\x0bSceneObject\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x03(\x01\x12\x0c\n\x04quat\x18\x03 \x03(\x01\x12\x0e\n\x06hidden\x18\x04 \x01(\x08\"6\n\x0cSceneRequest\x12&\n\x07objects\x18\x01 \x03(\x0b\x32\x15.roarm.v1.SceneObject\"4\n\nSceneReply\x12&\n\x07objects\x18\x01 \x03(\x0b\x32\x15.roarm.v1.SceneObjectb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,20 +44,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RANDOMIZATION']._serialized_end=818
   _globals['_RANDOMIZATIONRANGES']._serialized_start=821
   _globals['_RANDOMIZATIONRANGES']._serialized_end=988
-  _globals['_RESETREQUEST']._serialized_start=990
-  _globals['_RESETREQUEST']._serialized_end=1090
-  _globals['_RESETREPLY']._serialized_start=1092
-  _globals['_RESETREPLY']._serialized_end=1211
-  _globals['_STEPREQUEST']._serialized_start=1213
-  _globals['_STEPREQUEST']._serialized_end=1241
-  _globals['_STEPREPLY']._serialized_start=1243
-  _globals['_STEPREPLY']._serialized_end=1291
-  _globals['_SHUTDOWNREQUEST']._serialized_start=1293
-  _globals['_SHUTDOWNREQUEST']._serialized_end=1326
-  _globals['_ACK']._serialized_start=1328
-  _globals['_ACK']._serialized_end=1359
-  _globals['_ESTOPREQUEST']._serialized_start=1361
-  _globals['_ESTOPREQUEST']._serialized_end=1391
-  _globals['_TORQUEREQUEST']._serialized_start=1393
-  _globals['_TORQUEREQUEST']._serialized_end=1424
+  _globals['_RESETREQUEST']._serialized_start=991
+  _globals['_RESETREQUEST']._serialized_end=1129
+  _globals['_RESETREPLY']._serialized_start=1131
+  _globals['_RESETREPLY']._serialized_end=1250
+  _globals['_STEPREQUEST']._serialized_start=1252
+  _globals['_STEPREQUEST']._serialized_end=1280
+  _globals['_STEPREPLY']._serialized_start=1282
+  _globals['_STEPREPLY']._serialized_end=1330
+  _globals['_SHUTDOWNREQUEST']._serialized_start=1332
+  _globals['_SHUTDOWNREQUEST']._serialized_end=1365
+  _globals['_ACK']._serialized_start=1367
+  _globals['_ACK']._serialized_end=1398
+  _globals['_ESTOPREQUEST']._serialized_start=1400
+  _globals['_ESTOPREQUEST']._serialized_end=1430
+  _globals['_TORQUEREQUEST']._serialized_start=1432
+  _globals['_TORQUEREQUEST']._serialized_end=1463
+  _globals['_SCENEOBJECT']._serialized_start=1465
+  _globals['_SCENEOBJECT']._serialized_end=1540
+  _globals['_SCENEREQUEST']._serialized_start=1542
+  _globals['_SCENEREQUEST']._serialized_end=1596
+  _globals['_SCENEREPLY']._serialized_start=1598
+  _globals['_SCENEREPLY']._serialized_end=1650
 # @@protoc_insertion_point(module_scope)

@@ -117,14 +117,16 @@ class RandomizationRanges(_message.Message):
     def __init__(self, mass_scale: _Optional[float] = ..., damping_scale: _Optional[float] = ..., friction_scale: _Optional[float] = ..., actuator_gain_scale: _Optional[float] = ..., obs_noise_std: _Optional[float] = ..., max_latency_steps: _Optional[int] = ...) -> None: ...
 
 class ResetRequest(_message.Message):
-    __slots__ = ("position", "seed", "randomization")
+    __slots__ = ("position", "seed", "randomization", "scene")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     RANDOMIZATION_FIELD_NUMBER: _ClassVar[int]
+    SCENE_FIELD_NUMBER: _ClassVar[int]
     position: _containers.RepeatedScalarFieldContainer[float]
     seed: int
     randomization: RandomizationRanges
-    def __init__(self, position: _Optional[_Iterable[float]] = ..., seed: _Optional[int] = ..., randomization: _Optional[_Union[RandomizationRanges, _Mapping]] = ...) -> None: ...
+    scene: _containers.RepeatedCompositeFieldContainer[SceneObject]
+    def __init__(self, position: _Optional[_Iterable[float]] = ..., seed: _Optional[int] = ..., randomization: _Optional[_Union[RandomizationRanges, _Mapping]] = ..., scene: _Optional[_Iterable[_Union[SceneObject, _Mapping]]] = ...) -> None: ...
 
 class ResetReply(_message.Message):
     __slots__ = ("state", "applied", "randomization_hash")
@@ -173,3 +175,27 @@ class TorqueRequest(_message.Message):
     ENABLE_FIELD_NUMBER: _ClassVar[int]
     enable: bool
     def __init__(self, enable: bool = ...) -> None: ...
+
+class SceneObject(_message.Message):
+    __slots__ = ("name", "position", "quat", "hidden")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    QUAT_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    position: _containers.RepeatedScalarFieldContainer[float]
+    quat: _containers.RepeatedScalarFieldContainer[float]
+    hidden: bool
+    def __init__(self, name: _Optional[str] = ..., position: _Optional[_Iterable[float]] = ..., quat: _Optional[_Iterable[float]] = ..., hidden: bool = ...) -> None: ...
+
+class SceneRequest(_message.Message):
+    __slots__ = ("objects",)
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    objects: _containers.RepeatedCompositeFieldContainer[SceneObject]
+    def __init__(self, objects: _Optional[_Iterable[_Union[SceneObject, _Mapping]]] = ...) -> None: ...
+
+class SceneReply(_message.Message):
+    __slots__ = ("objects",)
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    objects: _containers.RepeatedCompositeFieldContainer[SceneObject]
+    def __init__(self, objects: _Optional[_Iterable[_Union[SceneObject, _Mapping]]] = ...) -> None: ...

@@ -14,25 +14,71 @@ generation) drive a backend the same way:
     backend.close()
 
 The parts every simulator shares (command latency, observation noise, the
-TCP by forward kinematics) live in ``SimBackend`` so a backend only writes its
-physics.
+TCP by forward kinematics, the bookkeeping of the scene objects) live in
+``SimBackend`` so a backend only writes its physics, and where it can, its
+cameras (``render``) and the placing of scene objects (``_apply_scene``).
+
+The scene (docs/contracts.md, "Scene") is SCENE_OBJECTS: a goal marker and
+three target cubes that cameras see and nothing touches, out of view until
+placed. Placements outlive a reset; only ``place`` changes them.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from bus.errors import Failed
+from bus.errors import Failed, HilError
+from roarm.camera import CameraSpec, check_unique
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER
 from roarm.kinematics import fk
 from schemas.services_pb2 import Randomization
 
+# The objects of every simulated scene: the goal marker (a sphere of 12 mm
+# radius) and three cubes of 30 mm, to be placed on the table (z = 0.015).
+SCENE_OBJECTS = ("goal", "target_red", "target_green", "target_blue")
+HIDDEN_POSITION = (0.0, 0.0, -5.0)  # below the floor: out of every camera's view
+UPRIGHT = (1.0, 0.0, 0.0, 0.0)
+
+
 class BackendUnavailable(Failed, RuntimeError):
     """The simulator this backend needs is not installed here; says what to do."""
+
+
+class CameraUnsupported(HilError, ValueError):
+    """A camera asked of a backend that renders none (the kinematic mock)."""
+
+
+class SceneError(HilError, ValueError):
+    """A placement that names no object of the scene or no valid pose."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one scene object is: its centre (m, world), orientation (w, x, y, z), or hidden."""
+
+    name: str
+    position: tuple[float, float, float] = HIDDEN_POSITION
+    quat: tuple[float, float, float, float] = UPRIGHT
+    hidden: bool = True
+
+    def check(self, known: Iterable[str]) -> None:
+        """Raise SceneError unless this placement can be applied."""
+        known = tuple(known)
+        if self.name not in known:
+            raise SceneError(f"no scene object {self.name!r} (known: {', '.join(known) or 'none'})")
+        if self.hidden:
+            return
+        if len(self.position) != 3 or not all(math.isfinite(v) for v in self.position):
+            raise SceneError(f"{self.name}: position needs 3 finite values (m, world frame), got {list(self.position)}")
+        if len(self.quat) != 4 or not all(math.isfinite(v) for v in self.quat) or \
+                abs(math.sqrt(sum(v * v for v in self.quat)) - 1.0) > 1e-3:
+            raise SceneError(f"{self.name}: quat needs 4 values (w, x, y, z) of norm 1, got {list(self.quat)}")
 
 
 @dataclass
@@ -62,11 +108,20 @@ class SimBackend(ABC):
     """
 
     name: str = "sim"
+    # Whether ``render`` draws cameras (mock: no).
+    renders: bool = False
+    scene_objects: tuple[str, ...] = SCENE_OBJECTS
 
-    def __init__(self, dt: float = 0.01) -> None:
+    def __init__(self, dt: float = 0.01, cameras: Sequence[CameraSpec] = ()) -> None:
         if not dt > 0:
             raise ValueError(f"control period dt must be > 0, got {dt}")
         self.dt = float(dt)
+        self.cameras = tuple(cameras)
+        check_unique(self.cameras)
+        if self.cameras and not self.renders:
+            raise CameraUnsupported(f"the {self.name} backend renders no cameras (asked for "
+                                    f"{', '.join(c.name for c in self.cameras)}): use --backend mujoco (or isaac)")
+        self.scene = {name: Placement(name) for name in self.scene_objects}
         self.model_hash = ""
         self.randomization = nominal()
         self._rng = np.random.default_rng(0)
@@ -111,6 +166,24 @@ class SimBackend(ABC):
 
     def close(self) -> None:
         """Release the simulator. Safe to call twice."""
+
+    # -- cameras and scene ------------------------------------------------------
+    def render(self, camera: str, out: np.ndarray) -> None:
+        """Camera ``camera``'s view of the current state as RGB rows top down
+        into ``out`` ((height, width, 3) uint8, e.g. a FrameBuffer's pixels)."""
+        raise CameraUnsupported(f"the {self.name} backend renders no cameras")
+
+    def place(self, placements: Sequence[Placement]) -> None:
+        """Move scene objects (all checked before any moves); they stay across resets."""
+        for placement in placements:
+            placement.check(self.scene_objects)
+        for placement in placements:
+            self.scene[placement.name] = placement
+        if placements:
+            self._apply_scene()
+
+    def _apply_scene(self) -> None:
+        """Put every object of ``self.scene`` where it says (a backend that draws them)."""
 
     @property
     def physics_info(self) -> dict[str, str]:

@@ -11,9 +11,20 @@ from pathlib import Path
 import click
 
 from bus.cli_options import HilCommand, endpoint_options, load_endpoints
+from roarm.camera import CameraSpec, CameraSpecError, check_unique, parse_compact
 from sim_node.node import SimConfig, SimNode
 
 BACKEND_NAMES = ("mujoco", "mock", "isaac")
+
+
+def camera_specs(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[CameraSpec, ...]:
+    """``--camera NAME:key=value,...`` (roarm.camera) -> specs; a bad one is a usage error naming its field."""
+    try:
+        specs = tuple(parse_compact(value) for value in values)
+        check_unique(specs)
+    except CameraSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return specs
 
 
 @click.command("sim", cls=HilCommand)
@@ -31,21 +42,26 @@ BACKEND_NAMES = ("mujoco", "mock", "isaac")
 @click.option("--rt-priority", type=click.IntRange(min=0, max=99), default=0, show_default=True,
               help="Realtime mode: run the loop at this SCHED_FIFO priority (needs CAP_SYS_NICE; 0 = off).")
 @click.option("--name", default="sim", show_default=True, help="Node name in heartbeats, events and info.")
+@click.option("--camera", "cameras", multiple=True, callback=camera_specs, metavar="NAME:KEY=VALUE,...",
+              help="Render a camera (repeatable): keys mount (world or a link, e.g. link5), pos, lookat, quat "
+                   "(vectors as 0.6/0/0.4), w, h, fov (vertical, degrees), every (control periods), "
+                   "enc (raw, jpeg, png). E.g. wrist:mount=link5,w=320,h=240,fov=60,every=5,enc=jpeg")
 @endpoint_options
 def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool, seed: int, rt_priority: int,
-        name: str, run_dir: Path | None, endpoints_file: Path | None) -> None:
+        name: str, cameras: tuple[CameraSpec, ...], run_dir: Path | None, endpoints_file: Path | None) -> None:
     """Run the simulated RoArm-M3 as the run's robot node until Ctrl-C or shutdown.
 
     \b
     Examples:
       hil node sim --backend mock --mode lockstep --run-dir /tmp/run1
       hil node sim --backend mujoco --mode realtime --dt 0.01 --rt-priority 10
+      hil node sim --camera wrist:mount=link5,w=320,h=240,fov=60,every=5,enc=jpeg --camera front
       ./python.sh -m sim_node --backend isaac --run-dir /tmp/run1   (inside Isaac Sim)
     """
     endpoints = load_endpoints(run_dir, endpoints_file)
     try:
         config = SimConfig(backend=backend, mode=mode, dt=dt, deadline_s=deadline_ms / 1000, autostart=autostart,
-                           seed=seed, rt_priority=rt_priority, name=name)
+                           seed=seed, rt_priority=rt_priority, name=name, cameras=cameras)
         node = SimNode(config, endpoints)
     except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
         raise click.UsageError(str(exc)) from None

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, UPPER
+from roarm.camera import CameraSpec
 from schemas.services_pb2 import Randomization
 from sim_node.backend import SimBackend
 
@@ -31,8 +33,8 @@ class MockBackend(SimBackend):
 
     name = "mock"
 
-    def __init__(self, dt: float = 0.01, tau: float = TAU_S) -> None:
-        super().__init__(dt)
+    def __init__(self, dt: float = 0.01, tau: float = TAU_S, cameras: Sequence[CameraSpec] = ()) -> None:
+        super().__init__(dt, cameras)  # cameras: CameraUnsupported (the mock keeps its scene, draws nothing)
         if not tau > 0:
             raise ValueError(f"tau must be > 0, got {tau}")
         self.nominal_tau = float(tau)

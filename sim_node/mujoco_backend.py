@@ -1,20 +1,25 @@
 """The MuJoCo backend (the default sim): sim_node/models/roarm_m3.xml at 2 ms.
 
 MuJoCo is imported when the backend is built, not when this package is, so
-``hil --help`` and the Isaac Sim interpreter never pay for it.
+``hil --help`` and the Isaac Sim interpreter never pay for it. Cameras are
+rendered offscreen (sim_node/camera.py); scene objects are the MJCF's mocap
+bodies of the same names.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from roarm.camera import CameraSpec
 from roarm.joints import NAMES
 from schemas.services_pb2 import Randomization
-from sim_node.backend import SimBackend, physics_substeps, servo_ramp
+from sim_node.backend import HIDDEN_POSITION, SimBackend, physics_substeps, servo_ramp
+from sim_node.camera import MujocoCameras, add_cameras
 
 MODEL_PATH = Path(__file__).with_name("models") / "roarm_m3.xml"
 PHYSICS_DT = 0.002
@@ -31,23 +36,28 @@ class MujocoBackend(SimBackend):
     """
 
     name = "mujoco"
+    renders = True
 
-    def __init__(self, dt: float = 0.01, model_path: str | Path = MODEL_PATH, physics_dt: float = PHYSICS_DT) -> None:
-        super().__init__(dt)
+    def __init__(self, dt: float = 0.01, model_path: str | Path = MODEL_PATH, physics_dt: float = PHYSICS_DT,
+                 cameras: Sequence[CameraSpec] = ()) -> None:
+        super().__init__(dt, cameras)
         self.substeps = physics_substeps(dt, physics_dt)
         self.physics_dt = float(physics_dt)
         self.model_path = Path(model_path)
         self.model: Any = None
         self.data: Any = None
         self._ctrl = np.zeros(6)
+        self._renderer = MujocoCameras(self.cameras)
+        self._mocap: dict[str, int] = {}
 
     def connect(self) -> None:
         import mujoco
 
         self._mujoco = mujoco
         xml = self.model_path.read_text()
+        # The model file's hash: cameras added at load time change nothing simulated.
         self.model_hash = hashlib.sha256(xml.encode()).hexdigest()
-        self.model = mujoco.MjModel.from_xml_string(xml)
+        self.model = mujoco.MjModel.from_xml_string(add_cameras(xml, self.cameras))
         self.model.opt.timestep = self.physics_dt
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -59,6 +69,12 @@ class MujocoBackend(SimBackend):
         self._qvel = np.array([m.jnt_dofadr[j] for j in joint_ids])
         self._act = np.array(actuator_ids)
         self._tcp_site = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SITE, "tcp")
+        for name in self.scene_objects:
+            body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
+            if body < 0 or m.body_mocapid[body] < 0:
+                raise ValueError(f"{self.model_path} must have a mocap body {name!r} (a scene object)")
+            self._mocap[name] = int(m.body_mocapid[body])
+        self._renderer.connect(m)  # cameras: the GL context now, so a node that cannot render never starts
         self._nominal = {
             "body_mass": m.body_mass.copy(),
             "body_inertia": m.body_inertia.copy(),
@@ -83,6 +99,7 @@ class MujocoBackend(SimBackend):
         d.qvel[:] = 0.0
         self._ctrl = position.copy()
         d.ctrl[self._act] = self._ctrl
+        self._apply_scene()  # mj_resetData put the mocap bodies back where the MJCF has them
         self._mujoco.mj_forward(m, d)
 
     def _advance(self, target: np.ndarray) -> None:
@@ -107,10 +124,25 @@ class MujocoBackend(SimBackend):
         self.data.qpos[self._qpos] = position
         self._mujoco.mj_kinematics(self.model, self.data)
 
+    def render(self, camera: str, out: np.ndarray) -> None:
+        self._renderer.render(self.model, self.data, camera, out)
+
+    def _apply_scene(self) -> None:
+        if self.data is None:
+            return
+        for name, placement in self.scene.items():
+            index = self._mocap[name]
+            self.data.mocap_pos[index] = HIDDEN_POSITION if placement.hidden else placement.position
+            self.data.mocap_quat[index] = placement.quat
+
     @property
     def physics_info(self) -> dict[str, str]:
-        return {"physics_dt": f"{self.physics_dt}", "substeps": str(self.substeps), "model": self.model_path.name}
+        info = {"physics_dt": f"{self.physics_dt}", "substeps": str(self.substeps), "model": self.model_path.name}
+        if self._renderer.platform:
+            info["render_gl"] = self._renderer.platform
+        return info
 
     def close(self) -> None:
+        self._renderer.close()
         self.model = None
         self.data = None

@@ -22,15 +22,25 @@ Every command is judged by roarm.robot_role (as on the real arm): rejected
 ones are counted as ``command.<reason>`` and reported as rate-limited
 node/events, clamps are counted and reported too; the node never stops on
 bad input.
+
+Cameras (``SimConfig.cameras``): the node also binds the camera role's PUB
+and publishes a frame of each camera due at step k (k % every == 0; the
+states it publishes, not the steps a ``step`` call skips), stamped with
+state k's stamp and carrying step k (roarm.camera_role). In lockstep every
+frame of step k is rendered and published *before* state k, so a policy
+acting on state k already has its frame; in realtime state k goes out on
+time and its frames right after it. The ``scene`` service (and
+``ResetRequest.scene``) places the scene's objects (sim_node.backend).
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -39,14 +49,17 @@ import numpy as np
 from google.protobuf.message import Message
 
 from bus.endpoints import Endpoints
+from bus.frames import FramePublisher
 from bus.latency import LatencyStats
 from bus.node import Node
 from bus.service import Request
 from bus.topics import CLOCK, JOINT_COMMAND, JOINT_STATE, QueuePolicy
+from roarm.camera import CameraSpec
+from roarm.camera_role import CameraRole, Shot
 from roarm.joints import LOWER, MAX_VELOCITY, NAMES, ROARM_M3, UPPER, pose
 from roarm.robot_role import RobotRole
 from schemas import messages_pb2, services_pb2
-from sim_node.backend import SimBackend
+from sim_node.backend import UPRIGHT, Placement, SceneError, SimBackend
 from sim_node.backends import make_backend
 from sim_node.randomization import check_ranges, randomization_hash, sample
 
@@ -74,6 +87,8 @@ class SimConfig:
     # Realtime mode: SCHED_FIFO priority of the loop's thread (0 = normal scheduling).
     rt_priority: int = 0
     backend_options: dict[str, object] = field(default_factory=dict)
+    # Cameras to render (roarm.camera); none: the node binds no camera socket.
+    cameras: tuple[CameraSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -115,7 +130,8 @@ class SimNode:
         self.dt = config.dt
         self.lockstep = config.mode == "lockstep"
         # Load the simulator before binding: once the node answers ping it is ready.
-        self.backend = backend or make_backend(config.backend, dt=config.dt, **config.backend_options)
+        options = {**config.backend_options, **({"cameras": config.cameras} if config.cameras else {})}
+        self.backend = backend or make_backend(config.backend, dt=config.dt, **options)
         self.backend.connect()
         # Before the first socket: ZMQ's I/O thread, created with it, inherits the priority.
         priority = raise_priority(config.rt_priority) if config.mode == "realtime" else None
@@ -132,6 +148,16 @@ class SimNode:
         self.node.add_service("reset", services_pb2.ResetRequest)
         self.node.add_service("step", services_pb2.StepRequest)
         self.node.add_service("estop", services_pb2.EstopRequest)
+        self.handlers["scene"] = self.on_scene
+        self.node.add_service("scene", services_pb2.SceneRequest)
+        # Frames go out on the camera role's own PUB (16 frames queued per subscriber: bus/frames.py).
+        self.cameras: tuple[CameraSpec, ...] = self.backend.cameras
+        self.frames: CameraRole | None = None
+        if self.cameras:
+            publisher = FramePublisher(self.node.ctx, endpoints["camera"].pub, config.name,
+                                       security=endpoints.security_for("camera"))
+            self.frames = CameraRole(publisher, self.cameras)
+        self.render_time = LatencyStats()  # one camera's frame: render (and encode) to publish
         self.k = 0  # control step since the last reset (JointState.seq)
         self.target = pose("home")
         self.applied = services_pb2.Randomization()
@@ -165,6 +191,8 @@ class SimNode:
                 self._run_realtime()
         finally:
             self.backend.close()
+            if self.frames is not None:
+                self.frames.publisher.close()
             self.node.close()
 
     def _run_lockstep(self) -> None:
@@ -285,11 +313,22 @@ class SimNode:
                                      state.tcp, self.k * self.dt, self.applied_hash)
 
     def publish_state(self) -> messages_pb2.JointState:
-        """Publish state k and the matching sim/clock; in lockstep the wait for its answer starts."""
+        """Publish state k and the matching sim/clock; in lockstep the wait for its answer starts.
+
+        Frames due at k: in lockstep rendered first and published before the
+        state (the state's envelope then carries its real send time, after
+        theirs); in realtime published after it, so the state is on time.
+        """
+        lockstep_shots = self.render_due() if self.lockstep else []
         message = self.joint_state()
         stamp_ns = message.stamp_ns
         self._published_ns = stamp_ns
-        self.node.publish(JOINT_STATE, message, stamp_ns)
+        for shot in lockstep_shots:
+            self.frames.publish(shot, stamp_ns, self.k)  # type: ignore[union-attr]
+        self.node.publish(JOINT_STATE, message, None if lockstep_shots else stamp_ns)
+        if not self.lockstep and self.frames is not None:
+            for shot in self.render_due():
+                self.frames.publish(shot, stamp_ns, self.k)
         clock = self._clock
         clock.stamp_ns = stamp_ns
         clock.step = self.k
@@ -299,9 +338,42 @@ class SimNode:
             self.deadline = stamp_ns / 1e9 + self.config.deadline_s
         return message
 
+    def render_due(self) -> list[Shot]:
+        """Each camera's view of the current state, for those due at step k."""
+        if self.frames is None:
+            return []
+        shots = []
+        for spec in self.cameras:
+            if spec.due(self.k):
+                start = time.perf_counter()
+                shot = self.frames.shot(spec.name)
+                self.backend.render(spec.name, shot.pixels)
+                self.render_time.add(time.perf_counter() - start)
+                shots.append(shot)
+        return shots
+
     # -- services (events of the loop) ----------------------------------------------------
     def on_request(self, request: Request) -> Message:
         return self.handlers[request.method](request.message)
+
+    def place(self, objects: Sequence[services_pb2.SceneObject]) -> None:
+        """Move scene objects; a bad one refuses the whole call (nothing moves)."""
+        placements = [Placement(o.name, tuple(o.position), tuple(o.quat) or UPRIGHT, o.hidden) for o in objects]
+        try:
+            self.backend.place(placements)
+        except SceneError as exc:
+            raise self.node.refuse(str(exc)) from None
+
+    def scene_reply(self) -> services_pb2.SceneReply:
+        return services_pb2.SceneReply(objects=[
+            services_pb2.SceneObject(name=p.name, hidden=p.hidden, position=[] if p.hidden else p.position,
+                                     quat=[] if p.hidden else p.quat) for p in self.backend.scene.values()])
+
+    def on_scene(self, request: Message) -> services_pb2.SceneReply:
+        """Place objects (seen from the next frame on); answer where every object is."""
+        assert isinstance(request, services_pb2.SceneRequest)
+        self.place(request.objects)
+        return self.scene_reply()
 
     def reset(self, position: np.ndarray, seed: int,
               ranges: services_pb2.RandomizationRanges | None) -> messages_pb2.JointState:
@@ -341,6 +413,7 @@ class SimNode:
                 check_ranges(ranges)
             except ValueError as exc:
                 raise self.node.refuse(str(exc)) from None
+        self.place(request.scene)  # before state 0 and its frames
         state = self.reset(position, request.seed, ranges)
         return services_pb2.ResetReply(state=state, applied=self.applied,
                                        randomization_hash=self.applied_hash)
@@ -378,7 +451,15 @@ class SimNode:
                               self.applied_hash)
         info.extra.update(self.backend.physics_info)
         info.extra.update({"paused": str(self.paused).lower(), "estop": str(self.estop).lower(),
-                           "deadline_ms": f"{self.config.deadline_s * 1000:g}"})
+                           "deadline_ms": f"{self.config.deadline_s * 1000:g}",
+                           "scene_objects": ",".join(self.backend.scene_objects),
+                           "scene": json.dumps({p.name: list(p.position) for p in self.backend.scene.values()
+                                                if not p.hidden})})
+        if self.cameras:
+            info.extra["cameras"] = json.dumps([spec.to_dict() for spec in self.cameras])
+            info.extra["camera_pub"] = self.node.endpoints["camera"].pub
+            info.metrics.update(self.render_time.total().as_dict("render_"))
+            info.metrics["frames"] = float(self.frames.frames if self.frames else 0)
         info.metrics.update({"step": float(self.k), "steps": float(self.total_steps),
                              "deadline_miss": float(self.node.counters["deadline_miss"])})
         info.metrics.update(self.physics.total().as_dict("physics_"))

@@ -16,11 +16,12 @@ import numpy as np
 import zmq
 
 from bus.cli_options import endpoint_options, load_endpoints
-from bus.topics import JOINT_STATE, TOPICS
+from bus.topics import JOINT_STATE, TOPICS, TopicNameError, camera_of, check_camera_name, spec
 from scenarios.executors import ExecutorError, load_ray
 from tools.bag.check_many import BagOutcome, check_local, exit_code, summary
 from tools.bag.check_policy import check_policy, format_result
 from tools.bag.export import export_csv
+from tools.bag.frames import ImageSelection
 from tools.bag.info import bag_info, format_info
 from tools.bag.plot import plot_bag
 from tools.bag.provenance import ProvenanceError, parse_meta, provenance
@@ -29,6 +30,7 @@ from tools.bag.recorder import RecorderConfig
 from tools.bag.recorder import record as run_recorder
 from tools.bag.replay import ReplayConfig, count_states, live_policy
 from tools.bag.replay import replay as run_replay
+from tools.bag.video import export_video
 from tools.bag.writer import WriterConfig
 
 
@@ -66,14 +68,22 @@ def _split_topics(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--scene/--no-scene", default=True, show_default=True,
               help="Add what Foxglove's 3D panel draws: link transforms from the measured joints, the URDF, "
                    "goal spheres, events as logs (docs/foxglove.md).")
+@click.option("--image-topics", multiple=True, metavar="CAMERA|TOPIC",
+              help="Record only these cameras' frames: camera names or frame topics such as camera/wrist/image "
+                   "(repeat or comma-separate) [default: every camera].")
+@click.option("--raw-images", is_flag=True,
+              help="Store raw frames as they came instead of as JPEG (exact pixels, for check-policy of a vision "
+                   "policy; about 20x larger).")
 @endpoint_options
 def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_json: Path | None,
-           flush_interval: float, name: str, nice: int, scene: bool, run_dir: Path | None,
-           endpoints_file: Path | None) -> None:
+           flush_interval: float, name: str, nice: int, scene: bool, image_topics: tuple[str, ...],
+           raw_images: bool, run_dir: Path | None, endpoints_file: Path | None) -> None:
     """Record every bus topic of a run into an MCAP bag until Ctrl-C, SIGTERM or `shutdown`.
 
     Answers ping/info/shutdown as role "recorder". Each (topic, sender) becomes
     a channel with its protobuf schema embedded; seq gaps are counted as drops.
+    Camera frames are stored as Foxglove images (the image panel shows them):
+    raw frames as JPEG on camera/<name>/compressed unless --raw-images.
 
     \b
     Example:
@@ -82,14 +92,23 @@ def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_js
     """
     endpoints = load_endpoints(run_dir, endpoints_file)
     for topic in _split_topics(topics):
-        if topic not in TOPICS:
-            click.echo(f"note: {topic!r} is not a topic of the contract ({', '.join(TOPICS)})", err=True)
+        if spec(topic) is None:
+            click.echo(f"note: {topic!r} is not a topic of the contract ({', '.join(TOPICS)}, camera/<name>/...)",
+                       err=True)
+    wanted = _split_topics(image_topics)
+    for item in wanted:
+        try:
+            check_camera_name(item) if camera_of(item) is None else None
+        except TopicNameError as exc:
+            raise click.BadParameter(f"{exc} (or give a frame topic such as camera/wrist/image)",
+                                     param_hint="--image-topics") from None
     try:
         facts = provenance(parse_meta(meta, meta_json))
     except ProvenanceError as exc:
         raise click.UsageError(str(exc)) from None
     config = RecorderConfig(output, endpoints, facts, _split_topics(topics), name,
-                            WriterConfig(flush_interval_s=flush_interval), nice=nice, scene=scene)
+                            WriterConfig(flush_interval_s=flush_interval), nice=nice, scene=scene,
+                            images=ImageSelection(wanted, raw_images))
     try:
         result = run_recorder(config)
     except zmq.ZMQError as exc:
@@ -139,24 +158,42 @@ def plot(bag_file: Path, output: Path | None, title: str | None) -> None:
 
 @bag.command()
 @click.argument("bag_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--csv", "csv_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+@click.option("--csv", "csv_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for the CSV files (created if missing), one per topic.")
-@click.option("--topics", multiple=True, help="Only these topics (repeat or comma-separate) [default: all].")
-def export(bag_file: Path, csv_dir: Path, topics: tuple[str, ...]) -> None:
-    """Export a bag as one CSV per topic, fields flattened (position.0, tcp.x, ...).
+@click.option("--video", "video_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for the videos (created if missing): one MP4 (mp4v) per camera.")
+@click.option("--topics", multiple=True,
+              help="Only these topics (CSV) or cameras (video) (repeat or comma-separate) [default: all].")
+def export(bag_file: Path, csv_dir: Path | None, video_dir: Path | None, topics: tuple[str, ...]) -> None:
+    """Export a bag as one CSV per topic (fields flattened: position.0, tcp.x, ...) and/or one MP4 per camera.
 
     \b
-    Example:
+    Examples:
       hil bag export run.mcap --csv run_csv/
+      hil bag export run.mcap --video run_video/     # wrist.mp4, top.mp4, ...
     """
-    try:
-        written = export_csv(bag_file, csv_dir, _split_topics(topics))
-    except OSError as exc:
-        raise click.ClickException(f"cannot write CSV files into {csv_dir}: {exc.strerror or exc}") from None
-    if not written:
-        raise click.ClickException(f"no messages{' on ' + ', '.join(topics) if topics else ''} in {bag_file}")
-    for topic, (path, count) in written.items():
-        click.echo(f"{topic}: {count} rows -> {path}")
+    if csv_dir is None and video_dir is None:
+        raise click.UsageError("say what to export: --csv DIR and/or --video DIR")
+    wanted = _split_topics(topics)
+    if csv_dir is not None:
+        try:
+            written = export_csv(bag_file, csv_dir, wanted)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write CSV files into {csv_dir}: {exc.strerror or exc}") from None
+        if not written:
+            raise click.ClickException(f"no messages{' on ' + ', '.join(topics) if topics else ''} in {bag_file}")
+        for topic, (path, count) in written.items():
+            click.echo(f"{topic}: {count} rows -> {path}")
+    if video_dir is not None:
+        cameras = tuple(parts[0] if (parts := camera_of(t)) else t for t in wanted)
+        try:
+            videos = export_video(bag_file, video_dir, cameras)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write videos into {video_dir}: {exc.strerror or exc}") from None
+        for video in videos:
+            skipped = f", {video.skipped} frames that do not decode left out" if video.skipped else ""
+            click.echo(f"{video.topic}: {video.frames} frames {video.size[0]}x{video.size[1]} at {video.fps:.2f} "
+                       f"fps -> {video.path}{skipped}")
 
 
 @bag.command()

@@ -8,7 +8,12 @@ bag's ``check-policy``, the scenario runner), so the names below are stable:
   (measured tool centre point in metres, or None when the robot did not send
   one), ``goal`` (the newest ``roarm.v1.Goal`` or None) and ``target`` (that
   goal as a ``Goal`` when it is Cartesian: position, optional quaternion,
-  body; else None).
+  body; else None) and ``images`` (camera name -> ``CameraFrame`` for the
+  cameras the policy asked for in ``requirements.cameras``; empty otherwise).
+- ``CameraFrame``: ``rgb`` ((height, width, 3) uint8, RGB, read-only),
+  ``stamp_ns`` (capture time), ``step`` (the robot step it belongs to, None
+  for a real camera), ``intrinsics`` (3x3 K from the camera's
+  ``foxglove.CameraCalibration``, or None until one arrived).
 - ``Goal``: ``position`` (3, m, world frame), ``quat`` (w, x, y, z, or None
   when the goal gives no orientation), ``body`` (``tcp`` or a URDF link).
 - ``Policy`` (a Protocol): ``reset()`` forgets per-episode state;
@@ -27,12 +32,13 @@ the same actions, which is what lets a recorded run be checked offline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from policy_node.policy.compat import Requirements
+from roarm.camera import CameraSpec
 from schemas import messages_pb2
 
 
@@ -62,6 +68,34 @@ def goal_target(goal: messages_pb2.Goal | None) -> Goal | None:
     return Goal(np.array([tcp.x, tcp.y, tcp.z]), quat, tcp.body or "tcp")
 
 
+@dataclass(frozen=True)
+class CameraFrame:
+    """One camera frame as a policy sees it, whatever the wire carried (raw or JPEG/PNG).
+
+    ``intrinsics`` is the 3x3 camera matrix K (pixels) of the frame's
+    resolution, from the camera's calibration topic (None until one came);
+    ``frame_id`` names the camera's frame (the camera name); ``spec`` is the
+    camera as the robot describes it in ``info.extra["cameras"]`` (mount,
+    pose, field of view: ``spec.world_pose(q)``), None when it does not.
+    """
+
+    camera: str
+    rgb: np.ndarray
+    stamp_ns: int
+    step: int | None = None
+    intrinsics: np.ndarray | None = None
+    frame_id: str = ""
+    spec: CameraSpec | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
 @dataclass
 class Observation:
     seq: int
@@ -70,6 +104,7 @@ class Observation:
     tcp: np.ndarray | None = None
     goal: messages_pb2.Goal | None = None
     target: Goal | None = None
+    images: dict[str, CameraFrame] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.target is None and self.goal is not None:
@@ -77,17 +112,18 @@ class Observation:
 
     @classmethod
     def from_state(cls, state: messages_pb2.JointState, goal: messages_pb2.Goal | None = None,
-                   target: Goal | None = None) -> Observation:
+                   target: Goal | None = None, images: dict[str, CameraFrame] | None = None) -> Observation:
         """Build from a received JointState (canonical order is the robot's job).
 
         ``target`` is ``goal_target(goal)``, computed here unless the caller
-        (the node, once per goal rather than once per step) passes it.
+        (the node, once per goal rather than once per step) passes it;
+        ``images`` the frames paired with this state.
         """
         n = len(state.position)
         # fromiter with a count: the cheapest copy out of a protobuf repeated field (once per step).
         velocity = np.fromiter(state.velocity, float, n) if len(state.velocity) == n else np.zeros(n)
         tcp = np.fromiter(state.tcp, float, 3) if len(state.tcp) == 3 else None
-        return cls(int(state.seq), np.fromiter(state.position, float, n), velocity, tcp, goal, target)
+        return cls(int(state.seq), np.fromiter(state.position, float, n), velocity, tcp, goal, target, images or {})
 
 
 def cartesian_goal(goal: messages_pb2.Goal | None) -> np.ndarray | None:

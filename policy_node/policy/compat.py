@@ -37,7 +37,18 @@ from roarm.joints import NAMES, URDF_NAMES
 
 LIMIT_TOLERANCE = 1e-3  # rad
 PERIOD_TOLERANCE = 1e-6  # relative
-GOAL_KINDS = ("tcp", "joints")  # the names of roarm.v1.Goal's target oneof
+GOAL_KINDS = ("tcp", "joints", "visual")  # the names of roarm.v1.Goal's target oneof
+
+
+@dataclass(frozen=True)
+class CameraNeed:
+    """A camera a policy looks through: its bus name, and the oldest frame (s) it accepts from a real camera.
+
+    Simulated frames belong to a robot step: their age is counted in steps
+    of the robot's period (policy_node/frames.py)."""
+
+    camera: str
+    max_age_s: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class Requirements:
     claim, nothing to compare). ``period``: the control period (s) it was
     trained at (None: any; scripted and most Python policies).
     ``goal_kinds``: the goals it can observe (``tcp``, ``joints``).
+    ``cameras``: the cameras whose frames it needs with each state, and how
+    old a real camera's frame may be (none: a policy without vision).
     """
 
     joints: tuple[str, ...] = NAMES
@@ -56,12 +69,17 @@ class Requirements:
     upper: tuple[float, ...] | None = None
     period: float | None = None
     goal_kinds: frozenset[str] = frozenset()
+    cameras: tuple[CameraNeed, ...] = ()
 
     @classmethod
     def of(cls, desc: PolicyDescription) -> Requirements:
         """A description's requirements (limits only where it states them)."""
         lower, upper = desc.limits if desc.limits is not None else (None, None)
-        return cls(tuple(NAMES[i] for i in desc.joint_index), lower, upper, desc.period, goal_kinds_observed(desc))
+        cameras: dict[str, float] = {}
+        for image in desc.images:  # one camera may feed two tensors: the stricter age wins
+            cameras[image.camera] = min(cameras.get(image.camera, math.inf), image.max_age_ms / 1e3)
+        return cls(tuple(NAMES[i] for i in desc.joint_index), lower, upper, desc.period, goal_kinds_observed(desc),
+                   tuple(CameraNeed(name, age) for name, age in cameras.items()))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ File format (all keys but ``observation`` optional)::
     action: {mode: offset, scale: 0.5, offset: 0.0, clip: 1.0, hold: default}
     recurrent: [{input: h_in, output: h_out}]
     limits: {lower: [...], upper: [...]}               # per policy joint, checked against the robot
+    images:                 # camera frames as model tensors of their own (policy_node/policy/image_inputs.py)
+      - {camera: front, input: image, size: [64, 48], layout: NCHW, dtype: float32, channels: rgb,
+         scale: 0.0039215686, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], max_age_ms: 100}
 
 Joint names are the URDF's (``base_link_to_link1``) or the bus's (``base``).
 Each observation term turns ``raw`` into ``clip(raw + offset) * scale``
@@ -44,6 +47,7 @@ import yaml
 from bus.errors import HilError
 from bus.yamlsource import Source, YamlError, child, parse
 from policy_node.policy.fields import MISSING, Fields, shown
+from policy_node.policy.image_inputs import ImageInput, image_data, parse_images
 from roarm.joints import LOWER, NAMES, UPPER, URDF_NAMES
 from roarm.kinematics import BODY_NAMES
 
@@ -64,7 +68,7 @@ BODY_ALIASES = {"hand_tcp": "tcp"}
 FRAME_ALIASES = {"base_link": "base"}
 
 _TOP_KEYS = ("version", "model", "period", "joints", "default_pose", "observation", "normalize", "action",
-             "recurrent", "limits", "source")
+             "recurrent", "limits", "images", "source")
 _TERM_KEYS: dict[str, tuple[str, ...]] = {
     **{kind: ("joints",) for kind in JOINT_TERMS},
     "last_action": (),
@@ -173,6 +177,7 @@ class PolicyDescription:
     recurrent: tuple[RecurrentPair, ...] = ()
     limits: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     provenance: dict[str, str] = field(default_factory=dict)
+    images: tuple[ImageInput, ...] = ()
 
     @property
     def observation_size(self) -> int:
@@ -391,6 +396,7 @@ def build(source: Source, folder: Path, default_model: str | None = None, *, che
     normalize = _normalize(f, data.get("normalize", MISSING), size)
     recurrent = _recurrent(f, data.get("recurrent", MISSING))
     limits = _limits(f, data.get("limits", MISSING), names)
+    images = parse_images(f, data.get("images", MISSING))
     provenance = data.get("source") or {}
     if not isinstance(provenance, dict):
         f.error("source", f"expected a mapping of notes (where the policy came from), got {shown(provenance)}")
@@ -401,6 +407,7 @@ def build(source: Source, folder: Path, default_model: str | None = None, *, che
         source=source.file, model=model, joints=names, joint_index=index, default_pose=default_pose,
         observation=tuple(observation), action=action, normalize=normalize, period=period,
         recurrent=recurrent, limits=limits, provenance={str(k): str(v) for k, v in provenance.items()},
+        images=images,
     )
 
 
@@ -657,6 +664,8 @@ def to_data(desc: PolicyDescription) -> dict[str, Any]:
         data["recurrent"] = [{"input": p.input, "output": p.output} for p in desc.recurrent]
     if desc.limits is not None:
         data["limits"] = {"lower": list(desc.limits[0]), "upper": list(desc.limits[1])}
+    if desc.images:
+        data["images"] = [image_data(image) for image in desc.images]
     if desc.provenance:
         data["source"] = dict(desc.provenance)
     return data

@@ -6,7 +6,7 @@ and no module of the library imports one that imports it back.
 
 A source is one of:
 
-- ``scripted:hold``, ``scripted:waypoints``, ``scripted:ik``;
+- ``scripted:hold``, ``scripted:waypoints``, ``scripted:ik``, ``scripted:see_reach`` (a camera);
 - a policy folder (``policy.yaml`` beside the model);
 - a description file (``policy.yaml``, ``MODEL.onnx.yaml``);
 - a model file (``MODEL.onnx``): described by ``MODEL.onnx.yaml`` beside
@@ -24,9 +24,21 @@ from pathlib import Path
 from policy_node.policy import description
 from policy_node.policy.base import Policy
 from policy_node.policy.onnx_model import OnnxPolicy
-from policy_node.policy.scripted import DEFAULT_DT, SCRIPTED, make
+from policy_node.policy.scripted import DEFAULT_DT, SCRIPTED, UnknownScripted, make
+from policy_node.policy.see_reach import SeeReach
 
 SCRIPTED_PREFIX = "scripted:"
+# Every ``scripted:NAME``: the blind ones of scripted.py and the camera one of see_reach.py.
+SCRIPTED_NAMES = (*SCRIPTED, "see_reach")
+
+
+def make_scripted(name: str, dt: float = DEFAULT_DT) -> Policy:
+    """A scripted policy by name (UnknownScripted lists the known ones)."""
+    if name == "see_reach":
+        return SeeReach(dt)
+    if name not in SCRIPTED:
+        raise UnknownScripted(f"unknown scripted policy {name!r}; known: {', '.join(SCRIPTED_NAMES)}")
+    return make(name, dt=dt)
 
 
 def load_description(source: str | Path) -> description.PolicyDescription:
@@ -42,9 +54,9 @@ def load_policy(source: str | Path, *, dt: float = DEFAULT_DT) -> Policy:
     """
     text = str(source)
     if text.startswith(SCRIPTED_PREFIX):
-        return make(text.split(":", 1)[1], dt=dt)
+        return make_scripted(text.split(":", 1)[1], dt=dt)
     path = Path(text)
     if not path.exists():
-        kinds = f"a model file (.onnx), a policy folder, a policy.yaml, or scripted:{{{'|'.join(SCRIPTED)}}}"
+        kinds = f"a model file (.onnx), a policy folder, a policy.yaml, or scripted:{{{'|'.join(SCRIPTED_NAMES)}}}"
         raise description.PolicyDescriptionError([f"{path} does not exist; a policy source is {kinds}"])
     return OnnxPolicy(load_description(path))

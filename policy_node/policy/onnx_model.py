@@ -28,16 +28,18 @@ from typing import Any
 
 import numpy as np
 
-from bus.errors import Failed
+from bus.errors import Failed, HilError
 from policy_node.policy.action import ActionMapper, ActionSizeError
 from policy_node.policy.base import Observation
 from policy_node.policy.compat import Requirements
 from policy_node.policy.description import PolicyDescription, PolicyDescriptionError
+from policy_node.policy.image_inputs import ImageInput, ImagePreprocessor
 from policy_node.policy.observation import MissingGoal, ObservationBuilder
 from policy_node.policy.recurrent import RecurrentState
 from roarm.joints import LOWER, UPPER
 
 ONNX_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16"}
+IMAGE_ONNX_DTYPES = {**ONNX_DTYPES, "tensor(uint8)": "uint8"}
 
 
 class ModelError(Failed, ValueError):
@@ -98,7 +100,10 @@ class ModelIO:
         self.inputs, self.outputs = inputs, outputs
         state_in = {p.input for p in desc.recurrent}
         state_out = {p.output for p in desc.recurrent}
-        self.input = self._pick(where, "input", desc.model.input, [n for n in inputs if n not in state_in], desc.source)
+        self.images = self._image_inputs(where, inputs, state_in)
+        image_in = {name for _, name in self.images}
+        self.input = self._pick(where, "input", desc.model.input,
+                                [n for n in inputs if n not in state_in and n not in image_in], desc.source)
         self.output = self._pick(where, "output", desc.model.output, [n for n in outputs if n not in state_out],
                                  desc.source)
         self.input_shape: list[Any] = []
@@ -120,7 +125,7 @@ class ModelIO:
                     f"{where}: output {self.output!r} has {out_width} values per step ({shape_text(out.shape)}), "
                     f"the description drives {desc.action_size} joints ({', '.join(desc.joints)}): list one "
                     "joint per output value in `joints`")
-        unfed = [n for n in inputs if n != self.input and n not in state_in]
+        unfed = [n for n in inputs if n != self.input and n not in state_in and n not in image_in]
         if unfed:
             self.problems.append(
                 f"{where}: the model also takes {', '.join(repr(n) for n in unfed)}, which the description does "
@@ -134,6 +139,64 @@ class ModelIO:
         if self.problems:
             raise ModelError("\n".join(self.problems))
         self.fetch = [self.output, *self.recurrent.output_names]
+
+    def _image_inputs(self, where: str, inputs: dict[str, Any], taken: set[str]) -> list[tuple[ImageInput, str]]:
+        """Each image input of the description with its tensor, checked against the model; a size the
+        description leaves out is the model's when the model fixes it."""
+        images = self.desc.images
+        named = {image.input for image in images if image.input is not None}
+        spare = [n for n, i in inputs.items() if n not in taken and n not in named and len(i.shape) == 4]
+        out = []
+        for k, image in enumerate(images):
+            path = f"{self.desc.source}: images[{k}]"
+            name = image.input
+            if name is None:
+                if len(spare) != 1 or sum(i.input is None for i in images) != 1:
+                    rank4 = ", ".join(spare) or "none"
+                    self.problems.append(f"{path}.input: cannot tell which tensor takes camera {image.camera!r} "
+                                         f"(4-d inputs not named elsewhere: {rank4}): name it as input")
+                    continue
+                name = spare[0]
+            info = inputs.get(name)
+            if info is None:
+                self.problems.append(f"{path}.input: the model has no input {name!r} (its inputs: "
+                                     f"{', '.join(inputs)}): name one of them")
+                continue
+            resolved = self._check_image(path, image, name, info)
+            if resolved is not None:
+                out.append((resolved, name))
+        return out
+
+    def _check_image(self, path: str, image: ImageInput, name: str, info: Any) -> ImageInput | None:
+        shape = list(info.shape)
+        if len(shape) != 4:
+            self.problems.append(f"{path}: input {name!r} has shape {shape_text(shape)}; an image input is 4-d "
+                                 f"({'[1, C, H, W]' if image.layout == 'NCHW' else '[1, H, W, C]'} for layout "
+                                 f"{image.layout})")
+            return None
+        batch, *dims = shape
+        channels, height, width = (dims[0], dims[1], dims[2]) if image.layout == "NCHW" else (dims[2], dims[0], dims[1])
+        problems = []
+        if isinstance(batch, int) and batch != 1:
+            problems.append(f"a fixed batch of {batch}: export it with batch 1 or a dynamic batch")
+        if isinstance(channels, int) and channels != image.depth:
+            other = "NHWC" if image.layout == "NCHW" else "NCHW"
+            problems.append(f"{channels} channels where {image.channels} gives {image.depth}: set channels "
+                            f"({'gray' if channels == 1 else 'rgb or bgr'}) or layout ({other}?)")
+        dtype = IMAGE_ONNX_DTYPES.get(info.type)
+        if dtype != image.dtype:
+            problems.append(f"element type {info.type}, the description says dtype {image.dtype}: set dtype: "
+                            f"{dtype or 'float32 (export a float or uint8 input)'}")
+        size = image.size
+        fixed = (width, height) if isinstance(width, int) and isinstance(height, int) else None
+        if size is not None and fixed is not None and size != fixed:
+            problems.append(f"{fixed[0]}x{fixed[1]} pixels, the description resizes to {size[0]}x{size[1]}: set "
+                            f"size: [{fixed[0]}, {fixed[1]}]")
+        for problem in problems:
+            self.problems.append(f"{path}: input {name!r} {shape_text(shape)} ({image.layout}) has {problem}")
+        if problems:
+            return None
+        return replace(image, input=name, size=size or fixed)
 
     def _check_input(self, where: str, info: Any) -> None:
         desc = self.desc
@@ -187,12 +250,17 @@ class ModelIO:
         return f"input {self.input!r} {shape_text(self.input_shape)} {self.dtype}"
 
 
+class MissingFrame(HilError, LookupError):
+    """A vision policy was asked to act without a frame of one of its cameras (the node holds instead)."""
+
+
 class OnnxPolicy:
     """A Policy backed by an ONNX file and its PolicyDescription.
 
     Without a Cartesian goal (when the description observes one) it holds the
     target it last commanded, or the first measured position: a policy with
-    nothing to do must stay put, not sag or guess.
+    nothing to do must stay put, not sag or guess. Image inputs are fed from
+    ``obs.images`` (policy_node/policy/image_inputs.py).
     """
 
     def __init__(self, desc: PolicyDescription) -> None:
@@ -215,11 +283,17 @@ class OnnxPolicy:
         self.recurrent = self.io.recurrent
         self._feed: dict[str, np.ndarray] = {
             self.io.input: self.builder.batch if self.io.batched else self.builder.vector, **self.recurrent.inputs}
+        self._images = [(image.camera, name, ImagePreprocessor(image)) for image, name in self.io.images]
+        for _camera, name, pre in self._images:
+            if pre.image.size is not None:  # known now: allocate (and plan the first run) before the loop
+                self._feed[name] = pre.prepare(*pre.image.size)
+        sized = all(name in self._feed for _c, name, _p in self._images)
         self._fetch = self.io.fetch
         self._state_names = self.recurrent.output_names
         self._held: np.ndarray | None = None
         # The first run allocates and plans; do it now, not inside the first control step's budget.
-        self._run()
+        if sized:
+            self._run()
         self.reset()
 
     def reset(self) -> None:
@@ -247,6 +321,11 @@ class OnnxPolicy:
             if self._held is None:
                 self._held = np.clip(obs.position, self.lower, self.upper)
             return self._held.copy()
+        for camera, name, pre in self._images:
+            frame = obs.images.get(camera)
+            if frame is None:
+                raise MissingFrame(f"no frame of camera {camera!r} with state {obs.seq}")
+            self._feed[name] = pre(frame.rgb)
         outputs = self._run()
         if self._state_names:
             self.recurrent.update(dict(zip(self._state_names, outputs[1:], strict=True)))

@@ -12,7 +12,10 @@ its own run exactly:
 - the policy is reset when the state seq goes back (a robot reset), and a
   re-published state answered again is not fed twice;
 - watchdog holds (``hold=True``) are the node's output, not the policy's:
-  they are skipped and counted.
+  they are skipped and counted;
+- a vision policy gets each state's camera frames as the node paired them
+  (tools/bag/frames.RecordedFrames: the frame stamped at or before the
+  state, not older than the policy accepts).
 
 A goal sent shortly before a state (GOAL_LATENESS_NS) or between a state and
 its command may or may not have reached the policy in time (goals and states
@@ -31,11 +34,14 @@ from google.protobuf.message import DecodeError, Message
 from bus import registry
 from bus.errors import Failed
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE
-from policy_node.policy.base import Observation, Policy
+from policy_node.policy.base import CameraFrame, Observation, Policy
 from policy_node.policy.load import load_policy
 from roarm.joints import NAMES
+from schemas.messages_pb2 import JointState
 from tools.bag.compat import ensure_compatible
-from tools.bag.node_info import PREFIX
+from tools.bag.frames import RecordedFrames
+from policy_node.policy.pixels import camera_specs
+from tools.bag.node_info import PREFIX, from_metadata
 from tools.bag.period import control_period
 from tools.bag.reader import BagMessage, BagReader
 
@@ -75,6 +81,7 @@ class CheckResult:
     unmatched: int = 0
     late_goal: int = 0
     resets: int = 0
+    no_frame: int = 0  # commands whose state had no fresh camera frame in the bag
     diverging_steps: int = 0
     max_error: np.ndarray = field(default_factory=lambda: np.zeros(len(NAMES)))
     first: Divergence | None = None
@@ -148,7 +155,7 @@ class _Snapshot:
 
 
 def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded: np.ndarray,
-            atol: float) -> tuple[np.ndarray, np.ndarray, int]:
+            atol: float, images: dict[str, CameraFrame] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """(error, answer, which goal): the policy asked with each candidate goal in turn
     until one matches the recorded command; the closest answer when none does."""
     attempts: list[tuple[float, np.ndarray, np.ndarray, int]] = []
@@ -156,7 +163,7 @@ def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded
     for index, goal in enumerate(goals):
         if index and snapshot is not None:
             snapshot.restore()  # the second try starts where the first did
-        obs = Observation.from_state(state, goal.message if goal else None)  # type: ignore[arg-type]
+        obs = Observation.from_state(state, goal.message if goal else None, images=images)  # type: ignore[arg-type]
         replayed = np.asarray(policy.act(obs), dtype=float)
         error = _error(replayed, recorded)
         attempts.append((float(np.max(error)), error, replayed, index))
@@ -206,6 +213,19 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
                             f"(sha256 {recorded.get('model_hash', '') or '-'}); checking {policy.name} "
                             f"(sha256 {policy.model_hash or '-'})")
 
+    needs = {need.camera: need.max_age_s for need in policy.requirements.cameras}
+    frames = RecordedFrames(reader, needs) if needs else None
+    if frames is not None:
+        frames.specs = camera_specs(from_metadata(reader.metadata.get(PREFIX + "robot", {})).extra.get("cameras", ""))
+        if frames.count == 0:
+            raise CheckError(f"{policy.name} looks through {', '.join(needs)}: {bag} has no frame of "
+                             f"{'that camera' if len(needs) == 1 else 'those cameras'} (was it recorded with "
+                             "--image-topics leaving it out?)")
+        if frames.jpeg_from_raw:
+            result.notes.append("the bag keeps the camera frames as JPEG (the policy saw them raw): a vision "
+                                "policy may answer slightly differently; record with --raw-images for an exact "
+                                "check")
+
     states: dict[int, _Timed] = {}
     goals: list[_Timed] = []
     last_seq: int | None = None
@@ -247,8 +267,14 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
         candidates = [newest]
         if newest is not None and newest.sent_ns >= state.sent_ns - GOAL_LATENESS_NS:
             candidates.append(goals[-2] if len(goals) == 2 else None)  # the goal before it, maybe none
+        images = None
+        if frames is not None:
+            images = _images(frames, state.message)  # type: ignore[arg-type]
+            if images is None:
+                result.no_frame += 1  # the live node had no fresh frame either: it held
+                continue
         recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
-        error, replayed, used = _answer(policy, state.message, candidates, recorded, atol)
+        error, replayed, used = _answer(policy, state.message, candidates, recorded, atol, images)
         result.late_goal += used  # 1: the policy still had the goal before the newest
         result.steps += 1
         result.max_error = np.maximum(result.max_error, error)
@@ -265,12 +291,23 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
     return result
 
 
+def _images(frames: RecordedFrames, state: JointState) -> dict[str, CameraFrame] | None:
+    """The frames the live node paired with ``state``, as the policy saw them."""
+    paired = frames.for_state(state)
+    if paired is None:
+        return None
+    return {camera: CameraFrame(camera, pixels, frame.stamp_ns, frames.steps.get(frame.stamp_ns),
+                                frames.intrinsics(camera, pixels), camera, frames.specs.get(camera))
+            for camera, (frame, pixels) in paired.items()}
+
+
 def format_result(result: CheckResult, bag: Path) -> str:
     lines = [
         f"check-policy: {result.policy} against {bag} (atol {result.atol:g}, dt {result.dt:g} s)",
         f"  steps checked: {result.steps} (holds skipped: {result.holds_skipped}, re-sent answers: "
         f"{result.duplicates}, commands without their state: {result.unmatched}, resets: {result.resets}, "
-        f"answered before a new goal arrived: {result.late_goal})",
+        f"answered before a new goal arrived: {result.late_goal}"
+        + (f", states without a fresh frame: {result.no_frame}" if result.no_frame else "") + ")",
         "  max |error| per joint (rad): "
         + ", ".join(f"{n} {e:.3g}" for n, e in zip(NAMES, result.max_error, strict=False)),
     ]

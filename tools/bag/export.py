@@ -3,7 +3,8 @@
 Fields are flattened by name: nested messages as ``tcp.x``, repeated values
 as ``position.0``, maps as ``counters.KEY``, enums by name. Columns are the
 union over all of a topic's messages (a repeated field as long as its longest
-value), so every row of a file has the same header.
+value), so every row of a file has the same header. A camera frame's pixels
+are not written (``data`` holds their size; ``--video`` exports them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from tools.bag.frames import is_frame_topic
 from tools.bag.reader import BagReader
 
 HEADER = ("log_time_ns", "publish_time_ns", "sequence", "src")
@@ -67,7 +69,11 @@ def export_csv(bag: Path, out_dir: Path, topics: tuple[str, ...] = ()) -> dict[s
             continue
         row = {"log_time_ns": message.log_time, "publish_time_ns": message.publish_time,
                "sequence": message.sequence, "src": message.src}
-        row.update(flatten(reader.decode(message)))
+        decoded = reader.decode(message)
+        fields = flatten(decoded)
+        if is_frame_topic(message.topic):  # pixels do not belong in a table: their size does
+            fields["data"] = f"{len(decoded.data)} bytes"
+        row.update(fields)
         rows.setdefault(message.topic, []).append(row)
         seen = columns.setdefault(message.topic, dict.fromkeys(HEADER))
         for key in row:

@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tools.bag.drops import DropCounter
+from tools.bag.frames import frame_of, is_frame_topic, resolution
 from tools.bag.node_info import PREFIX
-from tools.bag.reader import BagReader
+from tools.bag.reader import BagMessage, BagReader
 
 
 @dataclass
@@ -33,6 +34,27 @@ class ChannelInfo:
 
 
 @dataclass
+class CameraInfo:
+    """One camera's frames in the bag: how many, how often (by capture stamps), how large."""
+
+    camera: str
+    topic: str
+    src: str
+    encoding: str  # rgb8, jpeg, png, ...
+    width: int = 0
+    height: int = 0
+    count: int = 0
+    bytes: int = 0
+    first_stamp_ns: int = 0
+    last_stamp_ns: int = 0
+
+    @property
+    def rate_hz(self) -> float:
+        span = (self.last_stamp_ns - self.first_stamp_ns) / 1e9
+        return (self.count - 1) / span if self.count > 1 and span > 0 else 0.0
+
+
+@dataclass
 class BagInfo:
     path: str
     size_bytes: int
@@ -45,11 +67,14 @@ class BagInfo:
     provenance: dict[str, str] = field(default_factory=dict)
     nodes: dict[str, dict[str, str]] = field(default_factory=dict)
     recorder_summary: dict[str, str] = field(default_factory=dict)
+    cameras: list[CameraInfo] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         for entry, channel in zip(data["channels"], self.channels, strict=True):  # type: ignore[arg-type]
             entry["rate_hz"] = round(channel.rate_hz, 3)
+        for entry, camera in zip(data["cameras"], self.cameras, strict=True):  # type: ignore[arg-type]
+            entry["rate_hz"] = round(camera.rate_hz, 3)
         return data
 
 
@@ -58,8 +83,11 @@ def bag_info(path: Path) -> BagInfo:
     reader = BagReader(path)
     channels: dict[int, ChannelInfo] = {}
     drops = DropCounter()
+    cameras: dict[int, CameraInfo] = {}
     first = last = 0
     for message in reader.messages():
+        if is_frame_topic(message.topic):
+            _count_frame(cameras, message)
         info = channels.get(message.channel.id)
         if info is None:
             meta = message.channel.metadata
@@ -85,7 +113,24 @@ def bag_info(path: Path) -> BagInfo:
         provenance=_completed(reader.provenance, nodes),
         nodes=nodes,
         recorder_summary=reader.stream_summary,
+        cameras=sorted(cameras.values(), key=lambda c: (c.camera, c.topic, c.src)),
     )
+
+
+def _count_frame(cameras: dict[int, CameraInfo], message: BagMessage) -> None:
+    """Add one frame to its channel's camera entry (the first frame of each gives the resolution)."""
+    frame = frame_of(message)
+    if frame is None:
+        return
+    entry = cameras.get(message.channel.id)
+    if entry is None:
+        width, height = resolution(frame)
+        entry = cameras[message.channel.id] = CameraInfo(frame.camera, frame.topic, message.src, frame.encoding,
+                                                         width, height, first_stamp_ns=frame.stamp_ns)
+    entry.count += 1
+    entry.bytes += len(frame.data)
+    entry.first_stamp_ns = min(entry.first_stamp_ns, frame.stamp_ns)
+    entry.last_stamp_ns = max(entry.last_stamp_ns, frame.stamp_ns)
 
 
 def _completed(provenance: dict[str, str], nodes: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -111,6 +156,12 @@ def format_info(info: BagInfo) -> str:
     for c in info.channels:
         lines.append(f"  {c.topic:<{width}}  {c.count:>8} msgs  {c.rate_hz:>9.2f} Hz  {c.dropped:>6} dropped"
                      f"  from {c.src} ({c.role})  {c.type}")
+    if info.cameras:
+        lines.append("cameras:")
+        for cam in info.cameras:
+            size = f"{cam.width}x{cam.height}" if cam.width else "?x?"
+            lines.append(f"  {cam.camera:<12} {size:>9} {cam.encoding:<5} {cam.count:>7} frames  {cam.rate_hz:>7.2f} Hz"
+                         f"  {cam.bytes / max(cam.count, 1) / 1024:>7.1f} KiB/frame  on {cam.topic} from {cam.src}")
     if info.provenance:
         lines.append("provenance:")
         lines.extend(f"  {key}: {value}" for key, value in info.provenance.items())

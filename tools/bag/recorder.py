@@ -16,10 +16,12 @@ from pathlib import Path
 import zmq
 
 from bus.endpoints import ROLES, Endpoints
+from bus.envelope import Envelope, Reject
 from bus.node import Node, Severity
 from bus.pubsub import Subscriber
 from bus.topics import QueuePolicy
 from schemas import services_pb2
+from tools.bag.frames import ImageSelection, jpeg_envelope
 from tools.bag.node_info import PREFIX, InfoProbe, as_metadata
 from tools.bag.writer import BagWriteError, BagWriter, WriterConfig
 from sim_node.urdf import roarm_m3_urdf
@@ -48,6 +50,8 @@ class RecorderConfig:
     nice: int = 10
     # Add what Foxglove's 3D panel needs (link transforms, URDF, goal spheres, event logs).
     scene: bool = True
+    # Which camera frames to keep, and whether raw frames are stored raw or as JPEG (tools/bag/frames.py).
+    images: ImageSelection = field(default_factory=ImageSelection)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ def record(config: RecorderConfig) -> RecordResult:
         info = services_pb2.NodeInfo(backend="mcap")
         info.extra["output"] = str(config.output)
         info.extra["topics"] = ",".join(config.topics) or "*"
+        info.extra["image_topics"] = ",".join(config.images.wanted) or "*"
+        info.extra["images"] = "raw" if config.images.raw else "jpeg"
         info.metrics["received"] = float(bag.drops.received)
         info.metrics["dropped"] = float(bag.drops.dropped)
         return info
@@ -94,7 +100,7 @@ def record(config: RecorderConfig) -> RecordResult:
     try:
         while node.running:
             node.spin(timeout_ms=0)  # services and heartbeat; never waits here
-            heard = _drain_into(bag, subscribers, node, scene)
+            heard = _drain_into(bag, subscribers, node, scene, config.images)
             for role, info in probe.ask(heard).items():
                 bag.add_metadata(PREFIX + role, as_metadata(info))
             bag.flush_if_due()
@@ -102,7 +108,7 @@ def record(config: RecorderConfig) -> RecordResult:
             # them in batches: one wake-up per batch instead of one per message
             # keeps the recorder from stealing the CPU a lockstep loop needs.
             time.sleep(config.batch_s)
-        _drain_into(bag, subscribers, node, scene)  # what arrived while stopping
+        _drain_into(bag, subscribers, node, scene, config.images)  # what arrived while stopping
     except BagWriteError as exc:
         error = str(exc)
         node.event(Severity.ERROR, "record.write_failed", error)
@@ -119,16 +125,19 @@ def record(config: RecorderConfig) -> RecordResult:
 
 
 def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node,
-                scene: SceneDeriver | None = None) -> set[str]:
+                scene: SceneDeriver | None = None, images: ImageSelection | None = None) -> set[str]:
     """Write everything waiting, in the order the senders stamped it; returns the roles heard from.
 
     Within one batch the sockets are drained one after another, so the
     senders' monotonic stamps (one host) restore the order across roles.
     """
-    batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items() for envelope in sub.drain()]
+    images = images or ImageSelection()
+    batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items() for envelope in sub.drain()
+             if images.keeps(envelope.topic)]
     batch.sort(key=lambda entry: entry[0])
-    for _sent, role, envelope in batch:
-        gap = bag.write(role, envelope)
+    for _sent, role, received in batch:
+        envelope = received if images.raw else _as_jpeg(received, node)
+        gap = bag.write(role, envelope, received.topic)
         if scene is not None:
             for derived in scene.derive(envelope):
                 _write_derived(bag, derived)
@@ -138,6 +147,15 @@ def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node,
                        f"{gap} message(s) of {envelope.topic} from {envelope.src} never arrived "
                        f"(seq jumped to {envelope.seq})", envelope.seq)
     return {role for _sent, role, _envelope in batch}
+
+
+def _as_jpeg(envelope: Envelope, node: Node) -> Envelope:
+    """A raw colour frame re-encoded as JPEG; anything else (and a malformed frame, counted) as it came."""
+    try:
+        return jpeg_envelope(envelope)
+    except Reject as reject:
+        node.reject(reject)
+        return envelope
 
 
 def _write_derived(bag: BagWriter, message: VizMessage) -> None:

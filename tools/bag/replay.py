@@ -9,7 +9,9 @@ robot's info (the recorder keeps it), or the arm of roarm.joints with the
 bag's control period for bags without it.
 
 Headers carry the recorded sender and seq (so drops stay visible) and a fresh
-sent_ns; payloads are the recorded bytes. ZMQ's slow joiner: a PUB drops
+sent_ns; payloads are the recorded bytes. Camera frames go out on the camera
+role's PUB (queueing 16 frames per subscriber, bus/frames.py), with the
+``step`` of the state whose stamp they carry. ZMQ's slow joiner: a PUB drops
 what it sends before a subscriber's subscription has arrived, so replay
 waits ``--wait-subscribers`` peers per endpoint (socket monitor) and a
 ``--settle`` delay before the first message, and the same delay after the
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import zmq
@@ -30,7 +32,8 @@ from bus.endpoints import ROLES, Endpoints
 from bus.envelope import Encoder
 from bus.errors import Failed
 from bus.node import Node
-from bus.pubsub import Publisher
+from bus.frames import FRAME_HWM
+from bus.pubsub import PUB_HWM, Publisher
 from bus.security import Security
 from bus.reach import probe
 from bus.service import ServiceClient, ServiceError, ServiceUnavailable
@@ -38,13 +41,14 @@ from bus.topics import EVENT, HEARTBEAT, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.joints import ROARM_M3
 from schemas import services_pb2
 from tools.bag.compat import ensure_compatible
+from tools.bag.frames import frame_stamp, is_frame_topic, state_steps
 from tools.bag.node_info import PREFIX, from_metadata
 from tools.bag.period import control_period
 from tools.bag.reader import BagReader
 
 # Roles a replay stands in for by default (docs/contracts.md), and topics it
 # leaves out by default: the recorded nodes' health is not the replay's.
-DEFAULT_ROLES = ("robot", "runner")
+DEFAULT_ROLES = ("robot", "runner", "camera")
 SKIPPED_TOPICS = (HEARTBEAT, EVENT)
 # In --max mode, serve services and heartbeats every this many messages.
 _SPIN_EVERY = 2000
@@ -221,7 +225,9 @@ def replay(config: ReplayConfig) -> ReplayResult:
         for role in roles:
             if role not in publishers:
                 security = Security.for_roles(config.endpoints.security, role, role_endpoints)
-                publishers[role] = Publisher(node.ctx, config.endpoints[role].pub, config.name, security=security)
+                hwm = FRAME_HWM if role == "camera" else PUB_HWM  # frames: bus/frames.py
+                publishers[role] = Publisher(node.ctx, config.endpoints[role].pub, config.name, hwm=hwm,
+                                             security=security)
         node.install_signal_handlers()
         if config.wait_subscribers > 0:
             _wait_for_peers(node, {r: p.socket for r, p in publishers.items()}, config.wait_subscribers,
@@ -249,14 +255,24 @@ class _Item:
     src: str
     seq: int
     data: bytes
+    step: int | None = None  # camera frames: the robot step they belong to
 
 
 def _load(reader: BagReader, channels: dict[int, str]) -> list[_Item]:
     """The selected messages in file order, in memory: the send loop then costs
-    a header and a send per message, not a parse of the file."""
+    a header and a send per message, not a parse of the file.
+
+    A frame's envelope ``step`` is not in the bag (it keeps payloads): a frame
+    stamped like a JointState (a simulator's) gets that state's seq again.
+    """
     types = {cid: reader.schemas[reader.channels[cid].schema_id].name for cid in channels}
-    return [_Item(m.log_time, role, m.topic, types[m.channel.id], m.src, m.sequence, m.data)
-            for m in reader.messages() if (role := channels.get(m.channel.id)) is not None]
+    items = [_Item(m.log_time, role, m.topic, types[m.channel.id], m.src, m.sequence, m.data)
+             for m in reader.messages() if (role := channels.get(m.channel.id)) is not None]
+    if any(is_frame_topic(item.topic) for item in items):
+        steps = state_steps(reader)
+        items = [replace(item, step=steps.get(stamp)) if (stamp := frame_stamp(item.topic, item.data)) is not None
+                 else item for item in items]
+    return items
 
 
 def _publish(items: list[_Item], publishers: dict[str, Publisher], node: Node, rate: float | None,
@@ -278,7 +294,7 @@ def _publish(items: list[_Item], publishers: dict[str, Publisher], node: Node, r
         if encoder is None:
             encoder = encoders[item.src] = Encoder(item.src)
         publishers[item.role].send_frames(
-            encoder.encode_raw(item.topic, item.type_name, item.data, seq=item.seq))
+            encoder.encode_raw(item.topic, item.type_name, item.data, seq=item.seq, step=item.step))
         result.sent += 1
         result.per_topic[item.topic] += 1
     result.elapsed_s = time.monotonic() - started

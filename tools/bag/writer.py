@@ -68,7 +68,7 @@ class BagWriter:
         self.config = config or WriterConfig()
         self.drops = DropCounter()
         self._schemas: dict[str, int] = {}
-        self._channels: dict[tuple[str, str, str], int] = {}
+        self._channels: dict[tuple[str, ...], int] = {}
         self._next_flush = time.monotonic() + self.config.flush_interval_s
         self._closed = False
         self._file = self._open()
@@ -119,22 +119,29 @@ class BagWriter:
             schema_id = self._schemas[type_name] = self._writer.register_schema(type_name, "protobuf", data)
         return schema_id
 
-    def _channel_id(self, role: str, envelope: Envelope) -> int:
-        key = (role, envelope.topic, envelope.src)
+    def _channel_id(self, role: str, envelope: Envelope, origin: str) -> int:
+        key = (role, envelope.topic, envelope.src, origin)
         channel_id = self._channels.get(key)
         if channel_id is None:
             metadata = {"role": role, "src": envelope.src, "type": envelope.type,
                         "schema_version": "{}.{}".format(*envelope.version)}
+            if origin != envelope.topic:
+                metadata["encoded_from"] = origin  # a raw camera frame stored as JPEG (tools/bag/frames.py)
             channel_id = self._writer.register_channel(envelope.topic, "protobuf", self._schema_id(envelope.type),
                                                        metadata)
             self._channels[key] = channel_id
         return channel_id
 
-    def write(self, role: str, envelope: Envelope) -> int:
-        """Store one envelope received from ``role``'s PUB; returns the seq gap before it."""
+    def write(self, role: str, envelope: Envelope, origin: str = "") -> int:
+        """Store one envelope received from ``role``'s PUB; returns the seq gap before it.
+
+        ``origin``: the topic it was received on when that differs (a raw
+        frame re-encoded as JPEG): drops are counted on the stream received.
+        """
+        origin = origin or envelope.topic
         try:
             self._writer.add_message(
-                self._channel_id(role, envelope),
+                self._channel_id(role, envelope, origin),
                 log_time=envelope.recv_ns,
                 data=envelope.payload,
                 publish_time=envelope.sent_ns,
@@ -142,7 +149,7 @@ class BagWriter:
             )
         except OSError as exc:
             raise BagWriteError(_describe(exc, self.path)) from None
-        return self.drops.observe(envelope.topic, envelope.src, envelope.seq)
+        return self.drops.observe(origin, envelope.src, envelope.seq)
 
     def write_viz(self, message: VizMessage) -> None:
         """A message derived for viewers (Foxglove's 3D panel): channels of role "recorder"."""
