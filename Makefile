@@ -34,6 +34,7 @@ bench: $(STAMP)
 	-$(VENV)/bin/hil bench hw
 	-$(VENV)/bin/hil bench bag
 	-$(VENV)/bin/hil bench run
+	-$(VENV)/bin/hil bench camera
 
 clean:
 	rm -rf $(VENV) build *.egg-info
