@@ -35,6 +35,7 @@ bench: $(STAMP)
 	-$(VENV)/bin/hil bench bag
 	-$(VENV)/bin/hil bench run
 	-$(VENV)/bin/hil bench sweep
+	-$(VENV)/bin/hil bench camera
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -64,6 +64,15 @@ class FramePublisher:
         self.encoder = Encoder(src)
         self.socket = make_socket(ctx, zmq.PUB, endpoint, bind=bind, options={zmq.SNDHWM: hwm}, security=security)
 
+    @classmethod
+    def on(cls, socket: zmq.Socket, src: str) -> FramePublisher:
+        """Frames on a PUB socket made elsewhere: a camera node's own PUB (bus.node.Node
+        with ``pub_hwm=FRAME_HWM``), which also carries its heartbeats. Its owner closes it."""
+        publisher = cls.__new__(cls)
+        publisher.encoder = Encoder(src)
+        publisher.socket = socket
+        return publisher
+
     def publish_raw(
         self,
         camera: str,

@@ -120,7 +120,7 @@ class SimBackend(ABC):
         check_unique(self.cameras)
         if self.cameras and not self.renders:
             raise CameraUnsupported(f"the {self.name} backend renders no cameras (asked for "
-                                    f"{', '.join(c.name for c in self.cameras)}): use --backend mujoco (or isaac)")
+                                    f"{', '.join(c.name for c in self.cameras)}): use --backend mujoco")
         self.scene = {name: Placement(name) for name in self.scene_objects}
         self.model_hash = ""
         self.randomization = nominal()

@@ -92,11 +92,13 @@ from __future__ import annotations
 import hashlib
 import math
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from roarm.camera import CameraSpec
 from roarm.joints import MAX_TORQUE, NAMES
 from schemas.services_pb2 import Randomization
 from sim_node.backend import BackendUnavailable, SimBackend, physics_substeps, servo_ramp
@@ -135,8 +137,13 @@ def unsupported(version: str) -> str:
 class IsaacBackend(SimBackend):
     name = "isaac"
 
-    def __init__(self, dt: float = 0.01, physics_dt: float = PHYSICS_DT, headless: bool = True) -> None:
-        super().__init__(dt)
+    # Cameras (isaacsim.sensors.camera) and scene objects are not written yet:
+    # asking for a camera is refused (CameraUnsupported), and the scene is empty.
+    scene_objects: tuple[str, ...] = ()
+
+    def __init__(self, dt: float = 0.01, physics_dt: float = PHYSICS_DT, headless: bool = True,
+                 cameras: Sequence[CameraSpec] = ()) -> None:
+        super().__init__(dt, cameras)
         self.substeps = physics_substeps(dt, physics_dt)
         self.physics_dt = float(physics_dt)
         self.headless = headless

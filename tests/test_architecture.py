@@ -3,7 +3,7 @@
 Layers, top to bottom (a module may import from its own package or any
 package below it, never above; the node packages never import each other):
 
-    tools -> scenarios -> sim_node | hw_node | policy_node -> roarm -> bus -> schemas
+    tools -> scenarios -> sim_node | hw_node | camera_node | policy_node -> roarm -> bus -> schemas
 
 Project imports sit at the top of their module: an import inside a function
 hides a dependency (and, before, hid cycles). Heavy optional third-party
@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = {"schemas": 0, "bus": 1, "roarm": 2, "sim_node": 3, "hw_node": 3, "policy_node": 3, "scenarios": 4,
-          "tools": 5}
+LAYERS = {"schemas": 0, "bus": 1, "roarm": 2, "sim_node": 3, "hw_node": 3, "camera_node": 3, "policy_node": 3,
+          "scenarios": 4, "tools": 5}
 NODE_LAYER = 3
 # What the bus may import from outside the standard library and the project:
 # it loads inside Isaac Sim's own Python. Three modules add one package each.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +30,8 @@ from scenarios.launch import LaunchError, RunSettings, camera_launches
 from scenarios.schema import load
 from schemas import messages_pb2
 from schemas.foxglove import CameraCalibration, CompressedImage, RawImage
-from sim_node.backend import Placement
+from sim_node.backend import CameraUnsupported, Placement
+from sim_node.backends import make_backend
 from sim_node.camera import RenderUnavailable, choose_gl
 from sim_node.mujoco_backend import MujocoBackend
 from tests.conftest import HIL, Procs, poll_until, wait_ready, wait_robot
@@ -376,3 +376,9 @@ def test_a_real_camera_needs_a_device_on_the_real_arm(tmp_path: Path) -> None:
     (launch,) = camera_launches(["hil"], with_device, settings, ["--run-dir", "R"])
     assert launch.role == "camera" and launch.argv[:3] == ["hil", "node", "camera"]
     assert launch.argv[3:7] == ["--device", "/dev/video0", "--name", "eye"] and launch.argv[-2:] == ["--run-dir", "R"]
+
+
+@pytest.mark.parametrize("backend_name", ["mock", "isaac"])
+def test_backends_without_rendering_refuse_cameras_before_starting_anything(backend_name: str) -> None:
+    with pytest.raises(CameraUnsupported, match=f"the {backend_name} backend renders no cameras"):
+        make_backend(backend_name, dt=0.02, cameras=(CameraSpec("eye"),))

@@ -11,6 +11,7 @@ from scenarios.executors import ExecutorError
 from scenarios.sweep import SweepError, parse_seeds
 from tools.bench import bag as bag_bench
 from tools.bench import bus as bus_bench
+from tools.bench import camera as camera_bench
 from tools.bench import hw as hw_bench
 from tools.bench import policy as policy_bench
 from tools.bench import run as run_bench
@@ -40,6 +41,25 @@ def bench_bus(samples: int, messages: int) -> None:
       hil bench bus --samples 5000
     """
     click.echo(bus_bench.report(bus_bench.run(samples, messages)))
+
+
+@bench.command("camera")
+@click.option("--seconds", type=click.FloatRange(min=0.5), default=2.0, show_default=True,
+              help="Measurement window of each throughput round and lockstep figure.")
+def bench_camera(seconds: float) -> None:
+    """Camera frames/s and MB/s through the bus beside raw pyzmq, render time, lockstep with a camera.
+
+    Ends with ``targets: N met, M missed (names)``; exits 1 when one is missed
+    (the bus at least 0.9x raw pyzmq at 320x240 and 640x480 RGB).
+
+    \b
+    Example:
+      hil bench camera --seconds 2
+    """
+    text, missed = camera_bench.report(seconds)
+    click.echo(text)
+    if missed:
+        raise Failed(f"hil bench camera: {len(missed)} target(s) missed: {', '.join(missed)}")
 
 
 @bench.command("sim")

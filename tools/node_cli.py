@@ -17,12 +17,13 @@ NODES = {
     "policy": "policy_node.cli:policy",
     "sim": "sim_node.cli:sim",
     "hw": "hw_node.cli:hw",
+    "camera": "camera_node.cli:camera",
 }
 
 
 @click.group(cls=LazyGroup, lazy=NODES)
 def node() -> None:
-    """Start a node (robot: sim or hw; policy) as its own process.
+    """Start a node (robot: sim or hw; policy; camera: a real camera) as its own process.
 
     \b
     Example:
