@@ -72,16 +72,20 @@ class JointTarget(_message.Message):
     def __init__(self, names: _Optional[_Iterable[str]] = ..., position: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class CartesianTarget(_message.Message):
-    __slots__ = ("x", "y", "z", "gripper")
+    __slots__ = ("x", "y", "z", "gripper", "body", "quat")
     X_FIELD_NUMBER: _ClassVar[int]
     Y_FIELD_NUMBER: _ClassVar[int]
     Z_FIELD_NUMBER: _ClassVar[int]
     GRIPPER_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    QUAT_FIELD_NUMBER: _ClassVar[int]
     x: float
     y: float
     z: float
     gripper: float
-    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ..., z: _Optional[float] = ..., gripper: _Optional[float] = ...) -> None: ...
+    body: str
+    quat: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ..., z: _Optional[float] = ..., gripper: _Optional[float] = ..., body: _Optional[str] = ..., quat: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Goal(_message.Message):
     __slots__ = ("stamp_ns", "seq", "id", "joints", "tcp", "tolerance", "timeout_s")

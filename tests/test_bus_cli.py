@@ -12,7 +12,7 @@ import zmq
 from bus.endpoints import Endpoints
 from bus.envelope import Encoder
 from bus.topics import JOINT_STATE
-from schemas import messages_pb2
+from schemas import SCHEMA_VERSION, messages_pb2
 from tests.conftest import HIL, Procs
 
 
@@ -57,7 +57,7 @@ def test_ping_and_hz_against_a_live_node(procs: Procs, run_dir: Path) -> None:
     ping = subprocess.run([HIL, "bus", "ping", "robot", "-n", "2", "--timeout", "5", "--run-dir", str(run_dir)],
                           capture_output=True, text=True, timeout=60)
     assert ping.returncode == 0, ping.stderr
-    assert ping.stdout.count("listener schema 1.0") == 2
+    assert ping.stdout.count(f"listener schema {SCHEMA_VERSION}") == 2
     hz = subprocess.run([HIL, "bus", "hz", "node/heartbeat", "--duration", "2.5", "--run-dir", str(run_dir)],
                         capture_output=True, text=True, timeout=60)
     assert hz.returncode == 0, hz.stderr
