@@ -109,8 +109,9 @@ class PolicyNode:
             client.close()
         check_against(self.policy.spec, info)
         if self.policy.spec.dt == 0 and info.dt > 0:
-            # A scripted policy derives its speed limits from the robot's period.
-            self.policy = load_policy(self.config.source, dt=info.dt)
+            # A scripted policy derives its speed from the robot's period and speed limits
+            # (the real arm's node clamps below the servo's top speed); a Python one sees the period.
+            self.policy = load_policy(self.config.source, dt=info.dt, max_velocity=tuple(info.max_velocity))
         self.robot = info
         self.node.set_state("ok", f"driving {info.node or 'robot'} ({info.backend}, {info.mode or 'realtime'})")
         return info

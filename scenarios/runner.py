@@ -36,15 +36,16 @@ from bus.node import Node
 from bus.processes import Child, NotReady, Processes
 from bus.service import ServiceError, ServiceUnavailable
 from roarm.robot_client import RobotClient
+from policy_node.interface.description import load as load_description
 from scenarios.assertions import NodeOutcome, Observed, judge
 from scenarios.compat import mismatches
 from scenarios.goals import GoalPublisher, GoalSequence
-from scenarios.launch import LaunchError, RunSettings, node_launches
+from scenarios.launch import LaunchError, RunSettings, control_period, node_launches
 from scenarios.monitor import Monitor
 from scenarios.progress import Status
 from scenarios.provenance import provenance
 from scenarios.report import Report
-from scenarios.schema import Scenario
+from scenarios.schema import PolicyConfig, Scenario
 from schemas import messages_pb2, services_pb2
 
 # Before the reset, the first goal is sent for this long so the policy holds
@@ -95,6 +96,7 @@ def settings_for(scenario: Scenario, options: RunOptions, run_dir: Path) -> RunS
         record=scenario.record if options.record is None else options.record,
         run_dir=run_dir,
         out_dir=out.resolve(),
+        dt=control_period(scenario),
     )
 
 
@@ -118,7 +120,8 @@ class Run:
         self.endpoints.save(settings.run_dir / ENDPOINTS_FILE)
         self.report = Report(scenario.name, str(scenario.path), settings.target, settings.mode, settings.seed,
                              str(settings.out_dir))
-        self.report.provenance = provenance(scenario.path, scenario.sha256, scenario.policy.model, settings.seed)
+        self.report.provenance = provenance(scenario.path, scenario.sha256, policy_file(scenario.policy), settings.seed)
+        self.report.provenance["policy"] = scenario.policy.label
         self.node = Node("runner", "runner", self.endpoints, info=self._describe, announce=False)  # hil run prints its own
         self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
         self.processes = Processes(log_dir=settings.out_dir)
@@ -165,7 +168,7 @@ class Run:
     # -- 1. start-up ---------------------------------------------------------------
     def start_nodes(self) -> None:
         for launch in node_launches(self.scenario, self.settings):
-            self.processes.start(launch.name, launch.argv, role=launch.role)
+            self.processes.start(launch.name, launch.argv, role=launch.role, env=launch.env)
             self.clients[launch.role] = self.robot if launch.role == "robot" else NodeClient(
                 self.node.ctx, self.endpoints[launch.role].rep, "runner", timeout_s=1.0, retries=1)
         started = ", ".join(f"{n.name} (pid {n.pid})" for n in self.processes.children)
@@ -219,9 +222,13 @@ class Run:
 
     def _info(self, role: str) -> services_pb2.NodeInfo:
         try:
-            return self.clients[role].info(timeout_s=2.0, retries=2)
+            info = self.clients[role].info(timeout_s=2.0, retries=2)
         except (ServiceUnavailable, ServiceError, WrongReply) as exc:
             raise SetupFailed(f"{role} did not describe itself (info): {exc}") from None
+        if info.role and info.role != role:  # an external policy.command that answers for another role
+            raise SetupFailed(f"the {role} node describes itself as role {info.role!r} (info.role): a node bound "
+                              f"at the {role} endpoints must answer info with role {role!r}")
+        return info
 
     # -- 2. the run ----------------------------------------------------------------
     def drive(self) -> None:
@@ -443,6 +450,24 @@ class Run:
         info = services_pb2.NodeInfo(backend="runner", mode=self.settings.mode)
         info.extra.update(scenario=self.scenario.name, target=self.settings.target, seed=str(self.settings.seed))
         return info
+
+
+def policy_file(policy: PolicyConfig) -> Path | None:
+    """The file whose sha256 identifies the policy: the model (of a folder: the one its description
+    names), a Python policy's module file, an external command's program; None for scripted ones."""
+    if policy.path is not None:
+        if policy.path.is_file() and policy.path.suffix not in (".yaml", ".yml"):
+            return policy.path
+        try:
+            model = load_description(policy.path).model.path
+        except (HilError, OSError):
+            return None
+        return model if model.is_file() else None
+    if policy.python and policy.python.rsplit(":", 1)[0].endswith(".py"):
+        return Path(policy.python.rsplit(":", 1)[0])
+    if policy.command and Path(policy.command[0]).is_file():
+        return Path(policy.command[0])
+    return None
 
 
 def _lag(scenario: Scenario) -> int:

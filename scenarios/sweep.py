@@ -82,7 +82,8 @@ class Cell:
 
 
 def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *, port: str | None = None,
-              record: bool | None = None, jobs: int | None = None, echo: bool = True) -> tuple[int, str]:
+              record: bool | None = None, jobs: int | None = None, echo: bool = True,
+              policy: str | None = None) -> tuple[int, str]:
     """Run every (target, seed); returns (exit code, table). 0 all pass, 1 any fail, 2 any broken."""
     hil = hil_command()
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -105,6 +106,8 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
                         "--out", str(cell.out), "--no-progress"]
                 if port:
                     argv += ["--port", port]
+                if policy:
+                    argv += ["--policy", policy]
                 if record is not None:
                     argv.append("--record" if record else "--no-record")
                 cell.out.mkdir(parents=True, exist_ok=True)

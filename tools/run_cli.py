@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -11,15 +12,19 @@ import click
 from scenarios.launch import LaunchError
 from scenarios.report import summary
 from scenarios.runner import RunOptions, run_scenario
-from scenarios.schema import ScenarioError, load
+from scenarios.schema import ScenarioError, load, policy_from_source
+from scenarios.shipped import find_scenario
 from scenarios.sweep import SweepError, parse_seeds, parse_targets, run_sweep
 
 
 @click.command("run")
-@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("scenario")
 @click.option("--target", default=None, metavar="TARGET[,TARGET...]",
               help="mock, mujoco, isaac or hw [default: the scenario's robot.target]; "
                    "several (comma-separated) run a sweep.")
+@click.option("--policy", "policy_source", default=None, metavar="POLICY",
+              help="Run this policy instead of the scenario's: a model file, a policy folder, scripted:NAME, "
+                   "or module:factory (a Python policy).")
 @click.option("--port", default=None, help="Serial port of the real arm (--target hw), e.g. /dev/ttyUSB0.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed [default: the scenario's seed].")
 @click.option("--seeds", default=None, metavar="RANGE",
@@ -33,22 +38,28 @@ from scenarios.sweep import SweepError, parse_seeds, parse_targets, run_sweep
               help="Sweep: runs at once [default: the number of cores].")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Status line and milestones on stderr.")
-def run(scenario: Path, target: str | None, port: str | None, seed: int | None, seeds: str | None,
-        out: Path | None, record: bool | None, jobs: int | None, progress: bool) -> None:
-    """Run SCENARIO (a YAML file): start the nodes, send the goals, check the
-    assertions, stop everything, write report.json and junit.xml.
+def run(scenario: str, policy_source: str | None, target: str | None, port: str | None, seed: int | None,
+        seeds: str | None, out: Path | None, record: bool | None, jobs: int | None, progress: bool) -> None:
+    """Run SCENARIO (a YAML file, or the name of a shipped one: reach, smoke,
+    track, ...): start the nodes, send the goals, check the assertions, stop
+    everything, write report.json and junit.xml.
 
     Exit status: 0 pass, 1 fail, 2 broken scenario or set-up, 130 interrupted.
 
     \b
     Examples:
       hil run scenarios/reach.yaml                      # MuJoCo, the default target
+      hil run reach --target mock                       # a shipped scenario, from any folder
+      hil run scenarios/reach.yaml --policy policies/isaaclab_reach_imported
       hil run scenarios/smoke.yaml --target mock --out /tmp/smoke
       hil run scenarios/track.yaml --target hw --port /dev/ttyUSB0
       hil run scenarios/reach.yaml --seeds 0..19 --target mock,mujoco
     """
     try:
-        loaded = load(scenario)
+        path = find_scenario(scenario)
+        loaded = load(path)
+        if policy_source is not None:
+            loaded = replace(loaded, policy=policy_from_source(policy_source))
         targets = parse_targets(target) if target else [loaded.robot.target]
         seed_list = parse_seeds(seeds) if seeds else None
     except (ScenarioError, SweepError) as exc:
@@ -58,7 +69,8 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
         click.echo("give --seed or --seeds, not both", err=True)
         sys.exit(2)
     if seed_list is not None or len(targets) > 1:
-        _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs)
+        _sweep(path, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs,
+               policy_source)
 
     try:
         report = run_scenario(loaded, RunOptions(target=targets[0], port=port, seed=seed, out=out, record=record,
@@ -71,9 +83,16 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
 
 
 def _sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path | None, port: str | None,
-           record: bool | None, jobs: int | None) -> None:
+           record: bool | None, jobs: int | None, policy: str | None) -> None:
     folder = out or Path("runs") / f"sweep-{scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder}", err=True)
-    code, text = run_sweep(scenario, targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs)
+    code, text = run_sweep(scenario, targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs,
+                           policy=None if policy is None else _absolute(policy))
     click.echo(text)
     sys.exit(code)
+
+
+def _absolute(source: str) -> str:
+    """A policy source that means the same from another working folder (a sweep's runs)."""
+    config = policy_from_source(source)
+    return str(config.source)

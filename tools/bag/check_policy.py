@@ -12,7 +12,19 @@ its own run exactly:
 - the policy is reset when the state seq goes back (a robot reset), and a
   re-published state answered again is not fed twice;
 - watchdog holds (``hold=True``) are the node's output, not the policy's:
-  they are skipped and counted.
+  they are skipped and counted;
+- scripted policies get the control period and the speed limits the
+  recorded robot reported in its ``info`` (the real arm's node limits speed
+  below the servo's).
+
+A bag that starts in the middle of an episode (its first answered state has
+seq > 0: the recorder started after the nodes) does not hold what the
+policy remembered from before it, e.g. the position a policy holds while it
+has no goal, latched at the episode's first state. The first recorded
+command then primes the policy instead of being checked: the policy is asked
+once with the measured joints at that command's targets (a holding policy
+latches exactly them) and the answer is discarded; checking starts at the
+next command and a note says so.
 
 A goal sent shortly before a state (GOAL_LATENESS_NS) or between a state and
 its command may or may not have reached the policy in time (goals and states
@@ -35,7 +47,7 @@ from policy_node.policy.base import Observation, Policy
 from policy_node.policy.load import load_policy
 from roarm.joints import NAMES
 from tools.bag.compat import ensure_compatible
-from tools.bag.node_info import PREFIX
+from tools.bag.node_info import PREFIX, from_metadata
 from tools.bag.period import control_period
 from tools.bag.reader import BagMessage, BagReader
 
@@ -75,6 +87,7 @@ class CheckResult:
     unmatched: int = 0
     late_goal: int = 0
     resets: int = 0
+    primed: int = 0
     diverging_steps: int = 0
     max_error: np.ndarray = field(default_factory=lambda: np.zeros(len(NAMES)))
     first: Divergence | None = None
@@ -166,6 +179,16 @@ def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded
     return error, replayed, index
 
 
+def _prime(policy: Policy, state: Message, goal: _Timed | None, recorded: np.ndarray) -> None:
+    """Ask the policy once as if the joints were at the recorded targets, and forget the answer."""
+    primer = type(state)()
+    primer.CopyFrom(state)
+    if recorded.shape == (len(primer.position),):
+        primer.position[:] = recorded.tolist()
+        del primer.tcp[:]  # the measured TCP was for the real joints: forward kinematics of these instead
+    policy.act(Observation.from_state(primer, goal.message if goal else None))  # type: ignore[arg-type]
+
+
 def _goal_key(goal: Message) -> bytes:
     """What a goal asks for, without its stamp and seq: a re-sent goal is the same goal."""
     copy = type(goal)()
@@ -193,8 +216,11 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
         raise CheckError(f"{bag} needs robot/joint_state and robot/joint_command to check a policy "
                          f"(it has {', '.join(sorted(topics)) or 'neither'})")
     period = dt if dt is not None else control_period(reader)
+    robot = from_metadata(reader.metadata.get(PREFIX + "robot", {}))
+    speed = tuple(robot.max_velocity) or None  # the recorded robot's speed limits, as the node used them
     try:
-        policy = load_policy(source, dt=period) if period > 0 else load_policy(source)
+        policy = load_policy(source, dt=period, max_velocity=speed) if period > 0 else \
+            load_policy(source, max_velocity=speed)
     except (ValueError, OSError) as exc:
         raise CheckError(f"cannot load policy {source}: {exc}") from None
     result = CheckResult(policy.name, policy.model_hash, atol, period, notes=list(report.notes))
@@ -238,16 +264,23 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
         if key == last_key:
             result.duplicates += 1  # the node re-sends its answer to a re-published state
             continue
+        newest = goals[-1] if goals else None
+        recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
+        if last_seq is None and seq > 0:
+            _prime(policy, state.message, newest, recorded)
+            result.primed += 1
+            result.notes.append(f"the bag starts mid-episode (first answered state {seq}): its first command "
+                                "primed the policy (what it held before the bag began) and is not checked")
+            last_seq, last_key = seq, key
+            continue
         if last_seq is not None and (seq < last_seq or seq == 0):
             policy.reset()
             result.resets += 1
         last_seq, last_key = seq, key
 
-        newest = goals[-1] if goals else None
         candidates = [newest]
         if newest is not None and newest.sent_ns >= state.sent_ns - GOAL_LATENESS_NS:
             candidates.append(goals[-2] if len(goals) == 2 else None)  # the goal before it, maybe none
-        recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
         error, replayed, used = _answer(policy, state.message, candidates, recorded, atol)
         result.late_goal += used  # 1: the policy still had the goal before the newest
         result.steps += 1
