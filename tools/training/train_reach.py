@@ -93,8 +93,12 @@ class Mlp:
         return [*self.weights, *self.biases]
 
 
+def _quiet_progress(_done: int) -> None:
+    return None
+
+
 def fit(mlp: Mlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg: TrainConfig,
-        rng: np.random.Generator) -> float:
+        rng: np.random.Generator, progress: Callable[[int], None] = _quiet_progress) -> float:
     """Weighted MSE by Adam on minibatches; returns the last epoch's mean loss."""
     params = mlp.params()
     m = [np.zeros_like(p) for p in params]
@@ -104,6 +108,7 @@ def fit(mlp: Mlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg:
     loss = float("nan")
     n_layers = len(mlp.weights)
     for epoch in range(epochs):
+        progress(epoch)
         lr = cfg.lr * (0.5 * (1 + math.cos(math.pi * epoch / epochs)) * 0.9 + 0.1)
         order = rng.permutation(len(x))
         total = 0.0
@@ -172,13 +177,32 @@ def start_pose(rng: np.random.Generator) -> np.ndarray:
     return start
 
 
+# Long work shows progress: a line at least this often (wall seconds) while collecting or fitting.
+PROGRESS_S = 5.0
+
+
+class Progress:
+    """Says how far a long loop got, at most every PROGRESS_S, so a user never waits in silence."""
+
+    def __init__(self, log: Callable[[str], None], what: str, total: int, started: float) -> None:
+        self.log, self.what, self.total, self.started = log, what, total, started
+        self._next = time.monotonic() + PROGRESS_S
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if now >= self._next and done < self.total:
+            self._next = now + PROGRESS_S
+            self.log(f"  {self.what}: {done}/{self.total} ({now - self.started:.0f} s)")
+
+
 def collect(backend: Backend, driver: Policy, expert: Ik, spec: PolicySpec, episodes: int, cfg: TrainConfig,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+            rng: np.random.Generator, progress: Callable[[int], None] = _quiet_progress) -> tuple[np.ndarray, np.ndarray]:
     """(features, expert step / scale) for every state ``driver`` visits."""
     xs, ys = [], []
     scale = np.asarray(spec.action_scale)[:MOVING]
     buf = np.zeros(spec.observation_size, dtype=np.float32)
-    for _ in range(episodes):
+    for episode in range(episodes):
+        progress(episode)
         goal = sample_reachable_goal(rng)
         expert.reset()
         seed = int(rng.integers(1 << 31))
@@ -214,15 +238,22 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Mlp, Po
     backend.connect()
     try:
         started = time.monotonic()
-        x, y = collect(backend, Ik(cfg.dt), expert, spec, cfg.expert_episodes, cfg, rng)
+        log(f"expert rollouts: {cfg.expert_episodes} episodes of {cfg.episode_steps} steps on MuJoCo (scripted:ik)")
+        x, y = collect(backend, Ik(cfg.dt), expert, spec, cfg.expert_episodes, cfg, rng,
+                       Progress(log, "expert episodes", cfg.expert_episodes, started))
         std = np.maximum(x.std(axis=0), MIN_INPUT_STD)
         mlp = Mlp.init([x.shape[1], cfg.hidden, cfg.hidden, 6], x.mean(axis=0), std, rng)
-        loss = fit(mlp, x, y, weights_for(x), cfg.epochs, cfg, rng)
+        log(f"behaviour cloning: fitting {len(x)} samples, {cfg.epochs} epochs ({time.monotonic() - started:.0f} s)")
+        loss = fit(mlp, x, y, weights_for(x), cfg.epochs, cfg, rng, Progress(log, "epochs", cfg.epochs, started))
         log(f"behaviour cloning: {len(x)} samples, loss {loss:.5f} ({time.monotonic() - started:.0f} s)")
         for round_ in range(cfg.dagger_rounds):
-            xd, yd = collect(backend, MlpPolicy(mlp, spec), expert, spec, cfg.dagger_episodes, cfg, rng)
+            log(f"DAgger round {round_ + 1}/{cfg.dagger_rounds}: the learner drives {cfg.dagger_episodes} episodes, "
+                "the expert labels them")
+            xd, yd = collect(backend, MlpPolicy(mlp, spec), expert, spec, cfg.dagger_episodes, cfg, rng,
+                             Progress(log, "DAgger episodes", cfg.dagger_episodes, started))
             x, y = np.concatenate([x, xd]), np.concatenate([y, yd])
-            loss = fit(mlp, x, y, weights_for(x), cfg.dagger_epochs, cfg, rng)
+            loss = fit(mlp, x, y, weights_for(x), cfg.dagger_epochs, cfg, rng,
+                       Progress(log, "epochs", cfg.dagger_epochs, started))
             log(f"DAgger round {round_ + 1}: {len(x)} samples, loss {loss:.5f} ({time.monotonic() - started:.0f} s)")
     finally:
         backend.close()
