@@ -10,7 +10,11 @@ state it reached, the data is aggregated and the MLP retrained.
 The MLP (numpy, Adam, tanh) maps [joint positions, goal - TCP] to a joint
 step in units of the expert's largest step per period; the ONNX graph adds
 the input normalisation, so the file is self-contained. Everything is drawn
-from one seed: the same seed gives the same file.
+from one seed, and every number on the way is computed without BLAS or
+CPU-specific vector kernels (tools/training/numerics.py, roarm.kinematics'
+scalar IK): the same seed gives the same file, byte for byte, on any machine
+with the same numpy, MuJoCo and onnx versions (recorded in the file's
+metadata as ``roarm.train_env``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from roarm.kinematics import sample_reachable_goal, sample_task_pose
 from schemas.services_pb2 import RandomizationRanges
 from sim_node.backends import make_backend
 from sim_node.randomization import sample
+from tools.training.numerics import matmul, tanh
 from tools.training.rollout import Backend, rollout
 
 OBSERVATION = ("position", "tcp_error")
@@ -83,9 +88,9 @@ class Mlp:
         h = (x - self.mean) / self.std
         acts = [h]
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w + b
+            h = matmul(h, w) + b
             if i < len(self.weights) - 1:
-                h = np.tanh(h)
+                h = tanh(h)
             acts.append(h)
         return h, acts
 
@@ -121,10 +126,10 @@ def fit(mlp: Mlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg:
             grads_w: list[np.ndarray] = [np.empty(0)] * n_layers
             grads_b: list[np.ndarray] = [np.empty(0)] * n_layers
             for i in reversed(range(n_layers)):
-                grads_w[i] = acts[i].T @ grad
+                grads_w[i] = matmul(acts[i].T, grad)
                 grads_b[i] = grad.sum(axis=0)
                 if i > 0:
-                    grad = (grad @ mlp.weights[i].T) * (1 - acts[i] ** 2)
+                    grad = matmul(grad, mlp.weights[i].T) * (1 - acts[i] ** 2)
             t += 1
             for p, g, mi, vi in zip(params, [*grads_w, *grads_b], m, v):
                 mi *= beta1
@@ -260,6 +265,14 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Mlp, Po
     return mlp, spec
 
 
+def train_env() -> str:
+    """The package versions the training's numbers depend on (a different MuJoCo simulates differently)."""
+    import mujoco
+    import onnx
+
+    return f"numpy {np.__version__}, mujoco {mujoco.__version__}, onnx {onnx.__version__}"
+
+
 def export(mlp: Mlp, spec: PolicySpec, path: Path, seed: int) -> None:
     """Write the MLP as ONNX (Sub, Div, MatMul, Add, Tanh) with the spec in metadata_props."""
     import onnx
@@ -283,10 +296,12 @@ def export(mlp: Mlp, spec: PolicySpec, path: Path, seed: int) -> None:
         [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", 6])],
         inits,
     )
-    model = helper.make_model(graph, producer_name="roarm-hil train-reach", opset_imports=[helper.make_opsetid("", 17)])
+    # Every field fixed: no timestamp, no version of this package, so the seed alone decides the bytes.
+    model = helper.make_model(graph, producer_name="roarm-hil train-reach", producer_version="1",
+                              opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     helper.set_model_props(model, {**spec.to_metadata(), "roarm.train_seed": str(seed),
-                                   "roarm.expert": "scripted:ik (DAgger)"})
+                                   "roarm.expert": "scripted:ik (DAgger)", "roarm.train_env": train_env()})
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))

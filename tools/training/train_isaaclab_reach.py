@@ -1,0 +1,339 @@
+"""Train ``policies/isaaclab_reach``: an Isaac Lab rsl_rl run folder, made by the project.
+
+The run folder's ``params/env.yaml`` and ``params/agent.yaml`` are Isaac Lab's
+own dumps of the RoArm-M3 reach task (``dump_yaml``, Python tags and all):
+the ``policy`` observation group is joint_pos_rel (6) + joint_vel_rel (6) +
+pose_command (7: gripper_link position in the root frame and a w, x, y, z
+quaternion) + last_action (5) = 24 values; one JointPositionAction drives
+the five arm joints with target = default + 0.5 x action; the period is
+sim.dt 1/60 s x decimation 2 = 1/30 s; the actor is an ELU MLP [64, 64].
+
+Isaac Lab itself does not run here. The trainer reads the params through the
+harness's importer (``policy_node.interface.isaaclab.import_isaaclab``), so
+the observation vector it learns from is the one ``hil policy import
+isaaclab`` will feed (built by the same ``ObservationBuilder``, actions
+mapped by the same ``ActionMapper``), and imitates an inverse-kinematics
+expert for gripper_link on MuJoCo at 1/30 s with DAgger, under the same
+per-episode physics randomization as the reach model. It then writes
+``exported/policy.onnx`` the way rsl_rl's exporter does for an Isaac Lab
+2.3 run: input ``obs`` [1, 24], output ``actions`` [1, 5], Gemm and Elu
+nodes, opset 18. All numbers are computed as in train_reach (no BLAS, no
+CPU-specific kernels): the same seed gives the same file.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from policy_node.interface.action import ActionMapper
+from policy_node.interface.description import PolicyDescription
+from policy_node.interface.isaaclab import import_isaaclab, load_yaml
+from policy_node.interface.observation import Goal, ObservationBuilder
+from roarm.joints import LOWER, MAX_VELOCITY, UPPER
+from roarm.kinematics import body_ik_step, body_position, solve_ik
+from roarm.safety import BadCommand, check_command
+from sim_node.backends import make_backend
+from sim_node.randomization import sample
+from tools.training.numerics import elu, matmul
+from tools.training.rollout import Backend
+from tools.training.train_reach import RANDOMIZATION, Progress
+
+BODY = "gripper_link"
+# The servo's top speed, half of it per step: what the expert moves at (rad per period).
+SPEED_FRACTION = 0.5
+OPSET = 18
+
+
+@dataclass(frozen=True)
+class IsaacTrainConfig:
+    seed: int = 0
+    episode_steps: int = 120          # 4 s at 1/30 s
+    expert_episodes: int = 120
+    dagger_rounds: int = 3
+    dagger_episodes: int = 60
+    epochs: int = 40
+    dagger_epochs: int = 20
+    batch: int = 256
+    lr: float = 2e-3
+    physics_substeps: int = 20        # 1/30 s in MuJoCo steps of 1/600 s
+
+
+@dataclass
+class EluMlp:
+    """rsl_rl's actor: Linear, ELU, Linear, ELU, Linear (weights [in, out] here, transposed on export)."""
+
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+
+    @classmethod
+    def init(cls, sizes: list[int], rng: np.random.Generator) -> EluMlp:
+        weights = [rng.normal(0, 1 / math.sqrt(a), (a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+        return cls(weights, [np.zeros(b, dtype=np.float32) for b in sizes[1:]])
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        acts = [x]
+        h = x
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = matmul(h, w) + b
+            if i < len(self.weights) - 1:
+                h = elu(h)
+            acts.append(h)
+        return h, acts
+
+
+def fit(mlp: EluMlp, x: np.ndarray, y: np.ndarray, epochs: int, cfg: IsaacTrainConfig, rng: np.random.Generator,
+        progress: Callable[[int], None]) -> float:
+    """MSE by Adam on minibatches (a cosine learning rate); the last epoch's mean loss."""
+    params = [*mlp.weights, *mlp.biases]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    t, loss, n = 0, math.nan, len(mlp.weights)
+    for epoch in range(epochs):
+        progress(epoch)
+        lr = cfg.lr * (0.5 * (1 + math.cos(math.pi * epoch / epochs)) * 0.9 + 0.1)
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(x), cfg.batch):
+            idx = order[start : start + cfg.batch]
+            out, acts = mlp.forward(x[idx])
+            diff = out - y[idx]
+            total += float(np.sum(diff * diff))
+            grad = 2 * diff / len(idx)
+            grads_w: list[np.ndarray] = [np.empty(0)] * n
+            grads_b: list[np.ndarray] = [np.empty(0)] * n
+            for i in reversed(range(n)):
+                grads_w[i] = matmul(acts[i].T, grad)
+                grads_b[i] = grad.sum(axis=0)
+                if i > 0:
+                    # ELU'(z) = 1 for z > 0, else exp(z) = elu(z) + 1
+                    a = acts[i]
+                    grad = matmul(grad, mlp.weights[i].T) * np.where(a > 0, np.float32(1.0), a + np.float32(1.0))
+            t += 1
+            for p, g, mi, vi in zip(params, [*grads_w, *grads_b], m, v):
+                mi *= 0.9
+                mi += 0.1 * g
+                vi *= 0.999
+                vi += 0.001 * g * g
+                p -= (lr * math.sqrt(1 - 0.999**t) / (1 - 0.9**t)) * mi / (np.sqrt(vi) + 1e-8)
+        loss = total / len(x)
+    return loss
+
+
+# -- the task, as the importer reads it ---------------------------------------------------------------
+
+def task(run_dir: Path) -> tuple[PolicyDescription, dict]:
+    """The description ``import_isaaclab`` makes of this run folder, and its params/env.yaml as data.
+
+    The importer needs an exported model to check its shape against the
+    observation group: a placeholder of the right shape stands in, in a
+    temporary copy of the run folder.
+    """
+    env = load_yaml(run_dir / "params" / "env.yaml")
+    with tempfile.TemporaryDirectory(prefix="isaac-task-") as tmp:
+        copy = Path(tmp) / "run"
+        shutil.copytree(run_dir / "params", copy / "params")
+        (copy / "exported").mkdir()
+        sizes = _sizes(run_dir)
+        export(EluMlp.init(sizes, np.random.default_rng(0)), copy / "exported" / "policy.onnx")
+        desc = import_isaaclab(copy, Path(tmp) / "imported")
+    return desc, env
+
+
+def _sizes(run_dir: Path) -> list[int]:
+    """Observation size, the actor's hidden sizes (agent.yaml) and the action size, from the params."""
+    agent = load_yaml(run_dir / "params" / "agent.yaml")
+    env = load_yaml(run_dir / "params" / "env.yaml")
+    hidden = [int(h) for h in agent["policy"]["actor_hidden_dims"]]
+    joints = env["actions"]["arm_action"]["joint_names"]
+    sizes = {"joint_pos_rel": 6, "joint_vel_rel": 6, "generated_commands": 7, "last_action": len(joints)}
+    group = env["observations"]["policy"]
+    n_obs = sum(sizes[term["func"].split(":")[1]] for term in group.values() if isinstance(term, dict) and "func" in term)
+    return [n_obs, *hidden, len(joints)]
+
+
+def command_ranges(env: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The pose command's position ranges (root frame, m): low and high corners."""
+    ranges = next(c for c in env["commands"].values() if isinstance(c, dict) and "ranges" in c)["ranges"]
+    low = np.array([ranges["pos_x"][0], ranges["pos_y"][0], ranges["pos_z"][0]], dtype=float)
+    high = np.array([ranges["pos_x"][1], ranges["pos_y"][1], ranges["pos_z"][1]], dtype=float)
+    return low, high
+
+
+def sample_goal(rng: np.random.Generator, low: np.ndarray, high: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """A command position the arm can reach with gripper_link (IK from the default pose within 2 mm)."""
+    while True:
+        goal = rng.uniform(low, high)
+        _, residual = _body_ik(goal, default)
+        if residual < 0.002:
+            return goal
+
+
+def _body_ik(goal: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, float]:
+    q = start.copy()
+    for _ in range(200):
+        q = body_ik_step(q, goal, BODY, damping=0.02, max_step=0.2)
+        error = float(np.linalg.norm(body_position(q, BODY) - goal))
+        if error < 1e-4:
+            break
+    return q, error
+
+
+def start_pose(rng: np.random.Generator, default: np.ndarray) -> np.ndarray:
+    """Isaac Lab's reset_joints_by_scale (0.5 .. 1.5 x the default), clamped to the limits."""
+    return np.clip(default * rng.uniform(0.5, 1.5, size=default.shape), LOWER, UPPER)
+
+
+# -- rollouts through the harness's adapter ----------------------------------------------------------
+
+class Adapter:
+    """Observation vector and joint targets exactly as the policy node will build and map them."""
+
+    def __init__(self, desc: PolicyDescription) -> None:
+        self.builder = ObservationBuilder(desc)
+        self.mapper = ActionMapper(desc)
+        self.default = np.asarray(desc.default_pose, dtype=float)
+        self.index = np.asarray(desc.joint_index)
+        self.scale = np.asarray(desc.action.scale, dtype=float)
+
+    def reset(self) -> None:
+        self.mapper.reset()
+
+    def observe(self, state, goal: np.ndarray) -> np.ndarray:  # noqa: ANN001 - a backend's RobotState
+        batch = self.builder.build(state.position, state.velocity, self.mapper.last_action,
+                                   Goal(goal, None, BODY), state.tcp)
+        return batch[0].astype(np.float32).copy()
+
+    def raw_for(self, target: np.ndarray) -> np.ndarray:
+        """The raw action whose mapped targets are ``target`` (offset mode: (target - default) / scale)."""
+        return ((target[self.index] - self.default[self.index]) / self.scale).astype(np.float32)
+
+
+def collect(backend: Backend, adapter: Adapter, learner: EluMlp | None, episodes: int, cfg: IsaacTrainConfig,
+            rng: np.random.Generator, ranges: tuple[np.ndarray, np.ndarray], progress: Callable[[int], None]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(observation, expert raw action) at every state; the expert drives, or the learner when given."""
+    xs, ys = [], []
+    step = float(MAX_VELOCITY[0]) * SPEED_FRACTION * backend.dt
+    for episode in range(episodes):
+        progress(episode)
+        goal = sample_goal(rng, *ranges, adapter.default)
+        start = start_pose(rng, adapter.default)
+        seed = int(rng.integers(1 << 31))
+        backend.reset(start, seed=seed, randomization=sample(RANDOMIZATION, seed))
+        adapter.reset()
+        previous = start.copy()
+        for _ in range(cfg.episode_steps):
+            state = backend.read_state()
+            obs = adapter.observe(state, goal)
+            expert = body_ik_step(np.clip(state.position, LOWER, UPPER), goal, BODY, damping=0.05, max_step=step)
+            label = adapter.raw_for(expert)
+            xs.append(obs)
+            ys.append(label)
+            raw = label if learner is None else learner.forward(obs[None, :])[0][0]
+            target = adapter.mapper(raw, state.position)
+            try:
+                previous = check_command((), target, previous, backend.dt).target
+            except BadCommand:
+                pass
+            backend.apply_command(previous)
+            backend.step()
+    return np.asarray(xs, dtype=np.float32), np.asarray(ys, dtype=np.float32)
+
+
+def evaluate(backend: Backend, adapter: Adapter, act: Callable[[np.ndarray], np.ndarray], goals: list[np.ndarray],
+             steps: int) -> np.ndarray:
+    """Final gripper_link errors (m) from the default pose toward each goal."""
+    errors = []
+    for i, goal in enumerate(goals):
+        backend.reset(adapter.default, seed=i)
+        adapter.reset()
+        previous = adapter.default.copy()
+        for _ in range(steps):
+            state = backend.read_state()
+            target = adapter.mapper(act(adapter.observe(state, goal)), state.position)
+            try:
+                previous = check_command((), target, previous, backend.dt).target
+            except BadCommand:
+                pass
+            backend.apply_command(previous)
+            backend.step()
+        errors.append(float(np.linalg.norm(body_position(backend.read_state().position, BODY) - goal)))
+    return np.asarray(errors)
+
+
+def mujoco_at(period: float, substeps: int) -> Backend:
+    backend = make_backend("mujoco", dt=period, physics_dt=period / substeps)
+    backend.connect()
+    return backend
+
+
+def train(run_dir: Path, cfg: IsaacTrainConfig, log: Callable[[str], None] = print) -> tuple[EluMlp, PolicyDescription]:
+    """Expert rollouts, behaviour cloning, DAgger rounds; deterministic for ``cfg.seed``."""
+    desc, env = task(run_dir)
+    if desc.period is None:
+        raise ValueError(f"{run_dir}: the run's params give no control period (sim.dt x decimation)")
+    rng = np.random.default_rng(cfg.seed)
+    adapter = Adapter(desc)
+    ranges = command_ranges(env)
+    backend = mujoco_at(desc.period, cfg.physics_substeps)
+    started = time.monotonic()
+    try:
+        log(f"task: {desc.observation_size} observations ({', '.join(label for *_, label in desc.layout())}), "
+            f"{desc.action_size} actions, period {desc.period:.6g} s")
+        log(f"expert rollouts: {cfg.expert_episodes} episodes of {cfg.episode_steps} steps on MuJoCo")
+        x, y = collect(backend, adapter, None, cfg.expert_episodes, cfg, rng, ranges,
+                       Progress(log, "expert episodes", cfg.expert_episodes, started))
+        mlp = EluMlp.init(_sizes(run_dir), rng)
+        loss = fit(mlp, x, y, cfg.epochs, cfg, rng, Progress(log, "epochs", cfg.epochs, started))
+        log(f"behaviour cloning: {len(x)} samples, loss {loss:.5f} ({time.monotonic() - started:.0f} s)")
+        for round_ in range(cfg.dagger_rounds):
+            xd, yd = collect(backend, adapter, mlp, cfg.dagger_episodes, cfg, rng, ranges,
+                             Progress(log, "DAgger episodes", cfg.dagger_episodes, started))
+            x, y = np.concatenate([x, xd]), np.concatenate([y, yd])
+            loss = fit(mlp, x, y, cfg.dagger_epochs, cfg, rng, Progress(log, "epochs", cfg.dagger_epochs, started))
+            log(f"DAgger round {round_ + 1}/{cfg.dagger_rounds}: {len(x)} samples, loss {loss:.5f} "
+                f"({time.monotonic() - started:.0f} s)")
+    finally:
+        backend.close()
+    return mlp, desc
+
+
+def export(mlp: EluMlp, path: Path) -> None:
+    """The actor as rsl_rl's exporter writes it: obs [1, N] -> Gemm/Elu -> actions [1, M], opset 18."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    current = "obs"
+    last = len(mlp.weights) - 1
+    for i, (w, b) in enumerate(zip(mlp.weights, mlp.biases)):
+        # torch.nn.Linear keeps weight [out, in] and exports Gemm(x, W, b, transB=1).
+        inits += [numpy_helper.from_array(np.ascontiguousarray(w.T), f"actor.{2 * i}.weight"),
+                  numpy_helper.from_array(b, f"actor.{2 * i}.bias")]
+        out = "actions" if i == last else f"/actor/Gemm_{i}_output_0"
+        nodes.append(helper.make_node("Gemm", [current, f"actor.{2 * i}.weight", f"actor.{2 * i}.bias"], [out],
+                                      name=f"/actor/{2 * i}/Gemm", alpha=1.0, beta=1.0, transB=1))
+        if i != last:
+            nodes.append(helper.make_node("Elu", [out], [f"/actor/Elu_{i}_output_0"], name=f"/actor/{2 * i + 1}/Elu",
+                                          alpha=1.0))
+            current = f"/actor/Elu_{i}_output_0"
+    graph = helper.make_graph(
+        nodes, "main_graph",
+        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, mlp.weights[0].shape[0]])],
+        [helper.make_tensor_value_info("actions", TensorProto.FLOAT, [1, mlp.weights[-1].shape[1]])],
+        inits,
+    )
+    model = helper.make_model(graph, producer_name="roarm-hil train-isaaclab-reach", producer_version="1",
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
