@@ -16,6 +16,7 @@ installed package.
 from __future__ import annotations
 
 import json
+import shutil
 import site
 import subprocess
 import sys
@@ -38,7 +39,15 @@ def run(*argv: str | Path, cwd: Path | None = None, timeout: float = 600) -> sub
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ folder of a fresh venv holding the wheel of this checkout."""
     work = tmp_path_factory.mktemp("wheel")
-    run(sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "--quiet", "-w", work / "dist")
+    # From a copy of the files git knows (committed or not, not ignored): a stale build/ folder in
+    # the checkout would put deleted modules into the wheel, and the build must not write into it.
+    source = work / "source"
+    listed = run("git", "-C", ROOT, "ls-files", "--cached", "--others", "--exclude-standard").stdout.splitlines()
+    for name in listed:
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    run(sys.executable, "-m", "pip", "wheel", source, "--no-deps", "--quiet", "-w", work / "dist")
     wheels = list((work / "dist").glob("roarm_hil-*.whl"))
     assert len(wheels) == 1, wheels
     venv = work / "venv"
@@ -60,8 +69,12 @@ def test_the_wheel_ships_policies_example_folders_and_scenarios(installed: Path,
     folder, scenarios_folder, files = Path(lines[0]), Path(lines[1]), set(lines[2:])
     assert installed.parent in folder.parents, f"policies imported from {folder}, not the fresh venv"
     assert ROOT not in folder.parents and ROOT not in scenarios_folder.parents
-    assert {"reach.onnx", "python_ik/policy.py"} <= files, files
-    assert (scenarios_folder / "reach.yaml").is_file()
+    assert {"reach.onnx", "python_ik/policy.py", "isaaclab_reach/params/env.yaml", "isaaclab_reach/params/agent.yaml",
+            "isaaclab_reach/exported/policy.onnx", "isaaclab_reach_imported/policy.yaml",
+            "isaaclab_reach_imported/policy.onnx", "sb3_reach/policy.yaml", "sb3_reach/policy.onnx",
+            "plain_reach/policy.yaml", "plain_reach/policy.onnx", "c_hold/c_hold.c"} <= files, files
+    for name in ("reach", "isaaclab_reach", "c_hold", "smoke"):
+        assert (scenarios_folder / f"{name}.yaml").is_file(), name
 
 
 def test_hil_run_reach_by_name_from_an_empty_folder(installed: Path, tmp_path: Path) -> None:

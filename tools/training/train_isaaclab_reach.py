@@ -59,28 +59,40 @@ class IsaacTrainConfig:
     expert_episodes: int = 120
     dagger_rounds: int = 3
     dagger_episodes: int = 60
-    epochs: int = 40
-    dagger_epochs: int = 20
+    epochs: int = 50
+    dagger_epochs: int = 25
     batch: int = 256
     lr: float = 2e-3
     physics_substeps: int = 20        # 1/30 s in MuJoCo steps of 1/600 s
 
 
+# Inputs that barely vary (the command's constant quaternion) are not blown up by the normalizer.
+MIN_INPUT_STD = 0.05
+# rsl_rl's EmpiricalNormalization divides by (std + eps).
+NORMALIZER_EPS = 1e-2
+
+
 @dataclass
 class EluMlp:
-    """rsl_rl's actor: Linear, ELU, Linear, ELU, Linear (weights [in, out] here, transposed on export)."""
+    """rsl_rl's actor with its empirical normalizer: (x - mean) / (std + eps), then Linear, ELU, Linear, ELU,
+    Linear (weights [in, out] here, transposed on export)."""
 
+    mean: np.ndarray
+    std: np.ndarray
     weights: list[np.ndarray]
     biases: list[np.ndarray]
 
     @classmethod
-    def init(cls, sizes: list[int], rng: np.random.Generator) -> EluMlp:
+    def init(cls, sizes: list[int], rng: np.random.Generator, mean: np.ndarray | None = None,
+             std: np.ndarray | None = None) -> EluMlp:
         weights = [rng.normal(0, 1 / math.sqrt(a), (a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
-        return cls(weights, [np.zeros(b, dtype=np.float32) for b in sizes[1:]])
+        mean = np.zeros(sizes[0], dtype=np.float32) if mean is None else mean.astype(np.float32)
+        std = np.ones(sizes[0], dtype=np.float32) if std is None else std.astype(np.float32)
+        return cls(mean, std, weights, [np.zeros(b, dtype=np.float32) for b in sizes[1:]])
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        acts = [x]
-        h = x
+        h = (x - self.mean) / (self.std + np.float32(NORMALIZER_EPS))
+        acts = [h]
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = matmul(h, w) + b
             if i < len(self.weights) - 1:
@@ -89,9 +101,25 @@ class EluMlp:
         return h, acts
 
 
-def fit(mlp: EluMlp, x: np.ndarray, y: np.ndarray, epochs: int, cfg: IsaacTrainConfig, rng: np.random.Generator,
-        progress: Callable[[int], None]) -> float:
-    """MSE by Adam on minibatches (a cosine learning rate); the last epoch's mean loss."""
+def decorrelate(x: np.ndarray, slices: list[slice], rng: np.random.Generator) -> np.ndarray:
+    """``x`` with the columns of ``slices`` taken from other samples (a fresh permutation each).
+
+    The expert acts on joint positions and the goal alone, but in its
+    rollouts the measured velocity and the last action predict its next
+    action almost perfectly (it moves on smoothly): a learner that copies
+    them repeats what it did instead of reaching (imitation's copycat
+    problem). Shuffled across samples they keep their spread and lose that
+    correlation, so the learner acts on what the expert acts on.
+    """
+    out = x.copy()
+    for part in slices:
+        out[:, part] = x[rng.permutation(len(x)), part]
+    return out
+
+
+def fit(mlp: EluMlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg: IsaacTrainConfig,
+        rng: np.random.Generator, progress: Callable[[int], None]) -> float:
+    """Weighted MSE by Adam on minibatches (a cosine learning rate); the last epoch's mean loss."""
     params = [*mlp.weights, *mlp.biases]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
@@ -104,8 +132,8 @@ def fit(mlp: EluMlp, x: np.ndarray, y: np.ndarray, epochs: int, cfg: IsaacTrainC
         for start in range(0, len(x), cfg.batch):
             idx = order[start : start + cfg.batch]
             out, acts = mlp.forward(x[idx])
-            diff = out - y[idx]
-            total += float(np.sum(diff * diff))
+            diff = (out - y[idx]) * w[idx, None]
+            total += float(np.sum(diff * (out - y[idx])))
             grad = 2 * diff / len(idx)
             grads_w: list[np.ndarray] = [np.empty(0)] * n
             grads_b: list[np.ndarray] = [np.empty(0)] * n
@@ -218,9 +246,12 @@ class Adapter:
 
 def collect(backend: Backend, adapter: Adapter, learner: EluMlp | None, episodes: int, cfg: IsaacTrainConfig,
             rng: np.random.Generator, ranges: tuple[np.ndarray, np.ndarray], progress: Callable[[int], None]
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """(observation, expert raw action) at every state; the expert drives, or the learner when given."""
-    xs, ys = [], []
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(observation, expert raw action, weight) at every state; the expert drives, or the learner when given.
+
+    States near the goal weigh more: the last millimetres decide the 10 mm bar.
+    """
+    xs, ys, ws = [], [], []
     step = float(MAX_VELOCITY[0]) * SPEED_FRACTION * backend.dt
     for episode in range(episodes):
         progress(episode)
@@ -237,6 +268,8 @@ def collect(backend: Backend, adapter: Adapter, learner: EluMlp | None, episodes
             label = adapter.raw_for(expert)
             xs.append(obs)
             ys.append(label)
+            error = float(np.linalg.norm(body_position(state.position, BODY) - goal))
+            ws.append(1.0 + 0.02 / (error + 0.005))
             raw = label if learner is None else learner.forward(obs[None, :])[0][0]
             target = adapter.mapper(raw, state.position)
             try:
@@ -245,7 +278,7 @@ def collect(backend: Backend, adapter: Adapter, learner: EluMlp | None, episodes
                 pass
             backend.apply_command(previous)
             backend.step()
-    return np.asarray(xs, dtype=np.float32), np.asarray(ys, dtype=np.float32)
+    return np.asarray(xs, dtype=np.float32), np.asarray(ys, dtype=np.float32), np.asarray(ws, dtype=np.float32)
 
 
 def evaluate(backend: Backend, adapter: Adapter, act: Callable[[np.ndarray], np.ndarray], goals: list[np.ndarray],
@@ -289,16 +322,20 @@ def train(run_dir: Path, cfg: IsaacTrainConfig, log: Callable[[str], None] = pri
         log(f"task: {desc.observation_size} observations ({', '.join(label for *_, label in desc.layout())}), "
             f"{desc.action_size} actions, period {desc.period:.6g} s")
         log(f"expert rollouts: {cfg.expert_episodes} episodes of {cfg.episode_steps} steps on MuJoCo")
-        x, y = collect(backend, adapter, None, cfg.expert_episodes, cfg, rng, ranges,
-                       Progress(log, "expert episodes", cfg.expert_episodes, started))
-        mlp = EluMlp.init(_sizes(run_dir), rng)
-        loss = fit(mlp, x, y, cfg.epochs, cfg, rng, Progress(log, "epochs", cfg.epochs, started))
+        x, y, w = collect(backend, adapter, None, cfg.expert_episodes, cfg, rng, ranges,
+                          Progress(log, "expert episodes", cfg.expert_episodes, started))
+        mlp = EluMlp.init(_sizes(run_dir), rng, x.mean(axis=0), np.maximum(x.std(axis=0), MIN_INPUT_STD))
+        copied = [slice(start, stop) for (start, stop, _), term in zip(desc.layout(), desc.observation)
+                  if term.kind in ("joint_vel", "joint_vel_rel", "last_action")]
+        loss = fit(mlp, decorrelate(x, copied, rng), y, w, cfg.epochs, cfg, rng,
+                   Progress(log, "epochs", cfg.epochs, started))
         log(f"behaviour cloning: {len(x)} samples, loss {loss:.5f} ({time.monotonic() - started:.0f} s)")
         for round_ in range(cfg.dagger_rounds):
-            xd, yd = collect(backend, adapter, mlp, cfg.dagger_episodes, cfg, rng, ranges,
-                             Progress(log, "DAgger episodes", cfg.dagger_episodes, started))
-            x, y = np.concatenate([x, xd]), np.concatenate([y, yd])
-            loss = fit(mlp, x, y, cfg.dagger_epochs, cfg, rng, Progress(log, "epochs", cfg.dagger_epochs, started))
+            xd, yd, wd = collect(backend, adapter, mlp, cfg.dagger_episodes, cfg, rng, ranges,
+                                 Progress(log, "DAgger episodes", cfg.dagger_episodes, started))
+            x, y, w = np.concatenate([x, xd]), np.concatenate([y, yd]), np.concatenate([w, wd])
+            loss = fit(mlp, decorrelate(x, copied, rng), y, w, cfg.dagger_epochs, cfg, rng,
+                       Progress(log, "epochs", cfg.dagger_epochs, started))
             log(f"DAgger round {round_ + 1}/{cfg.dagger_rounds}: {len(x)} samples, loss {loss:.5f} "
                 f"({time.monotonic() - started:.0f} s)")
     finally:
@@ -307,12 +344,17 @@ def train(run_dir: Path, cfg: IsaacTrainConfig, log: Callable[[str], None] = pri
 
 
 def export(mlp: EluMlp, path: Path) -> None:
-    """The actor as rsl_rl's exporter writes it: obs [1, N] -> Gemm/Elu -> actions [1, M], opset 18."""
+    """The actor as rsl_rl's exporter writes it: obs [1, N] -> normalizer (Sub, Div) -> Gemm/Elu -> actions [1, M],
+    opset 18 (rsl_rl puts the empirical normalizer in front of the actor in the exported graph)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes, inits = [], []
-    current = "obs"
+    inits = [numpy_helper.from_array(mlp.mean, "normalizer._mean"),
+             numpy_helper.from_array(mlp.std + np.float32(NORMALIZER_EPS), "normalizer._std_eps")]
+    nodes = [helper.make_node("Sub", ["obs", "normalizer._mean"], ["/normalizer/Sub_output_0"], name="/normalizer/Sub"),
+             helper.make_node("Div", ["/normalizer/Sub_output_0", "normalizer._std_eps"], ["/normalizer/Div_output_0"],
+                              name="/normalizer/Div")]
+    current = "/normalizer/Div_output_0"
     last = len(mlp.weights) - 1
     for i, (w, b) in enumerate(zip(mlp.weights, mlp.biases)):
         # torch.nn.Linear keeps weight [out, in] and exports Gemm(x, W, b, transB=1).
