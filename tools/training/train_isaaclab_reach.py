@@ -16,8 +16,13 @@ mapped by the same ``ActionMapper``), and imitates an inverse-kinematics
 expert for gripper_link on MuJoCo at 1/30 s with DAgger, under the same
 per-episode physics randomization as the reach model. It then writes
 ``exported/policy.onnx`` the way rsl_rl's exporter does for an Isaac Lab
-2.3 run: input ``obs`` [1, 24], output ``actions`` [1, 5], Gemm and Elu
-nodes, opset 18. All numbers are computed as in train_reach (no BLAS, no
+2.3 run trained with ``empirical_normalization``: input ``obs`` [1, 24],
+the normalizer (Sub, Div), then Gemm and Elu nodes, output ``actions``
+[1, 5], opset 18. Two things make imitation work with absolute actions: the
+measured velocity and the last action are shuffled across samples in
+training (``decorrelate``), and the last units of each hidden layer carry
+the joint positions through to the outputs (``EluMlp.with_pass_through``),
+so the trained units learn the step toward the goal, not the identity. All numbers are computed as in train_reach (no BLAS, no
 CPU-specific kernels): the same seed gives the same file.
 """
 
@@ -70,6 +75,8 @@ class IsaacTrainConfig:
 MIN_INPUT_STD = 0.05
 # rsl_rl's EmpiricalNormalization divides by (std + eps).
 NORMALIZER_EPS = 1e-2
+# Keeps a pass-through unit's value positive (where ELU is the identity): joints are within 2 pi of the default.
+PASS_SHIFT = 10.0
 
 
 @dataclass
@@ -81,6 +88,53 @@ class EluMlp:
     std: np.ndarray
     weights: list[np.ndarray]
     biases: list[np.ndarray]
+    # True where a parameter is held fixed in training (the pass-through, see with_pass_through).
+    fixed: list[np.ndarray] | None = None
+
+    def with_pass_through(self, inputs: list[int], gains: list[float]) -> EluMlp:
+        """Reserve the last ``len(inputs)`` units of every hidden layer to carry those raw inputs to the outputs.
+
+        An absolute action (target = default + 0.5 x action) must reproduce
+        the measured joints to a fraction of a percent and add a small step
+        toward the goal. An ELU is the identity above zero, so a unit fed
+        ``input + PASS_SHIFT`` carries the input unchanged through every layer;
+        output k gets ``gains[k]`` times input k from it and the trained units
+        learn only the step. The result is still a plain ELU MLP (the same
+        Gemm and Elu nodes, with some weights fixed in training).
+        """
+        n = len(inputs)
+        fixed = [np.zeros_like(p, dtype=bool) for p in (*self.weights, *self.biases)]
+        layers = len(self.weights)
+        for layer in range(layers):
+            w, b = self.weights[layer], self.biases[layer]
+            fw, fb = fixed[layer], fixed[layers + layer]
+            if layer == 0:
+                cols = range(w.shape[1] - n, w.shape[1])
+                fw[:, cols.start:] = True
+                fb[cols.start:] = True
+                w[:, cols.start:] = 0.0
+                for k, (i, col) in enumerate(zip(inputs, cols)):
+                    # undo the normalizer: (x - mean) / (std + eps) * (std + eps) + mean + shift
+                    w[i, col] = self.std[i] + np.float32(NORMALIZER_EPS)
+                    b[col] = self.mean[i] + np.float32(PASS_SHIFT)
+            elif layer < layers - 1:
+                start = w.shape[1] - n
+                fw[:, start:] = True
+                fw[w.shape[0] - n:, :] = True
+                fb[start:] = True
+                w[:, start:] = 0.0
+                w[w.shape[0] - n:, :] = 0.0
+                w[w.shape[0] - n:, start:] = np.eye(n, dtype=np.float32)
+                b[start:] = 0.0
+            else:
+                start = w.shape[0] - n
+                fw[start:, :] = True
+                w[start:, :] = 0.0
+                for k in range(n):
+                    w[start + k, k] = np.float32(gains[k])
+                b[:n] -= np.float32(PASS_SHIFT) * np.asarray(gains, dtype=np.float32)
+        self.fixed = fixed
+        return self
 
     @classmethod
     def init(cls, sizes: list[int], rng: np.random.Generator, mean: np.ndarray | None = None,
@@ -145,7 +199,10 @@ def fit(mlp: EluMlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, c
                     a = acts[i]
                     grad = matmul(grad, mlp.weights[i].T) * np.where(a > 0, np.float32(1.0), a + np.float32(1.0))
             t += 1
-            for p, g, mi, vi in zip(params, [*grads_w, *grads_b], m, v):
+            grads = [*grads_w, *grads_b]
+            if mlp.fixed is not None:
+                grads = [np.where(f, np.float32(0.0), g) for f, g in zip(mlp.fixed, grads)]
+            for p, g, mi, vi in zip(params, grads, m, v):
                 mi *= 0.9
                 mi += 0.1 * g
                 vi *= 0.999
@@ -244,6 +301,22 @@ class Adapter:
         return ((target[self.index] - self.default[self.index]) / self.scale).astype(np.float32)
 
 
+def pass_through(desc: PolicyDescription) -> tuple[list[int], list[float]]:
+    """Observation index of each driven joint's joint_pos_rel, and 1 / its action scale (offset actions)."""
+    if desc.action.mode != "offset":
+        raise ValueError(f"this trainer maps offset actions (Isaac Lab's use_default_offset), not {desc.action.mode!r}")
+    start, found = 0, {}
+    for term in desc.observation:
+        if term.kind == "joint_pos_rel":
+            found = {bus: start + k for k, bus in enumerate(term.joints)}
+            break
+        start += term.size
+    missing = [name for name, bus in zip(desc.joints, desc.joint_index) if bus not in found]
+    if missing:
+        raise ValueError(f"the observation has no joint_pos_rel of {', '.join(missing)}")
+    return [found[bus] for bus in desc.joint_index], [1.0 / s for s in desc.action.scale]
+
+
 def collect(backend: Backend, adapter: Adapter, learner: EluMlp | None, episodes: int, cfg: IsaacTrainConfig,
             rng: np.random.Generator, ranges: tuple[np.ndarray, np.ndarray], progress: Callable[[int], None]
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -325,6 +398,7 @@ def train(run_dir: Path, cfg: IsaacTrainConfig, log: Callable[[str], None] = pri
         x, y, w = collect(backend, adapter, None, cfg.expert_episodes, cfg, rng, ranges,
                           Progress(log, "expert episodes", cfg.expert_episodes, started))
         mlp = EluMlp.init(_sizes(run_dir), rng, x.mean(axis=0), np.maximum(x.std(axis=0), MIN_INPUT_STD))
+        mlp.with_pass_through(*pass_through(desc))
         copied = [slice(start, stop) for (start, stop, _), term in zip(desc.layout(), desc.observation)
                   if term.kind in ("joint_vel", "joint_vel_rel", "last_action")]
         loss = fit(mlp, decorrelate(x, copied, rng), y, w, cfg.epochs, cfg, rng,
