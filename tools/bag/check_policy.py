@@ -34,6 +34,7 @@ goal before it, and passes if either matches.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,8 +136,12 @@ class _Snapshot:
     Attributes are put back as they were: rebound ones get their old object,
     numpy arrays get their old values in place (a policy may keep views of
     its buffers, e.g. an ONNX input array and the features written into it),
-    attributes the try added are removed. A policy without ``__dict__``
-    cannot be snapshot; its second try then starts where the first ended.
+    attributes the try added are removed. An attribute that is an object of
+    its own (a Python policy's user object, whose attributes are its state)
+    gets its attributes back from a deep copy, in place, when it can be
+    copied (an onnxruntime session cannot, and holds no episode state). A
+    policy without ``__dict__`` cannot be snapshot; its second try then
+    starts where the first ended.
     """
 
     def __init__(self, policy: Policy) -> None:
@@ -146,7 +151,7 @@ class _Snapshot:
         except TypeError:
             self.saved: dict[str, tuple[object, object]] | None = None
             return
-        self.saved = {k: (v, v.copy() if isinstance(v, np.ndarray) else v) for k, v in attributes.items()}
+        self.saved = {k: (v, _copy_state(v)) for k, v in attributes.items()}
 
     def restore(self) -> None:
         if self.saved is None:
@@ -158,6 +163,27 @@ class _Snapshot:
             attributes[key] = obj
             if isinstance(obj, np.ndarray):
                 obj[...] = value
+            elif isinstance(value, _ObjectState):
+                inner = vars(obj)
+                inner.clear()
+                inner.update(copy.deepcopy(value.attributes))
+
+
+@dataclass
+class _ObjectState:
+    attributes: dict[str, object]
+
+
+def _copy_state(value: object) -> object:
+    """What restoring ``value`` needs: an array's values, an object's attributes (deep-copied), else itself."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (str, bytes, int, float, bool, tuple, type)) or value is None or not hasattr(value, "__dict__"):
+        return value
+    try:
+        return _ObjectState(copy.deepcopy(vars(value)))
+    except (TypeError, copy.Error, RecursionError, AttributeError):  # not copyable (a native session): no state kept
+        return value
 
 
 def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded: np.ndarray,
