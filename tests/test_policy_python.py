@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from policy_node.policy.base import CameraFrame
 from policy_node.policy.base import Observation as BusObservation
 from policy_node.policy.load import load_policy
 from policy_node.policy.python import Observation, PythonPolicy, PythonPolicyError, is_python_source
@@ -97,6 +98,92 @@ def test_a_declared_period_becomes_the_required_period(tmp_path: Path) -> None:
     path = write(tmp_path, "timed.py", RECORDER.replace("period = None", "period = 0.02"))
     policy = load_policy(f"{path}:make", dt=0.04)
     assert policy.requirements.period == 0.02
+
+
+def test_a_python_policy_names_its_cameras_and_sees_their_frames(tmp_path: Path) -> None:
+    path = write(tmp_path, "looker.py", RECORDER.replace("    period = None\n", "    period = None\n    cameras = ('front',)\n"))
+    policy = load_policy(f"{path}:make", dt=0.02)
+    assert [(need.camera, need.max_age_s) for need in policy.requirements.cameras] == [("front", 0.1)]
+    assert policy.requirements.period is None and "visual" in policy.requirements.goal_kinds
+    rgb = np.zeros((48, 64, 3), dtype=np.uint8)
+    rgb[10, 20] = (255, 0, 0)
+    goal = messages_pb2.Goal(id="red", tolerance=0.015)
+    goal.visual.colour = "red"
+    policy.act(BusObservation.from_state(state(), goal, images={"front": CameraFrame("front", rgb, 5, step=3)}))
+    module = __import__("sys").modules[type(policy.user).__module__]  # type: ignore[attr-defined]
+    obs = module.SEEN[-1]
+    assert list(obs.images) == ["front"] and obs.images["front"].step == 3
+    assert obs.images["front"].rgb is rgb and obs.images["front"].width == 64
+    assert obs.goal is not None and obs.goal.kind == "visual" and obs.goal.colour == "red"
+    assert obs.goal.position is None and obs.goal.body == "tcp"
+
+
+LOOKER = """\
+import json
+
+
+class Looker:
+    cameras = ("front",)
+
+    def __init__(self):
+        self.seen = []
+
+    def reset(self):
+        pass
+
+    def act(self, obs):
+        frame = obs.images["front"]
+        self.seen.append([obs.step, frame.step, list(frame.rgb.shape), frame.intrinsics is not None])
+        with open(OUT, "w") as f:
+            json.dump(self.seen, f)
+        return obs.positions
+
+
+def make():
+    return Looker()
+"""
+
+CAMERA_SCENARIO = """\
+name: python_camera
+robot:
+  target: mujoco
+  mode: lockstep
+  dt: 0.02
+  cameras:
+    - {name: front, pos: [0.75, 0.0, 0.6], lookat: [0.25, 0.0, 0.0], width: 64, height: 48, fov_deg: 60,
+       every: 5, encoding: raw}
+policy:
+  python: looker.py:make
+  args: ["--deadline-ms", "1000"]
+goals:
+  - id: stay
+    joints: {base: 0.0, elbow: 1.5708}
+    tolerance_rad: 0.05
+    hold_s: 0.3
+    timeout_s: 2
+"""
+
+
+def test_a_python_policy_gets_the_simulated_cameras_frames_in_a_run(procs: Procs, tmp_path: Path) -> None:
+    """Through the real node on MuJoCo: each state comes with the frame of its step (every 5th) or the one before."""
+    seen_file = tmp_path / "seen.json"
+    (tmp_path / "looker.py").write_text(LOOKER.replace("OUT", repr(str(seen_file))))
+    (tmp_path / "camera.yaml").write_text(CAMERA_SCENARIO)
+    out = tmp_path / "out"
+    proc = procs.hil("run", str(tmp_path / "camera.yaml"), "--out", str(out), "--no-record")
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stdout.decode() + stderr.decode()
+    seen = json.loads(seen_file.read_text())
+    assert len(seen) >= 10
+    for step, frame_step, shape, calibrated in seen:
+        assert shape == [48, 64, 3] and calibrated
+        assert step - 5 < frame_step <= step and frame_step % 5 == 0
+
+
+def test_a_bad_cameras_declaration_is_one_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.py", RECORDER.replace("    period = None\n", "    period = None\n    cameras = [3]\n"))
+    with pytest.raises(PythonPolicyError, match="cameras \\[3\\] is not a list of distinct camera names"):
+        load_policy(f"{path}:make", dt=0.02)
 
 
 @pytest.mark.parametrize("text, source, expected", [
