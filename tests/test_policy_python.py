@@ -17,7 +17,7 @@ import pytest
 from policy_node.policy.base import CameraFrame
 from policy_node.policy.base import Observation as BusObservation
 from policy_node.policy.load import load_policy
-from policy_node.policy.python import Observation, PythonPolicy, PythonPolicyError, is_python_source
+from policy_node.policy.python import Observation, PythonPolicyError, is_python_source
 from roarm.joints import NAMES, pose
 from roarm.kinematics import fk
 from schemas import messages_pb2

@@ -44,7 +44,7 @@ from policy_node.policy.description import PolicyDescription
 from policy_node.policy.isaaclab import import_isaaclab, load_yaml
 from policy_node.policy.observation import ObservationBuilder
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER
-from roarm.kinematics import body_ik_step, body_position, solve_ik
+from roarm.kinematics import body_ik_step, body_position
 from roarm.safety import BadCommand, check_command
 from sim_node.backends import make_backend
 from sim_node.randomization import sample
