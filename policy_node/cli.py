@@ -16,11 +16,14 @@ from schemas import messages_pb2
 
 
 @click.command("policy", cls=HilCommand)
-@click.option("--model", "--policy", "model", type=click.Path(path_type=Path), default=None,
-              help="The policy: an ONNX model (described by MODEL.onnx.yaml beside it, its folder's policy.yaml, "
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="An ONNX policy: a model (described by MODEL.onnx.yaml beside it, its folder's policy.yaml, "
                    "or its roarm.* metadata), a policy folder, or a policy.yaml (e.g. policies/reach.onnx).")
 @click.option("--scripted", type=click.Choice(list(SCRIPTED_NAMES)), default=None,
               help="A scripted policy instead of a model (see_reach looks through the camera 'front').")
+@click.option("--policy", "source", default=None, metavar="SOURCE",
+              help="Any policy: a model file, a policy folder, a policy.yaml, scripted:NAME, or a Python policy "
+                   "as module:factory or path/to/file.py:factory (docs/policies.md).")
 @click.option("--name", default="policy", show_default=True, help="Node name in heartbeats and events.")
 @click.option("--deadline-ms", type=click.FloatRange(min=1.0), default=200.0, show_default=True,
               help="Hold the last measured position when no fresh state arrives for this long.")
@@ -42,6 +45,7 @@ from schemas import messages_pb2
 def policy(
     model: Path | None,
     scripted: str | None,
+    source: str | None,
     name: str,
     deadline_ms: float,
     budget_us: float,
@@ -66,11 +70,14 @@ def policy(
       hil node policy --model policies/reach.onnx --run-dir /tmp/run1
       hil node policy --policy my_policy/ --run-dir /tmp/run1
       hil node policy --scripted ik --deadline-ms 100 --events-file /tmp/run1/policy.jsonl
+      hil node policy --policy my_policy:make_policy --run-dir /tmp/run1
     """
-    if (model is None) == (scripted is None):
-        raise click.UsageError(f"give exactly one of --model PATH or --scripted {'|'.join(SCRIPTED_NAMES)}")
+    given = [s for s in (model, scripted, source) if s is not None]
+    if len(given) != 1:
+        raise click.UsageError(f"give exactly one of --model PATH or --scripted {'|'.join(SCRIPTED_NAMES)} "
+                               "or --policy SOURCE")
     config = PolicyNodeConfig(
-        source=str(model) if model is not None else f"scripted:{scripted}",
+        source=str(model) if model is not None else f"scripted:{scripted}" if scripted is not None else str(source),
         name=name,
         watchdog=WatchdogConfig(deadline_s=deadline_ms / 1e3, budget_s=budget_us / 1e6),
         sla=SlaConfig(p95_us=sla_p95_us, miss_rate=sla_miss_rate, cooldown_s=sla_cooldown_s),

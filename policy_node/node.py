@@ -33,7 +33,7 @@ from policy_node.metrics import PolicyMetrics, SlaConfig
 from policy_node.frames import FramePairing
 from policy_node.policy.base import CameraFrame, Goal, Observation, Policy, goal_target
 from policy_node.policy.compat import CameraNeed, RobotFacts, check_fit
-from policy_node.policy.load import SCRIPTED_PREFIX, load_policy
+from policy_node.policy.load import load_policy
 from policy_node.policy.pixels import camera_specs
 from policy_node.watchdog import Watchdog, WatchdogConfig
 from roarm.joints import ROARM_M3
@@ -149,9 +149,10 @@ class PolicyNode:
             raise RobotMismatch("; ".join(fit.errors))
         for warning in fit.warnings:
             self.report(Severity.WARNING, "policy.fit", warning)
-        if self.config.source.startswith(SCRIPTED_PREFIX) and info.dt > 0:
-            # A scripted policy derives its speed limits from the robot's period.
-            self.policy = load_policy(self.config.source, dt=info.dt)
+        if self.policy.requirements.period is None and info.dt > 0:
+            # A scripted policy derives its speed from the robot's period and speed limits
+            # (the real arm's node clamps below the servo's top speed); a Python one sees the period.
+            self.policy = load_policy(self.config.source, dt=info.dt, max_velocity=tuple(info.max_velocity))
         self.robot = info
         if self.frames is not None:
             self.frames.specs = camera_specs(info.extra.get("cameras", ""))

@@ -66,6 +66,7 @@ _TCP = _transform(*LINK5_TO_TCP)
 # The same transforms as nested float tuples (3x4 affine rows) for fk's scalar loop.
 _AFFINE = tuple(tuple(tuple(float(v) for v in row) for row in origin[:3]) for origin in _ORIGINS)
 _AFFINE_BASE = tuple(tuple(float(v) for v in row) for row in _BASE[:3])
+_AFFINE_TCP = tuple(tuple(float(v) for v in row) for row in _TCP[:3])
 _TCP_POINT = tuple(float(v) for v in _TCP[:3, 3])
 # Origin of each body in the frame whose chain body_position folds it through:
 # (point, index of the last joint that moves it, 0 = none).
@@ -77,18 +78,36 @@ _BODY_POINTS: dict[str, tuple[tuple[float, float, float], int]] = {
 }
 
 
-def _local_transforms(q: np.ndarray) -> np.ndarray:
-    """origin_i @ Rz(q_i) for the five joints, (5, 4, 4), in one batched product."""
-    angles = np.asarray(q, dtype=float)[:5]
-    c, s = np.cos(angles), np.sin(angles)
-    rz = np.zeros((5, 4, 4))
-    rz[:, 0, 0] = c
-    rz[:, 0, 1] = -s
-    rz[:, 1, 0] = s
-    rz[:, 1, 1] = c
-    rz[:, 2, 2] = 1.0
-    rz[:, 3, 3] = 1.0
-    return _ORIGINS @ rz
+Affine = tuple[tuple[float, float, float, float], ...]  # 3 rows of a 4x4 rigid transform
+
+
+def _compose(a: Affine, b: Affine) -> Affine:
+    """a @ b of two 3x4 affine transforms in Python floats, summed left to right."""
+    return tuple(
+        (row[0] * b[0][0] + row[1] * b[1][0] + row[2] * b[2][0],
+         row[0] * b[0][1] + row[1] * b[1][1] + row[2] * b[2][1],
+         row[0] * b[0][2] + row[1] * b[1][2] + row[2] * b[2][2],
+         row[0] * b[0][3] + row[1] * b[1][3] + row[2] * b[2][3] + row[3])
+        for row in a)
+
+
+def _frames(q: np.ndarray) -> list[Affine]:
+    """World poses of base_link, link1..link5 and hand_tcp as 3x4 affines.
+
+    Scalar Python arithmetic (math.cos/sin, + and * in a fixed order), like
+    ``fk``: no BLAS and no CPU-specific vector kernels, so the same joints
+    give the same bits on every machine (the reach policy's training data
+    depends on it, docs/policies.md "Reproducible training").
+    """
+    current: Affine = _AFFINE_BASE
+    frames = [current]
+    for i in range(5):
+        c, s = math.cos(float(q[i])), math.sin(float(q[i]))
+        rz: Affine = ((c, -s, 0.0, 0.0), (s, c, 0.0, 0.0), (0.0, 0.0, 1.0, 0.0))
+        current = _compose(_compose(current, _AFFINE[i]), rz)
+        frames.append(current)
+    frames.append(_compose(current, _AFFINE_TCP))
+    return frames
 
 
 def fk_frames(q: np.ndarray) -> list[np.ndarray]:
@@ -96,14 +115,12 @@ def fk_frames(q: np.ndarray) -> list[np.ndarray]:
 
     Joint i rotates about the local z axis of frame i + 1 (link1..link5).
     """
-    local = _local_transforms(q)
-    frames = [_BASE]
-    current = _BASE
-    for i in range(5):
-        current = current @ local[i]
-        frames.append(current)
-    frames.append(current @ _TCP)
-    return frames
+    out = []
+    for frame in _frames(q):
+        matrix = np.eye(4)
+        matrix[:3] = frame
+        out.append(matrix)
+    return out
 
 
 def fk(q: np.ndarray) -> np.ndarray:
@@ -150,16 +167,37 @@ def body_position(q: np.ndarray, name: str) -> np.ndarray:
                      r20 * x + r21 * y + r22 * z + t2))
 
 
+def _jacobian_rows(q: np.ndarray) -> list[list[float]]:
+    """The positional Jacobian (3x5) as Python floats: column i is z_i x (p_tcp - p_i)."""
+    frames = _frames(q)
+    tx, ty, tz = frames[-1][0][3], frames[-1][1][3], frames[-1][2][3]
+    columns = []
+    for frame in frames[1:6]:
+        ax, ay, az = frame[0][2], frame[1][2], frame[2][2]
+        dx, dy, dz = tx - frame[0][3], ty - frame[1][3], tz - frame[2][3]
+        columns.append((ay * dz - az * dy, az * dx - ax * dz, ax * dy - ay * dx))
+    return [[column[r] for column in columns] for r in range(3)]
+
+
 def jacobian(q: np.ndarray) -> np.ndarray:
     """Positional Jacobian (3x5) of the TCP w.r.t. base..roll, analytic.
 
     For a revolute joint with world axis z_i through p_i the column is
     z_i x (p_tcp - p_i); exact, and cheaper than finite differences.
     """
-    frames = fk_frames(q)
-    tcp = frames[-1][:3, 3]
-    columns = [np.cross(frame[:3, 2], tcp - frame[:3, 3]) for frame in frames[1:6]]
-    return np.stack(columns, axis=1)
+    return np.array(_jacobian_rows(q))
+
+
+def _solve3(a: list[list[float]], b: list[float]) -> list[float]:
+    """x with a x = b for a symmetric positive definite 3x3 (Cramer's rule, fixed order of operations)."""
+    (a00, a01, a02), (a10, a11, a12), (a20, a21, a22) = a
+    c00, c01, c02 = a11 * a22 - a12 * a21, a12 * a20 - a10 * a22, a10 * a21 - a11 * a20
+    det = a00 * c00 + a01 * c01 + a02 * c02
+    c10, c11, c12 = a02 * a21 - a01 * a22, a00 * a22 - a02 * a20, a01 * a20 - a00 * a21
+    c20, c21, c22 = a01 * a12 - a02 * a11, a02 * a10 - a00 * a12, a00 * a11 - a01 * a10
+    return [(c00 * b[0] + c10 * b[1] + c20 * b[2]) / det,
+            (c01 * b[0] + c11 * b[1] + c21 * b[2]) / det,
+            (c02 * b[0] + c12 * b[1] + c22 * b[2]) / det]
 
 
 def ik_step(
@@ -173,12 +211,59 @@ def ik_step(
     Damping keeps the step bounded near singularities (arm stretched out or
     folded); ``max_step`` (rad, largest joint change) keeps a policy that
     calls this once per control period from commanding jumps. The result is
-    clamped to the joint limits; the gripper is left unchanged.
+    clamped to the joint limits; the gripper is left unchanged. Computed in
+    Python floats in a fixed order (no BLAS or LAPACK), so the same input
+    gives the same bits on every machine.
     """
     q = np.asarray(q, dtype=float)
-    error = np.asarray(target_xyz, dtype=float) - fk(q)
-    j = jacobian(q)
-    dq = j.T @ np.linalg.solve(j @ j.T + damping**2 * np.eye(3), error)
+    tcp = fk(q)
+    error = [float(target_xyz[i]) - float(tcp[i]) for i in range(3)]
+    j = _jacobian_rows(q)
+    damp = damping**2
+    jjt = [[sum(j[r][k] * j[c][k] for k in range(5)) + (damp if r == c else 0.0) for c in range(3)]
+           for r in range(3)]
+    y = _solve3(jjt, error)
+    dq = np.array([j[0][k] * y[0] + j[1][k] * y[1] + j[2][k] * y[2] for k in range(5)])
+    largest = float(np.max(np.abs(dq)))
+    if largest > max_step:
+        dq *= max_step / largest
+    out = q.copy()
+    out[:5] = np.clip(q[:5] + dq, LOWER[:5], UPPER[:5])
+    return out
+
+
+def body_ik_step(
+    q: np.ndarray,
+    target_xyz: np.ndarray,
+    body: str,
+    damping: float = 0.05,
+    max_step: float = 0.2,
+) -> np.ndarray:
+    """``ik_step`` for any body of BODY_NAMES (``gripper_link``...): the Jacobian by central differences.
+
+    Scalar arithmetic in a fixed order like ``ik_step``, so it is as
+    reproducible; the gripper and anything past the body's chain are left
+    unchanged.
+    """
+    if body in ("tcp", "hand_tcp"):
+        return ik_step(q, target_xyz, damping, max_step)
+    q = np.asarray(q, dtype=float)
+    here = body_position(q, body)
+    error = [float(target_xyz[i]) - float(here[i]) for i in range(3)]
+    h = 1e-6
+    columns = []
+    for k in range(5):
+        up, down = q.copy(), q.copy()
+        up[k] += h
+        down[k] -= h
+        a, b = body_position(up, body), body_position(down, body)
+        columns.append([(float(a[r]) - float(b[r])) / (2 * h) for r in range(3)])
+    j = [[columns[k][r] for k in range(5)] for r in range(3)]
+    damp = damping**2
+    jjt = [[sum(j[r][k] * j[c][k] for k in range(5)) + (damp if r == c else 0.0) for c in range(3)]
+           for r in range(3)]
+    y = _solve3(jjt, error)
+    dq = np.array([j[0][k] * y[0] + j[1][k] * y[1] + j[2][k] * y[2] for k in range(5)])
     largest = float(np.max(np.abs(dq)))
     if largest > max_step:
         dq *= max_step / largest

@@ -11,15 +11,18 @@ from pathlib import Path
 
 
 def cell_args(scenario: Path, target: str, seed: int, out: Path, *, port: str | None = None,
-              record: bool | None = None, extra: Sequence[str] = ()) -> list[str]:
+              record: bool | None = None, policy: str | None = None, extra: Sequence[str] = ()) -> list[str]:
     """Arguments after ``hil``: one target, one seed, its own output folder, no status line.
 
-    A ``remote`` target is whatever the running robot is (``hil run --remote``, in ``extra``)."""
+    A ``remote`` target is whatever the running robot is (``hil run --remote``, in ``extra``);
+    ``policy`` replaces the scenario's (``hil run --policy``)."""
     args = ["run", str(scenario), "--seed", str(seed), "--out", str(out), "--no-progress"]
     if target != "remote":
         args += ["--target", target]
     if port:
         args += ["--port", port]
+    if policy:
+        args += ["--policy", policy]
     if record is not None:
         args.append("--record" if record else "--no-record")
     return [*args, *extra]

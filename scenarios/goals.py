@@ -4,7 +4,11 @@ A goal starts when the previous one ends (the first at the reset) and is
 judged on ``JointState.sim_time``, so a lockstep run that goes 50x faster
 than real time judges exactly as a real-time one would. A Cartesian goal is
 judged by ``JointState.tcp`` (forward kinematics of the measured joints, the
-same on every target); a joint goal by the largest error of its joints.
+same on every target), or for a goal of another body (``body:
+gripper_link``) by forward kinematics of that body from the measured joints,
+computed here the same way for every target; a joint goal by the largest
+error of its joints. A goal's orientation (``quat``) is passed to the policy,
+not judged.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from google.protobuf.message import Message
 
 from bus.topics import GOAL
 from roarm.joints import NAMES
+from roarm.kinematics import body_position
 from schemas import messages_pb2
 from scenarios.schema import GoalSpec
 
@@ -52,6 +57,8 @@ class GoalResult:
 def goal_error(goal: GoalSpec, state: messages_pb2.JointState, position: np.ndarray) -> float | None:
     """Distance to the goal (m or rad); None when the state cannot say."""
     if goal.kind == "tcp":
+        if goal.body != "tcp":
+            return math.dist(body_position(position, goal.body), goal.target)
         if len(state.tcp) != 3:
             return None
         return math.dist(state.tcp, goal.target)
@@ -67,7 +74,8 @@ def goal_message(goal: GoalSpec, seq: int) -> messages_pb2.Goal:
     elif goal.kind == "tcp":
         x, y, z = goal.target
         gripper = math.nan if goal.gripper is None else goal.gripper
-        message.tcp.CopyFrom(messages_pb2.CartesianTarget(x=x, y=y, z=z, gripper=gripper))
+        message.tcp.CopyFrom(messages_pb2.CartesianTarget(x=x, y=y, z=z, gripper=gripper, body=goal.body,
+                                                          quat=list(goal.quat or ())))
     else:
         judged = list(goal.joints_judged)
         if len(judged) == len(NAMES):

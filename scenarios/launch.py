@@ -2,6 +2,10 @@
 
 Only the robot's command line depends on the target; the policy's is the
 same for mock, MuJoCo, Isaac Sim and the real arm (the point of the project).
+A policy given as ``policy.command`` (a process in any language that speaks
+the bus contract) is started as written, with its placeholders filled:
+``{run_dir}`` (the run folder, also in ``$HIL_RUN_DIR``), ``{endpoints}``
+(its ``endpoints.json``) and ``{scenario_dir}``.
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bus.endpoints import ENDPOINTS_FILE
 from bus.errors import HilError
 from hw_node.port_lock import PortBusyError, ensure_free
-from scenarios.schema import Scenario
+from policy_node.policy.description import PolicyDescriptionError
+from policy_node.policy.load import load_description
+from policy_node.policy.scripted import DEFAULT_DT
+from scenarios.schema import PolicyConfig, Scenario
 
 
 class LaunchError(HilError, ValueError):
@@ -33,6 +41,8 @@ class RunSettings:
     out_dir: Path
     # The robot already runs elsewhere: nothing is started for it.
     remote: bool = False
+    # The robot's control period; None: the scenario's robot.dt, else the policy's period (control_period).
+    dt: float | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,27 @@ class NodeLaunch:
     name: str
     role: str
     argv: list[str]
+    env: dict[str, str] | None = None
+
+
+def policy_period(policy: PolicyConfig) -> float | None:
+    """The control period a model file or policy folder was made for (its description), or None.
+
+    A description that does not validate is a LaunchError with its file:line: field messages.
+    """
+    if policy.path is None:
+        return None
+    try:
+        return load_description(policy.path).period
+    except PolicyDescriptionError as exc:
+        raise LaunchError(f"policy {policy.path}: {exc}") from None
+
+
+def control_period(scenario: Scenario) -> float:
+    """``robot.dt`` when the scenario sets it, else the policy's period, else DEFAULT_DT."""
+    if scenario.robot.dt is not None:
+        return scenario.robot.dt
+    return policy_period(scenario.policy) or DEFAULT_DT
 
 
 def hil_command() -> list[str]:
@@ -75,10 +106,30 @@ def node_launches(scenario: Scenario, settings: RunSettings) -> list[NodeLaunch]
     if not settings.remote:
         launches.append(NodeLaunch("robot", "robot", robot_argv(hil, scenario, settings) + run))
     launches += camera_launches(hil, scenario, settings, run)
-    policy = scenario.policy
-    source = ["--model", str(policy.model)] if policy.model else ["--scripted", str(policy.scripted)]
-    launches.append(NodeLaunch("policy", "policy", [*hil, "node", "policy", *source, *policy.args, *run]))
+    launches.append(policy_launch(hil, scenario, settings))
     return launches
+
+
+def policy_launch(hil: list[str], scenario: Scenario, settings: RunSettings) -> NodeLaunch:
+    """``hil node policy --policy SOURCE``, or the scenario's own ``policy.command``."""
+    policy = scenario.policy
+    if not policy.command:
+        argv = [*hil, "node", "policy", "--policy", str(policy.source), *policy.args,
+                "--run-dir", str(settings.run_dir)]
+        return NodeLaunch("policy", "policy", argv)
+    values = {"run_dir": str(settings.run_dir), "endpoints": str(settings.run_dir / ENDPOINTS_FILE),
+              "scenario_dir": str(scenario.path.resolve().parent)}
+    argv = [_fill(item, values) for item in policy.command]
+    if "/" not in argv[0] and shutil.which(argv[0]) is None:
+        raise LaunchError(f"policy.command: {argv[0]!r} is not a program on PATH (give its path, relative to the "
+                          "scenario file or absolute)")
+    return NodeLaunch("policy", "policy", argv, env={"HIL_RUN_DIR": str(settings.run_dir)})
+
+
+def _fill(item: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        item = item.replace("{" + name + "}", value)
+    return item
 
 
 def robot_argv(hil: list[str], scenario: Scenario, settings: RunSettings) -> list[str]:
@@ -93,9 +144,10 @@ def robot_argv(hil: list[str], scenario: Scenario, settings: RunSettings) -> lis
         except PortBusyError as exc:
             raise LaunchError(str(exc)) from None
         return [*command, "--port", settings.port, *extra]
+    dt = settings.dt if settings.dt is not None else control_period(scenario)
     cameras = [a for spec in scenario.robot.cameras for a in ("--camera", spec.to_compact())]
     return [*command, "--backend", settings.target, "--mode", settings.mode,
-            "--dt", repr(scenario.robot.dt), "--seed", str(settings.seed), *cameras, *extra]
+            "--dt", repr(dt), "--seed", str(settings.seed), *cameras, *extra]
 
 
 def camera_launches(hil: list[str], scenario: Scenario, settings: RunSettings, run: list[str]) -> list[NodeLaunch]:

@@ -36,18 +36,19 @@ from bus.node import Node
 from bus.processes import Child, NotReady, Processes
 from bus.security import SecurityConfig
 from bus.service import ServiceError, ServiceUnavailable
+from policy_node.policy.load import load_description
 from roarm.robot_client import RobotClient, hide, place
 from scenarios.assertions import NodeOutcome, Observed, judge
 from scenarios.compat import check
 from scenarios.goals import GoalPublisher, GoalSequence
-from scenarios.launch import LaunchError, RunSettings, node_launches
+from scenarios.launch import LaunchError, RunSettings, control_period, node_launches
 from scenarios.monitor import Monitor
 from scenarios.progress import Status
 from scenarios.provenance import provenance
 from scenarios.remote import RemoteRobotError, bench_endpoints, clock_offset, identify, wait_for_robot
 from scenarios.report import Report
 from scenarios.run_page import write_run_page
-from scenarios.schema import GoalSpec, Scenario
+from scenarios.schema import GoalSpec, PolicyConfig, Scenario
 from scenarios.thumbnails import ThumbnailTaker
 from schemas import messages_pb2, services_pb2
 
@@ -107,6 +108,7 @@ def settings_for(scenario: Scenario, options: RunOptions, run_dir: Path) -> RunS
         run_dir=run_dir,
         out_dir=out.resolve(),
         remote=remote,
+        dt=control_period(scenario),
     )
 
 
@@ -138,7 +140,8 @@ class Run:
         self.endpoints.save(settings.run_dir / ENDPOINTS_FILE)
         self.report = Report(scenario.name, str(scenario.path), settings.target, settings.mode, settings.seed,
                              str(settings.out_dir))
-        self.report.provenance = provenance(scenario.path, scenario.sha256, scenario.policy.model, settings.seed)
+        self.report.provenance = provenance(scenario.path, scenario.sha256, policy_file(scenario.policy), settings.seed)
+        self.report.provenance["policy"] = scenario.policy.label
         self.node = Node("runner", "runner", self.endpoints, info=self._describe, announce=False)  # hil run prints its own
         self.monitor = Monitor(self.node, tracking_lag=_lag(scenario))
         # A few small frames of each camera for report.html (newest-only subscribers: never a backlog).
@@ -193,7 +196,7 @@ class Run:
     # -- 1. start-up ---------------------------------------------------------------
     def start_nodes(self) -> None:
         for launch in node_launches(self.scenario, self.settings):
-            self.processes.start(launch.name, launch.argv, role=launch.role)
+            self.processes.start(launch.name, launch.argv, role=launch.role, env=launch.env)
             self.clients[launch.role] = self.robot if launch.role == "robot" else NodeClient(
                 self.node.ctx, self.endpoints[launch.role].rep, "runner", timeout_s=1.0, retries=1,
                 security=self.node.security)
@@ -223,8 +226,11 @@ class Run:
             self.settings = replace(self.settings, target=target, mode=self.infos["robot"].mode or self.settings.mode)
             self.robot_counters_before = dict(self.infos["robot"].metrics)
             self.report.target, self.report.mode = target, self.settings.mode
+        # A scenario without robot.dt runs at the policy's period (scenarios.launch.control_period): a
+        # lockstep robot that can only come close to it (MuJoCo's 2 ms steps) is then a warning.
         fit = check(self.infos["robot"], self.infos["policy"],
-                    None if self.settings.target == "hw" or self.settings.remote else self.scenario.robot.dt)
+                    None if self.settings.target == "hw" or self.settings.remote else self.settings.dt,
+                    dt_from_policy=self.scenario.robot.dt is None)
         if not fit.ok:
             raise SetupFailed("the policy does not fit the robot: " + "; ".join(fit.errors))
         for warning in fit.warnings + self._unobserved_goals():
@@ -285,9 +291,13 @@ class Run:
 
     def _info(self, role: str) -> services_pb2.NodeInfo:
         try:
-            return self.clients[role].info(timeout_s=2.0, retries=2)
+            info = self.clients[role].info(timeout_s=2.0, retries=2)
         except (ServiceUnavailable, ServiceError, WrongReply) as exc:
             raise SetupFailed(f"{role} did not describe itself (info): {exc}") from None
+        if info.role and info.role != role:  # an external policy.command that answers for another role
+            raise SetupFailed(f"the {role} node describes itself as role {info.role!r} (info.role): a node bound "
+                              f"at the {role} endpoints must answer info with role {role!r}")
+        return info
 
     # -- 2. the run ----------------------------------------------------------------
     def drive(self) -> None:
@@ -558,6 +568,24 @@ class Run:
         info = services_pb2.NodeInfo(backend="runner", mode=self.settings.mode)
         info.extra.update(scenario=self.scenario.name, target=self.settings.target, seed=str(self.settings.seed))
         return info
+
+
+def policy_file(policy: PolicyConfig) -> Path | None:
+    """The file whose sha256 identifies the policy: the model (of a folder: the one its description
+    names), a Python policy's module file, an external command's program; None for scripted ones."""
+    if policy.path is not None:
+        if policy.path.is_file() and policy.path.suffix not in (".yaml", ".yml"):
+            return policy.path
+        try:
+            model = load_description(policy.path).model.path
+        except (HilError, OSError):
+            return None
+        return model if model.is_file() else None
+    if policy.python and policy.python.rsplit(":", 1)[0].endswith(".py"):
+        return Path(policy.python.rsplit(":", 1)[0])
+    if policy.command and Path(policy.command[0]).is_file():
+        return Path(policy.command[0])
+    return None
 
 
 def _lag(scenario: Scenario) -> int:

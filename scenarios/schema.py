@@ -9,15 +9,20 @@ got "soon"``). docs/scenarios.md is the reference of every field.
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bus.yamlsource import Source, YamlError, child, parse
 from policy_node.policy.load import SCRIPTED_NAMES
+from policy_node.policy.python import is_python_source
+from policy_node.policy.scripted import DEFAULT_DT
 from roarm.camera import FIELDS as CAMERA_FIELDS
 from roarm.camera import CameraSpec, CameraSpecError
 from roarm.joints import LOWER, NAMES, POSES, UPPER
+from roarm.kinematics import BODY_NAMES
 from scenarios.checker import MISSING, Checker, ScenarioError
 from sim_node.backend import SCENE_OBJECTS
 
@@ -27,6 +32,8 @@ VISUAL_COLOURS = ("red", "green", "blue")
 SIM_TARGETS = ("mock", "mujoco", "isaac")
 MODES = ("lockstep", "realtime")
 KILLABLE = ("policy",)
+# Bodies a tcp goal may name: the tool centre point or a link of the URDF (hand_tcp is the tcp).
+GOAL_BODIES = ("tcp", *(b for b in BODY_NAMES if b not in ("hand_tcp", "world")))
 RANDOMIZATION_FIELDS = ("mass_scale", "damping_scale", "friction_scale", "actuator_gain_scale", "obs_noise_std")
 
 __all__ = ["ScenarioError", "Scenario", "load", "loads", "TARGETS"]
@@ -36,7 +43,8 @@ __all__ = ["ScenarioError", "Scenario", "load", "loads", "TARGETS"]
 class RobotConfig:
     target: str = "mujoco"
     mode: str = "lockstep"
-    dt: float = 0.02
+    # None: the policy's period (its description), else DEFAULT_DT (scenarios.launch.control_period).
+    dt: float | None = None
     port: str | None = None
     initial_pose: tuple[float, ...] = tuple(POSES["home"])
     # Extra command-line options for the robot node, per target.
@@ -59,13 +67,41 @@ class RobotConfig:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    model: Path | None = None
+    """The policy of a run: exactly one of ``path``, ``scripted``, ``python``, ``command``.
+
+    ``path`` is a model file or a policy folder (``policy.model`` is its
+    older name); ``python`` a ``module:factory`` (or ``/abs/file.py:factory``);
+    ``command`` an external process that speaks the bus contract itself,
+    with ``{run_dir}``/``{endpoints}`` placeholders (scenarios.launch fills them).
+    """
+
+    path: Path | None = None
     scripted: str | None = None
+    python: str | None = None
+    command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
 
     @property
+    def model(self) -> Path | None:
+        """The older name of ``path``."""
+        return self.path
+
+    @property
+    def source(self) -> str | None:
+        """What ``hil node policy --policy`` takes; None for an external ``command``."""
+        if self.path is not None:
+            return str(self.path)
+        if self.scripted is not None:
+            return f"scripted:{self.scripted}"
+        return self.python
+
+    @property
     def label(self) -> str:
-        return f"onnx:{self.model.name}" if self.model else f"scripted:{self.scripted}"
+        if self.path is not None:
+            return f"onnx:{self.path.name}" if self.path.is_file() else f"folder:{self.path.name}"
+        if self.command:
+            return f"command:{Path(self.command[0]).name}"
+        return f"python:{self.python}" if self.python else f"scripted:{self.scripted}"
 
 
 @dataclass(frozen=True)
@@ -86,6 +122,11 @@ class GoalSpec:
     # A visual goal: the colour of the target object the policy must find with its camera. The goal
     # message names only the colour; ``target`` is where the scene puts that object (judged as a tcp goal).
     visual: str | None = None
+    # A tcp goal: the body brought to ``target`` ("tcp" or a URDF link), judged by forward
+    # kinematics of that body from the measured joints; and an orientation (w, x, y, z)
+    # passed on to the policy (not judged).
+    body: str = "tcp"
+    quat: tuple[float, float, float, float] | None = None
 
     @property
     def observed_kind(self) -> str:
@@ -315,7 +356,7 @@ def _robot(check: Checker, value: Any, scenario_path: Path) -> RobotConfig:
     return RobotConfig(
         target=check.choice("robot.target", _get(data, "target"), TARGETS, "mujoco"),
         mode=check.choice("robot.mode", _get(data, "mode"), MODES, "lockstep"),
-        dt=check.number("robot.dt", _get(data, "dt"), 0.02, gt=0, le=1.0),
+        dt=None if "dt" not in data else check.number("robot.dt", data["dt"], DEFAULT_DT, gt=0, le=1.0),
         port=check.string("robot.port", _get(data, "port"), None),
         initial_pose=_pose(check, "robot.initial_pose", _get(data, "initial_pose")),
         options=options,
@@ -443,23 +484,105 @@ def _joint_values(check: Checker, path: str, value: Any) -> tuple[tuple[int, ...
     return tuple(sorted(index)), full
 
 
+POLICY_KINDS = ("path", "model", "scripted", "python", "command")
+PLACEHOLDERS = ("run_dir", "endpoints", "scenario_dir")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
 def _policy(check: Checker, value: Any, scenario_path: Path) -> PolicyConfig:
-    data = check.mapping("policy", value, ("model", "scripted", "args"))
-    model_text = check.string("policy.model", _get(data, "model"), None)
-    scripted = None
+    data = check.mapping("policy", value, (*POLICY_KINDS, "args"))
+    given = [k for k in POLICY_KINDS if k in data]
+    if "path" in given and "model" in given:
+        check.error("policy.model", "give path or model (its older name), not both")
+    elif len(given) > 1:
+        check.error("policy", f"give one of path, scripted, python or command, not {' and '.join(given)}")
+    if not given:
+        check.error("policy", "give the policy: path (a model file or a policy folder), scripted (hold, waypoints, "
+                    "ik, see_reach), python (module:factory) or command (a process that speaks the bus contract)")
+    args = check.strings("policy.args", _get(data, "args"))
+    path = scripted = python = None
+    command: tuple[str, ...] = ()
+    for key in ("path", "model"):
+        text = check.string(f"policy.{key}", _get(data, key), None)
+        if text:
+            path = resolve_path(Path(text), scenario_path)
+            if path is None:
+                check.error(f"policy.{key}", f"no such file or folder {text!r} (relative paths are looked up next to "
+                            "the scenario file, then in the current folder)")
     if "scripted" in data:
         scripted = check.choice("policy.scripted", data["scripted"], SCRIPTED_NAMES, "hold")
-    if model_text and scripted:
-        check.error("policy", "give either model or scripted, not both")
-    if not model_text and not scripted:
-        check.error("policy", "give a model (ONNX file) or scripted (hold, waypoints, ik)")
-    model = None
-    if model_text:
-        model = resolve_file(Path(model_text), scenario_path)
-        if model is None:
-            check.error("policy.model", f"no such file {model_text!r} (relative paths are looked up next to "
-                        "the scenario file, then in the current folder)")
-    return PolicyConfig(model=model, scripted=scripted, args=check.strings("policy.args", _get(data, "args")))
+    if "python" in data:
+        text = check.string("policy.python", data["python"], None)
+        if text:
+            python, problem = _python_source(text, scenario_path)
+            if problem:
+                check.error("policy.python", problem)
+    if "command" in data:
+        command = check.strings("policy.command", data["command"])
+        if not command:
+            check.error("policy.command", "expected a command: a list of at least one string")
+        for i, item in enumerate(command):
+            for name in _PLACEHOLDER.findall(item):
+                if name not in PLACEHOLDERS:
+                    check.error(child("policy.command", i), f"unknown placeholder {{{name}}}; known: "
+                                + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
+        if command and ("/" in command[0] and not Path(command[0]).is_absolute()):
+            found = resolve_file(Path(command[0]), scenario_path)
+            if found is None:
+                check.error(child("policy.command", 0), f"no such program {command[0]!r} (relative paths are looked "
+                            "up next to the scenario file, then in the current folder)")
+            else:
+                command = (str(found), *command[1:])
+        if args:
+            check.error("policy.args", "args are options of hil node policy; an external command takes its own")
+    return PolicyConfig(path=path, scripted=scripted, python=python, command=command, args=args)
+
+
+def _python_source(text: str, scenario_path: Path) -> tuple[str | None, str]:
+    """(source, problem): ``module:factory`` as given, ``file.py:factory`` with the file found
+    (next to the scenario first, then in the current folder)."""
+    if not is_python_source(text):
+        return None, f"expected module:factory or path/to/file.py:factory, got {text!r}"
+    left, right = text.rsplit(":", 1)
+    if not left.endswith(".py"):
+        return text, ""
+    found = resolve_file(Path(left), scenario_path)
+    if found is None:
+        return None, (f"no such Python file {left!r} (relative paths are looked up next to the scenario file, "
+                      "then in the current folder)")
+    return f"{found}:{right}", ""
+
+
+def policy_from_source(text: str, origin: str = "--policy") -> PolicyConfig:
+    """The policy ``hil run --policy`` names: ``scripted:NAME``, ``module:factory`` or a path (file or folder).
+
+    Relative paths are taken from the current folder; ScenarioError says what is wrong.
+    """
+    here = Path.cwd() / "(command line)"
+    if text.startswith("scripted:"):
+        name = text.split(":", 1)[1]
+        if name not in SCRIPTED_NAMES:
+            raise ScenarioError([f"{origin}: unknown scripted policy {name!r}; known: {', '.join(SCRIPTED_NAMES)}"])
+        return PolicyConfig(scripted=name)
+    if is_python_source(text) and not Path(text).exists():
+        source, problem = _python_source(text, here)
+        if source is None:
+            raise ScenarioError([f"{origin}: {problem}"])
+        return PolicyConfig(python=source)
+    path = resolve_path(Path(text), here)
+    if path is None:
+        raise ScenarioError([f"{origin}: no such file or folder {text!r}; a policy is a model file, a policy folder, "
+                             f"scripted:NAME ({', '.join(SCRIPTED_NAMES)}) or module:factory"])
+    return PolicyConfig(path=path)
+
+
+def resolve_path(path: Path, scenario_path: Path) -> Path | None:
+    """A file or folder named in a scenario: absolute, next to the scenario, or in the current folder."""
+    candidates = [path] if path.is_absolute() else [scenario_path.parent / path, Path.cwd() / path]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate.resolve()
+    return None
 
 
 def resolve_file(path: Path, scenario_path: Path) -> Path | None:
@@ -486,8 +609,12 @@ def _randomization(check: Checker, value: Any) -> dict[str, float]:
 def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
     path = child("goals", index)
     data = check.mapping(path, value, ("id", "tcp", "joints", "visual", "gripper", "tolerance_mm", "tolerance_rad",
-                                       "timeout_s", "hold_s", "reset", "scene"))
+                                       "timeout_s", "hold_s", "reset", "scene", "body", "quat"))
     scene = _scene(check, child(path, "scene"), _get(data, "scene"))
+    if "tcp" not in data:
+        for key in ("body", "quat"):
+            if key in data:
+                check.error(child(path, key), f"only a tcp goal takes {key}")
     goal_id = check.string(child(path, "id"), _get(data, "id"), f"goal{index}") or f"goal{index}"
     timeout = check.number(child(path, "timeout_s"), _get(data, "timeout_s"), 5.0, gt=0)
     hold = check.number(child(path, "hold_s"), _get(data, "hold_s"), 0.0, ge=0)
@@ -511,7 +638,13 @@ def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
         if "gripper" in data:
             gripper = check.number(child(path, "gripper"), data["gripper"], 0.0, ge=float(LOWER[5]),
                                    le=float(UPPER[5]))
-        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper, reset=reset, scene=scene)
+        body = "tcp"
+        if "body" in data:
+            body = check.choice(child(path, "body"), "tcp" if data["body"] == "hand_tcp" else data["body"],
+                                GOAL_BODIES, "tcp")
+        quat = _quat(check, child(path, "quat"), data["quat"]) if "quat" in data else None
+        return GoalSpec(goal_id, "tcp", target, tolerance, timeout, hold, gripper, reset=reset, scene=scene,
+                        body=body, quat=quat)
     if "joints" in data:
         if "tolerance_mm" in data:
             check.error(child(path, "tolerance_mm"), "a joints goal takes tolerance_rad")
@@ -526,6 +659,19 @@ def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
     if isinstance(value, dict):
         check.error(path, "a goal needs a target: tcp: [x, y, z] (m) or joints: [6 values] (rad)")
     return GoalSpec(goal_id, "tcp", (0.0, 0.0, 0.0), 0.01, timeout, hold)
+
+
+def _quat(check: Checker, path: str, value: Any) -> tuple[float, float, float, float] | None:
+    """A unit quaternion written w, x, y, z."""
+    q = check.vector(path, value, 4)
+    if q is None:
+        return None
+    norm = math.sqrt(sum(v * v for v in q))
+    if abs(norm - 1.0) > 1e-3:
+        check.error(path, f"[{', '.join(f'{v:g}' for v in q)}] is not a unit quaternion (w, x, y, z): its norm is "
+                    f"{norm:.4g}")
+        return None
+    return (q[0], q[1], q[2], q[3])
 
 
 def _action(check: Checker, path: str, value: Any) -> KillAction | None:

@@ -92,12 +92,13 @@ def _row(cell: CellSummary) -> list[str]:
 
 def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *, port: str | None = None,
               record: bool | None = None, jobs: int | None = None, echo: bool = True, executor: str = "local",
-              address: str | None = None, confidence: float | None = None,
+              address: str | None = None, confidence: float | None = None, policy: str | None = None,
               extra: Sequence[str] = ()) -> tuple[int, str]:
     """Run every (target, seed); returns (exit code, tables): 130 interrupted, 2 any broken, else with a
     ``success_rate`` gate the gate decides over goals (scenarios/sweep_stats.py), else 1 any fail, 0 all pass.
 
-    ``extra`` goes to every ``hil run`` (the bench's --endpoints, --keys, --remote).
+    ``policy`` replaces the scenario's policy in every cell (``hil run --policy``); ``extra`` goes to
+    every ``hil run`` (the bench's --endpoints, --keys, --remote).
     """
     hil = hil_command()
     asked_jobs = jobs
@@ -119,13 +120,13 @@ def run_sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path, *
     try:
         if executor == "ray":  # the same cells as Ray tasks (sweep_ray.py, ray_cells.py)
             interrupted = run_on_ray(scenario, cells, book, lambda: interrupted, port=port, record=record,
-                                     jobs=asked_jobs, address=address, echo=echo) or interrupted
+                                     jobs=asked_jobs, address=address, echo=echo, policy=policy) or interrupted
             waiting = []
         while (waiting or running) and not interrupted:
             while waiting and len(running) < jobs:
                 cell = waiting.pop(0)
                 argv = [*hil, *cell_args(scenario, cell.target, cell.seed, cell.out, port=port, record=record,
-                                         extra=extra)]
+                                         policy=policy, extra=extra)]
                 cell.out.mkdir(parents=True, exist_ok=True)
                 with open(cell.out / "runner.log", "wb") as log:
                     cell.proc = processes.start(f"{cell.target}-seed{cell.seed}", argv, stdout=log,

@@ -33,7 +33,7 @@ class SweepCell(Protocol):
 
 def run_on_ray(scenario: Path, cells: list[SweepCell], book: SweepBook, should_stop: Callable[[], bool], *,
                port: str | None, record: bool | None, jobs: int | None, address: str | None,
-               echo: bool = True) -> bool:
+               echo: bool = True, policy: str | None = None) -> bool:
     """Every cell as a Ray task; each result goes into ``book`` as it comes. True when stopped early.
 
     A Ray that cannot start or be reached, or hw cells without an advertised
@@ -48,7 +48,7 @@ def run_on_ray(scenario: Path, cells: list[SweepCell], book: SweepBook, should_s
     by_key = {(c.target, c.seed): c for c in cells}
     jobs_list = [ray_cells.CellJob(c.target, c.seed, c.out,
                                    cell_args(scenario, c.target, c.seed, c.out, record=record,
-                                             port=None if c.target == "hw" else port),
+                                             port=None if c.target == "hw" else port, policy=policy),
                                    port=port if c.target == "hw" else None) for c in cells]
 
     def done(job: CellJob, outcome: CellOutcome) -> None:

@@ -219,7 +219,8 @@ def physics_substeps(dt: float, physics_dt: float) -> int:
     of them would make the control rate drift against the simulated clock."""
     substeps = dt / physics_dt
     if abs(substeps - round(substeps)) > 1e-6 or round(substeps) < 1:
-        raise ValueError(f"control period {dt} s must be a whole number of physics steps of {physics_dt} s")
+        raise ValueError(f"control period {dt} s must be a whole number of physics steps of {physics_dt} s "
+                         f"(give a physics step that divides it, e.g. --physics-dt {dt / math.ceil(dt / physics_dt):.7g})")
     return int(round(substeps))
 
 

@@ -34,6 +34,10 @@ def camera_specs(_ctx: click.Context, _param: click.Parameter, values: tuple[str
               help="lockstep: wait for the command answering each state; realtime: paced to the wall clock.")
 @click.option("--dt", type=click.FloatRange(min=0.001, max=1.0), default=0.01, show_default=True,
               help="Control period in seconds (MuJoCo: a multiple of its 2 ms physics step).")
+@click.option("--physics-dt", type=click.FloatRange(min=1e-5, max=0.01), default=None,
+              help="Physics step in seconds (mujoco, isaac) [default: 0.002]: a control period that is not a "
+                   "whole number of 2 ms steps needs one that divides it, e.g. --dt 0.0333333 --physics-dt 0.0016667 "
+                   "for Isaac Lab's 1/60 s x decimation 2.")
 @click.option("--deadline-ms", type=click.FloatRange(min=0.1), default=100.0, show_default=True,
               help="Lockstep: how long to wait for the command answering a state before holding.")
 @click.option("--autostart", is_flag=True, help="Lockstep: start at once (home, --seed) instead of waiting for reset.")
@@ -47,8 +51,9 @@ def camera_specs(_ctx: click.Context, _param: click.Parameter, values: tuple[str
                    "(vectors as 0.6/0/0.4), w, h, fov (vertical, degrees), every (control periods), "
                    "enc (raw, jpeg, png). E.g. wrist:mount=link5,w=320,h=240,fov=60,every=5,enc=jpeg")
 @endpoint_options
-def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool, seed: int, rt_priority: int,
-        name: str, cameras: tuple[CameraSpec, ...], run_dir: Path | None, endpoints_file: Path | None) -> None:
+def sim(backend: str, mode: str, dt: float, physics_dt: float | None, deadline_ms: float, autostart: bool, seed: int,
+        rt_priority: int, name: str, cameras: tuple[CameraSpec, ...], run_dir: Path | None,
+        endpoints_file: Path | None) -> None:
     """Run the simulated RoArm-M3 as the run's robot node until Ctrl-C or shutdown.
 
     \b
@@ -59,9 +64,12 @@ def sim(backend: str, mode: str, dt: float, deadline_ms: float, autostart: bool,
       ./python.sh -m sim_node --backend isaac --run-dir /tmp/run1   (inside Isaac Sim)
     """
     endpoints = load_endpoints(run_dir, endpoints_file)
+    if physics_dt is not None and backend == "mock":
+        raise click.UsageError("--physics-dt applies to the physics backends (mujoco, isaac), not mock")
     try:
         config = SimConfig(backend=backend, mode=mode, dt=dt, deadline_s=deadline_ms / 1000, autostart=autostart,
-                           seed=seed, rt_priority=rt_priority, name=name, cameras=cameras)
+                           seed=seed, rt_priority=rt_priority, name=name, cameras=cameras,
+                           backend_options={} if physics_dt is None else {"physics_dt": physics_dt})
         node = SimNode(config, endpoints)
     except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
         raise click.UsageError(str(exc)) from None

@@ -52,9 +52,9 @@ def errors_of(text: str) -> list[str]:
     # the same key twice (YAML would silently keep the last)
     (GOOD + "seed: 1\nseed: 2\n", "x.yaml:8: seed: duplicate key"),
     # neither a model nor a scripted policy
-    (GOOD.replace("policy: {scripted: ik}", "policy: {}"), "policy: give a model (ONNX file) or scripted"),
+    (GOOD.replace("policy: {scripted: ik}", "policy: {}"), "policy: give the policy: path (a model file or a policy folder), scripted"),
     # a model file that is not there
-    (GOOD.replace("{scripted: ik}", "{model: nowhere.onnx}"), "x.yaml:3: policy.model: no such file 'nowhere.onnx'"),
+    (GOOD.replace("{scripted: ik}", "{model: nowhere.onnx}"), "x.yaml:3: policy.model: no such file or folder 'nowhere.onnx'"),
     # hold_after_kill without a kill
     (GOOD + "assertions:\n  hold_after_kill: true\n", "assertions.hold_after_kill: needs a kill action"),
     # two goals with one id (each goal is a JUnit test case named after it)

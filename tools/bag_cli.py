@@ -254,8 +254,9 @@ def replay(bag_file: Path, rate: float, as_fast: bool, topics: tuple[str, ...], 
 
 @bag.command("check-policy")
 @click.argument("bag_files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--model", "source", required=True,
-              help="The policy to check: a .onnx file or scripted:hold|waypoints|ik.")
+@click.option("--model", "--policy", "source", required=True,
+              help="The policy to check: a model file, a policy folder, a policy.yaml, "
+                   "scripted:hold|waypoints|ik|see_reach or module:factory.")
 @click.option("--atol", type=click.FloatRange(min=0.0), default=1e-6, show_default=True,
               help="Largest per-joint difference (rad) that still counts as the same command.")
 @click.option("--dt", type=click.FloatRange(min=0.0, min_open=True), default=None,

@@ -11,11 +11,12 @@ import numpy as np
 from bus.errors import Failed, HilError
 from policy_node.policy.isaaclab import DEFAULT_ROOT_BODY, ROOT_BODIES, import_isaaclab
 from policy_node.policy.load import load_policy
-from policy_node.policy.onnx_model import ModelError
-from tools.policy_inspect import ROBOTS, inspect
-from tools.policy_template import template
+from policy_node.policy.onnx_model import ModelError, file_sha256, open_session
 from roarm.kinematics import sample_reachable_goal
 from sim_node.backends import make_backend
+from tools.policy_inspect import ROBOTS, inspect
+from tools.policy_template import template
+from tools.training import train_isaaclab_reach as isaac
 from tools.training.train_reach import TrainConfig, evaluate, export, train
 
 
@@ -161,6 +162,62 @@ def train_reach(seed: int, out: Path, dt: float, eval_goals: int, tolerance_mm: 
         reached = int(np.sum(errors <= tolerance_mm))
         click.echo(f"evaluation: {reached}/{eval_goals} goals within {tolerance_mm:g} mm; "
                    f"median {np.median(errors):.1f} mm, worst {np.max(errors):.1f} mm")
+
+
+@policy.command("train-isaaclab-reach")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("policies/isaaclab_reach"),
+              show_default=True, help="The Isaac Lab run folder: its params/ describe the task; exported/policy.onnx "
+                                      "is written.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for goals, starts, physics and weights.")
+@click.option("--imported", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("policies/isaaclab_reach_imported"), show_default=True,
+              help="Also import the run into this policy folder (as hil policy import isaaclab does).")
+@click.option("--eval-goals", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Random command positions to evaluate the result on, on MuJoCo (0 skips).")
+@click.option("--tolerance-mm", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Evaluation: a goal counts as reached within this distance of gripper_link.")
+def train_isaaclab_reach(run_dir: Path, seed: int, imported: Path, eval_goals: int, tolerance_mm: float) -> None:
+    """Train the actor of an Isaac Lab rsl_rl run folder with the project's numpy pipeline.
+
+    The run's params/env.yaml (Isaac Lab's dump of the RoArm-M3 reach task)
+    decide the observation (24 values), the actions (5 arm joints, default +
+    0.5 x action) and the period (1/30 s); the actor imitates an IK expert on
+    MuJoCo and is exported as rsl_rl's exporter does (obs [1, 24] ->
+    actions [1, 5], ELU, opset 18). The same seed gives the same file.
+
+    \b
+    Example:
+      hil policy train-isaaclab-reach --seed 0
+    """
+    if not (run_dir / "params" / "env.yaml").is_file():
+        raise Failed(f"{run_dir}: no params/env.yaml: give an Isaac Lab run folder (logs/rsl_rl/EXPERIMENT/RUN)")
+    config = isaac.IsaacTrainConfig(seed=seed)
+    mlp, desc = isaac.train(run_dir, config, log=click.echo)
+    model = run_dir / "exported" / "policy.onnx"
+    isaac.export(mlp, model)
+    click.echo(f"wrote {model} (sha256 {file_sha256(model)[:16]}..., {model.stat().st_size} bytes)")
+    if imported:
+        desc = import_isaaclab(run_dir, imported)
+        described = imported / "policy.yaml"
+        # The run as given (relative to where the command ran), not this machine's absolute path.
+        described.write_text(described.read_text(encoding="utf-8").replace(str(run_dir.resolve()), str(run_dir)),
+                             encoding="utf-8")
+        click.echo(f"imported into {imported} (policy.yaml, policy.onnx)")
+    if eval_goals:
+        _, env = isaac.task(run_dir)
+        adapter = isaac.Adapter(desc)
+        rng = np.random.default_rng(seed + 1_000_003)
+        goals = [isaac.sample_goal(rng, *isaac.command_ranges(env), adapter.default) for _ in range(eval_goals)]
+        backend = isaac.mujoco_at(desc.period or 1 / 30, config.physics_substeps)
+        session = open_session(model)
+        try:
+            errors = isaac.evaluate(backend, adapter, lambda obs: session.run(None, {"obs": obs[None, :]})[0][0],
+                                    goals, steps=round(4.0 / backend.dt)) * 1e3
+        finally:
+            backend.close()
+        reached = int(np.sum(errors <= tolerance_mm))
+        click.echo(f"evaluation (exported model, onnxruntime): {reached}/{eval_goals} goals within {tolerance_mm:g} mm "
+                   f"of gripper_link; median {np.median(errors):.1f} mm, worst {np.max(errors):.1f} mm")
 
 
 @policy.command("info")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -14,15 +15,19 @@ from scenarios.launch import LaunchError
 from scenarios.remote import RemoteRobotError
 from scenarios.report import summary
 from scenarios.runner import RunOptions, run_scenario
-from scenarios.schema import ScenarioError, load
+from scenarios.schema import ScenarioError, load, policy_from_source
+from scenarios.shipped import find_scenario
 from scenarios.sweep import SweepError, parse_seeds, parse_targets, run_sweep
 
 
 @click.command("run")
-@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("scenario")
 @click.option("--target", default=None, metavar="TARGET[,TARGET...]",
               help="mock, mujoco, isaac or hw [default: the scenario's robot.target]; "
                    "several (comma-separated) run a sweep.")
+@click.option("--policy", "policy_source", default=None, metavar="POLICY",
+              help="Run this policy instead of the scenario's: a model file, a policy folder, scripted:NAME, "
+                   "or module:factory (a Python policy).")
 @click.option("--port", default=None, help="Serial port of the real arm (--target hw), e.g. /dev/ttyUSB0.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed [default: the scenario's seed].")
 @click.option("--seeds", default=None, metavar="RANGE",
@@ -50,17 +55,21 @@ from scenarios.sweep import SweepError, parse_seeds, parse_targets, run_sweep
 @click.option("--confidence", type=click.FloatRange(0.5, 1.0, max_open=True), default=None,
               help="Sweep: confidence of the success-rate intervals [default: the scenario's "
                    "success_rate.confidence, else 0.95].")
-def run(scenario: Path, target: str | None, port: str | None, seed: int | None, seeds: str | None,
-        out: Path | None, record: bool | None, jobs: int | None, progress: bool, endpoints_file: Path | None,
-        remote: bool, executor: str, address: str | None, confidence: float | None) -> None:
-    """Run SCENARIO (a YAML file): start the nodes, send the goals, check the
-    assertions, stop everything, write report.json and junit.xml.
+def run(scenario: str, policy_source: str | None, target: str | None, port: str | None, seed: int | None,
+        seeds: str | None, out: Path | None, record: bool | None, jobs: int | None, progress: bool,
+        endpoints_file: Path | None, remote: bool, executor: str, address: str | None,
+        confidence: float | None) -> None:
+    """Run SCENARIO (a YAML file, or the name of a shipped one: reach, smoke,
+    track, ...): start the nodes, send the goals, check the assertions, stop
+    everything, write report.json and junit.xml.
 
     Exit status: 0 pass, 1 fail, 2 broken scenario or set-up, 130 interrupted.
 
     \b
     Examples:
       hil run scenarios/reach.yaml                      # MuJoCo, the default target
+      hil run reach --target mock                       # a shipped scenario, from any folder
+      hil run scenarios/reach.yaml --policy policies/isaaclab_reach_imported
       hil run scenarios/smoke.yaml --target mock --out /tmp/smoke
       hil run scenarios/track.yaml --target hw --port /dev/ttyUSB0
       hil run scenarios/reach.yaml --seeds 0..19 --target mock,mujoco
@@ -69,7 +78,10 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
       hil run scenarios/smoke.yaml --seeds 0..99 --target hw --executor ray --address head:6379
     """
     try:
-        loaded = load(scenario)
+        path = find_scenario(scenario)
+        loaded = load(path)
+        if policy_source is not None:
+            loaded = replace(loaded, policy=policy_from_source(policy_source))
         targets = parse_targets(target) if target else [loaded.robot.target]
         seed_list = parse_seeds(seeds) if seeds else None
     except (ScenarioError, SweepError) as exc:
@@ -91,8 +103,8 @@ def run(scenario: Path, target: str | None, port: str | None, seed: int | None, 
         if bench is not None and (jobs or 0) != 1:
             click.echo("sweep on the bench's fixed tcp:// endpoints: one run at a time (--jobs 1)", err=True)
             jobs = 1
-        _sweep(scenario, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs,
-               passed, executor, address, confidence)
+        _sweep(path, targets, seed_list or [loaded.seed if seed is None else seed], out, port, record, jobs,
+               passed, executor, address, confidence, policy_source)
 
     try:
         report = run_scenario(loaded, RunOptions(target=None if targets == ["remote"] else targets[0],
@@ -117,11 +129,18 @@ def _bench_args(endpoints_file: Path | None, security: SecurityConfig | None, re
 
 def _sweep(scenario: Path, targets: list[str], seeds: list[int], out: Path | None, port: str | None,
            record: bool | None, jobs: int | None, extra: list[str], executor: str = "local",
-           address: str | None = None, confidence: float | None = None) -> None:
+           address: str | None = None, confidence: float | None = None, policy: str | None = None) -> None:
     folder = out or Path("runs") / f"sweep-{scenario.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     click.echo(f"sweep: {len(targets)} target(s) x {len(seeds)} seed(s) into {folder} (executor {executor})",
                err=True)
     code, text = run_sweep(scenario.resolve(), targets, seeds, folder.resolve(), port=port, record=record, jobs=jobs,
-                           extra=extra, executor=executor, address=address, confidence=confidence)
+                           extra=extra, executor=executor, address=address, confidence=confidence,
+                           policy=None if policy is None else _absolute(policy))
     click.echo(text)
     sys.exit(code)
+
+
+def _absolute(source: str) -> str:
+    """A policy source that means the same from another working folder (a sweep's runs)."""
+    config = policy_from_source(source)
+    return str(config.source)

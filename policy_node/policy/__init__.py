@@ -3,10 +3,14 @@
 Imports run one way, from the top of this list to the bottom:
 
 - load.py: ``load_policy(source)``: a model file, a policy folder, a
-  ``policy.yaml``/``MODEL.onnx.yaml``, or ``scripted:NAME``
+  ``policy.yaml``/``MODEL.onnx.yaml``, ``scripted:NAME`` or ``module:factory``
 - onnx_model.py: ``OnnxPolicy``, an ONNX file run through onnxruntime as its
   description says (tensor names, batch, dtype checked once, in words)
+- see_reach.py: ``scripted:see_reach``, a reach policy that finds its goal
+  in a camera's frames
 - scripted.py: ``hold``, ``waypoints``, ``ik`` behind the same interface
+- python.py: a user's Python object (``reset()``/``act(obs)``) behind it:
+  the stable Python policy API
 - features.py: a ``PolicySpec``'s vector and action mapping for training,
   by the same builder and mapper the node uses
 - spec.py: ``PolicySpec``, the ``roarm.*`` ONNX metadata training writes

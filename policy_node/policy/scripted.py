@@ -36,15 +36,22 @@ def step_toward(current: np.ndarray, target: np.ndarray, max_step: np.ndarray) -
 class _Scripted:
     """Common part: spec, limits and the position to hold when idle."""
 
-    def __init__(self, name: str, dt: float, goal_kinds: tuple[str, ...]) -> None:
+    def __init__(self, name: str, dt: float, goal_kinds: tuple[str, ...],
+                 max_velocity: Sequence[float] | None = None) -> None:
         if not (math.isfinite(dt) and dt > 0):
             raise ValueError(f"scripted:{name}: control period dt must be > 0 s, got {dt!r}")
+        speed = MAX_VELOCITY if max_velocity is None or len(max_velocity) == 0 else np.asarray(max_velocity, float)
+        if speed.shape != MAX_VELOCITY.shape or not np.all(np.isfinite(speed)) or np.any(speed <= 0):
+            raise ValueError(f"scripted:{name}: max_velocity must be {MAX_VELOCITY.size} speeds > 0 rad/s, "
+                             f"got {list(speed)}")
         self.name = f"scripted:{name}"
         self.model_hash = ""
         self.dt = dt
         # Any period, all six joints at the RoArm-M3's limits (they clamp to them).
         self.requirements = Requirements(ROARM_M3.names, ROARM_M3.lower, ROARM_M3.upper, None, frozenset(goal_kinds))
-        self.max_step = MAX_VELOCITY * SPEED_FRACTION * dt
+        # A fraction of the robot's own speed limit (its info.max_velocity: the real arm's node
+        # clamps below the servo's top speed), so the robot's clamp never distorts the path.
+        self.max_step = speed * SPEED_FRACTION * dt
         self._held: np.ndarray | None = None
 
     def reset(self) -> None:
@@ -60,8 +67,8 @@ class _Scripted:
 class Hold(_Scripted):
     """Stay where the arm was at the first observation (the watchdog's friend)."""
 
-    def __init__(self, dt: float = DEFAULT_DT) -> None:
-        super().__init__("hold", dt, ())
+    def __init__(self, dt: float = DEFAULT_DT, max_velocity: Sequence[float] | None = None) -> None:
+        super().__init__("hold", dt, (), max_velocity)
 
     def act(self, obs: Observation) -> np.ndarray:
         return self.held(obs)
@@ -78,9 +85,10 @@ class Waypoints(_Scripted):
     """
 
     def __init__(
-        self, dt: float = DEFAULT_DT, waypoints: Sequence[np.ndarray] | None = None, tolerance: float = 0.02
+        self, dt: float = DEFAULT_DT, max_velocity: Sequence[float] | None = None,
+        waypoints: Sequence[np.ndarray] | None = None, tolerance: float = 0.02,
     ) -> None:
-        super().__init__("waypoints", dt, ("joints",))
+        super().__init__("waypoints", dt, ("joints",), max_velocity)
         self.waypoints = [np.asarray(w, dtype=float) for w in (waypoints or (pose("ready"), pose("home")))]
         self.tolerance = tolerance
         self._target: np.ndarray | None = None
@@ -121,8 +129,9 @@ class Ik(_Scripted):
     goal is followed in joint space (speed limited), no goal means hold.
     """
 
-    def __init__(self, dt: float = DEFAULT_DT, gains: IkGains = IkGains()) -> None:
-        super().__init__("ik", dt, ("tcp", "joints"))
+    def __init__(self, dt: float = DEFAULT_DT, max_velocity: Sequence[float] | None = None,
+                 gains: IkGains = IkGains()) -> None:
+        super().__init__("ik", dt, ("tcp", "joints"), max_velocity)
         self.gains = gains
 
     def act(self, obs: Observation) -> np.ndarray:
@@ -153,8 +162,12 @@ KINDS: dict[str, type[Hold | Waypoints | Ik]] = {"hold": Hold, "waypoints": Wayp
 SCRIPTED = tuple(KINDS)
 
 
-def make(name: str, dt: float = DEFAULT_DT) -> Hold | Waypoints | Ik:
-    """A scripted policy by name, with a clear error listing the known ones."""
+def make(name: str, dt: float = DEFAULT_DT, max_velocity: Sequence[float] | None = None) -> Hold | Waypoints | Ik:
+    """A scripted policy by name, with a clear error listing the known ones.
+
+    ``max_velocity`` (rad/s per joint) is the robot's speed limit from its
+    ``info``; the servo's top speed when not given.
+    """
     if name not in KINDS:
         raise UnknownScripted(f"unknown scripted policy {name!r}; known: {', '.join(KINDS)}")
-    return KINDS[name](dt)
+    return KINDS[name](dt, max_velocity)

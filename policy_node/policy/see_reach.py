@@ -28,6 +28,7 @@ holds where it is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -93,8 +94,9 @@ def locate(frame: CameraFrame, colour: str, q: np.ndarray, plane_z: float = OBJE
 class SeeReach(_Scripted):
     """The policy of the module docstring; goal kinds: ``visual``."""
 
-    def __init__(self, dt: float = DEFAULT_DT, gains: IkGains = IkGains(), camera: str = CAMERA) -> None:
-        super().__init__("see_reach", dt, ("visual",))
+    def __init__(self, dt: float = DEFAULT_DT, max_velocity: Sequence[float] | None = None,
+                 gains: IkGains = IkGains(), camera: str = CAMERA) -> None:
+        super().__init__("see_reach", dt, ("visual",), max_velocity)
         self.camera = camera
         self.gains = gains
         self.requirements = replace(self.requirements, cameras=(CameraNeed(camera, MAX_AGE_S),))

@@ -15,7 +15,19 @@ its own run exactly:
   they are skipped and counted;
 - a vision policy gets each state's camera frames as the node paired them
   (tools/bag/frames.RecordedFrames: the frame stamped at or before the
-  state, not older than the policy accepts).
+  state, not older than the policy accepts);
+- scripted policies get the control period and the speed limits the
+  recorded robot reported in its ``info`` (the real arm's node limits speed
+  below the servo's).
+
+A bag that starts in the middle of an episode (its first answered state has
+seq > 0: the recorder started after the nodes) does not hold what the
+policy remembered from before it, e.g. the position a policy holds while it
+has no goal, latched at the episode's first state. The first recorded
+command then primes the policy instead of being checked: the policy is asked
+once with the measured joints at that command's targets (a holding policy
+latches exactly them) and the answer is discarded; checking starts at the
+next command and a note says so.
 
 A goal sent shortly before a state (GOAL_LATENESS_NS) or between a state and
 its command may or may not have reached the policy in time (goals and states
@@ -39,11 +51,12 @@ from policy_node.policy.load import load_policy
 from roarm.joints import NAMES
 from schemas.messages_pb2 import JointState
 from tools.bag.compat import ensure_compatible
-from tools.bag.frames import RecordedFrames
 from policy_node.policy.pixels import camera_specs
+from tools.bag.frames import RecordedFrames
 from tools.bag.node_info import PREFIX, from_metadata
 from tools.bag.period import control_period
 from tools.bag.reader import BagMessage, BagReader
+from tools.bag.snapshot import Snapshot
 
 DEFAULT_ATOL = 1e-6
 # Goals and states travel on different sockets with no order between them: a
@@ -82,6 +95,7 @@ class CheckResult:
     late_goal: int = 0
     resets: int = 0
     no_frame: int = 0  # commands whose state had no fresh camera frame in the bag
+    primed: int = 0  # commands that primed a policy at a bag's mid-episode start (not checked)
     diverging_steps: int = 0
     max_error: np.ndarray = field(default_factory=lambda: np.zeros(len(NAMES)))
     first: Divergence | None = None
@@ -123,43 +137,12 @@ def _decode(reader: BagReader, message: BagMessage) -> Message:
                          f"{exc}") from None
 
 
-class _Snapshot:
-    """The policy's per-episode state, to ask one step twice without advancing it twice.
-
-    Attributes are put back as they were: rebound ones get their old object,
-    numpy arrays get their old values in place (a policy may keep views of
-    its buffers, e.g. an ONNX input array and the features written into it),
-    attributes the try added are removed. A policy without ``__dict__``
-    cannot be snapshot; its second try then starts where the first ended.
-    """
-
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        try:
-            attributes = vars(policy)
-        except TypeError:
-            self.saved: dict[str, tuple[object, object]] | None = None
-            return
-        self.saved = {k: (v, v.copy() if isinstance(v, np.ndarray) else v) for k, v in attributes.items()}
-
-    def restore(self) -> None:
-        if self.saved is None:
-            return
-        attributes = vars(self.policy)
-        for key in [k for k in attributes if k not in self.saved]:
-            del attributes[key]
-        for key, (obj, value) in self.saved.items():
-            attributes[key] = obj
-            if isinstance(obj, np.ndarray):
-                obj[...] = value
-
-
 def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded: np.ndarray,
             atol: float, images: dict[str, CameraFrame] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """(error, answer, which goal): the policy asked with each candidate goal in turn
     until one matches the recorded command; the closest answer when none does."""
     attempts: list[tuple[float, np.ndarray, np.ndarray, int]] = []
-    snapshot = _Snapshot(policy) if len(goals) > 1 else None
+    snapshot = Snapshot(policy) if len(goals) > 1 else None
     for index, goal in enumerate(goals):
         if index and snapshot is not None:
             snapshot.restore()  # the second try starts where the first did
@@ -171,6 +154,17 @@ def _answer(policy: Policy, state: Message, goals: list[_Timed | None], recorded
             break
     _, error, replayed, index = min(attempts, key=lambda attempt: attempt[0])
     return error, replayed, index
+
+
+def _prime(policy: Policy, state: Message, goal: _Timed | None, recorded: np.ndarray,
+           images: dict[str, CameraFrame] | None = None) -> None:
+    """Ask the policy once as if the joints were at the recorded targets, and forget the answer."""
+    primer = type(state)()
+    primer.CopyFrom(state)
+    if recorded.shape == (len(primer.position),):
+        primer.position[:] = recorded.tolist()
+        del primer.tcp[:]  # the measured TCP was for the real joints: forward kinematics of these instead
+    policy.act(Observation.from_state(primer, goal.message if goal else None, images=images))  # type: ignore[arg-type]
 
 
 def _goal_key(goal: Message) -> bytes:
@@ -200,8 +194,11 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
         raise CheckError(f"{bag} needs robot/joint_state and robot/joint_command to check a policy "
                          f"(it has {', '.join(sorted(topics)) or 'neither'})")
     period = dt if dt is not None else control_period(reader)
+    robot = from_metadata(reader.metadata.get(PREFIX + "robot", {}))
+    speed = tuple(robot.max_velocity) or None  # the recorded robot's speed limits, as the node used them
     try:
-        policy = load_policy(source, dt=period) if period > 0 else load_policy(source)
+        policy = load_policy(source, dt=period, max_velocity=speed) if period > 0 else \
+            load_policy(source, max_velocity=speed)
     except (ValueError, OSError) as exc:
         raise CheckError(f"cannot load policy {source}: {exc}") from None
     result = CheckResult(policy.name, policy.model_hash, atol, period, notes=list(report.notes))
@@ -258,22 +255,32 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
         if key == last_key:
             result.duplicates += 1  # the node re-sends its answer to a re-published state
             continue
+        newest = goals[-1] if goals else None
+        recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
+        images = _images(frames, state.message) if frames is not None else None  # type: ignore[arg-type]
+        if frames is not None and images is None:
+            result.no_frame += 1  # the live node had no fresh frame either: it held
+            if last_seq is not None and (seq < last_seq or seq == 0):
+                policy.reset()  # still a new episode
+                result.resets += 1
+            if last_seq is not None or seq == 0:  # else the next command with a frame primes the policy
+                last_seq, last_key = seq, key
+            continue
+        if last_seq is None and seq > 0:
+            _prime(policy, state.message, newest, recorded, images)
+            result.primed += 1
+            result.notes.append(f"the bag starts mid-episode (first answered state {seq}): its first command "
+                                "primed the policy (what it held before the bag began) and is not checked")
+            last_seq, last_key = seq, key
+            continue
         if last_seq is not None and (seq < last_seq or seq == 0):
             policy.reset()
             result.resets += 1
         last_seq, last_key = seq, key
 
-        newest = goals[-1] if goals else None
         candidates = [newest]
         if newest is not None and newest.sent_ns >= state.sent_ns - GOAL_LATENESS_NS:
             candidates.append(goals[-2] if len(goals) == 2 else None)  # the goal before it, maybe none
-        images = None
-        if frames is not None:
-            images = _images(frames, state.message)  # type: ignore[arg-type]
-            if images is None:
-                result.no_frame += 1  # the live node had no fresh frame either: it held
-                continue
-        recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
         error, replayed, used = _answer(policy, state.message, candidates, recorded, atol, images)
         result.late_goal += used  # 1: the policy still had the goal before the newest
         result.steps += 1

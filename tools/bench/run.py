@@ -30,7 +30,7 @@ from bus.client import NodeClient
 from bus.endpoints import Endpoints
 from bus.processes import Processes
 from roarm.robot_client import RobotClient
-from scenarios.launch import RunSettings, hil_command, node_launches
+from scenarios.launch import RunSettings, control_period, hil_command, node_launches
 from scenarios.schema import Scenario, load
 
 READY_TARGET_S = 3.0
@@ -88,7 +88,7 @@ def loop_floor(scenario: Scenario, target: str, seconds: float) -> float:
             robot.close()
             processes.stop(term_s=3.0)
             ctx.destroy(linger=0)
-    return (last - first) * scenario.robot.dt / (t1 - t0)
+    return (last - first) * control_period(scenario) / (t1 - t0)
 
 
 def _steps(client: RobotClient) -> float:
@@ -126,7 +126,7 @@ def report(scenario_path: Path, target: str | None, repeats: int, record: bool |
     with tempfile.TemporaryDirectory(prefix="hbr-out-") as tmp:
         runs = [one_run(scenario_path, target, Path(tmp) / f"r{i}", record) for i in range(repeats)]
     lines = [
-        f"hil run {scenario_path} --target {target} ({scenario.robot.mode}, dt {scenario.robot.dt:g} s, "
+        f"hil run {scenario_path} --target {target} ({scenario.robot.mode}, dt {control_period(scenario):g} s, "
         f"recording {'on' if record else 'off'}), {repeats} run(s)",
         f"baseline: {nodes} bare Python processes importing the hil CLI, started together: {floor:.2f} s",
         f"baseline: robot + policy nodes alone in {scenario.robot.mode} (no runner, no recorder): "

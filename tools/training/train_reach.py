@@ -10,7 +10,11 @@ state it reached, the data is aggregated and the MLP retrained.
 The MLP (numpy, Adam, tanh) maps [joint positions, goal - TCP] to a joint
 step in units of the expert's largest step per period; the ONNX graph adds
 the input normalisation, so the file is self-contained. Everything is drawn
-from one seed: the same seed gives the same file.
+from one seed, and every number on the way is computed without BLAS or
+CPU-specific vector kernels (tools/training/numerics.py, roarm.kinematics'
+scalar IK): the same seed gives the same file, byte for byte, on any machine
+with the same numpy, MuJoCo and onnx versions (recorded in the file's
+metadata as ``roarm.train_env``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from roarm.kinematics import sample_reachable_goal, sample_task_pose
 from schemas.services_pb2 import RandomizationRanges
 from sim_node.backends import make_backend
 from sim_node.randomization import sample
+from tools.training.numerics import matmul, tanh
 from tools.training.rollout import Backend, rollout
 
 OBSERVATION = ("position", "tcp_error")
@@ -83,9 +88,9 @@ class Mlp:
         h = (x - self.mean) / self.std
         acts = [h]
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w + b
+            h = matmul(h, w) + b
             if i < len(self.weights) - 1:
-                h = np.tanh(h)
+                h = tanh(h)
             acts.append(h)
         return h, acts
 
@@ -93,8 +98,12 @@ class Mlp:
         return [*self.weights, *self.biases]
 
 
+def _quiet_progress(_done: int) -> None:
+    return None
+
+
 def fit(mlp: Mlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg: TrainConfig,
-        rng: np.random.Generator) -> float:
+        rng: np.random.Generator, progress: Callable[[int], None] = _quiet_progress) -> float:
     """Weighted MSE by Adam on minibatches; returns the last epoch's mean loss."""
     params = mlp.params()
     m = [np.zeros_like(p) for p in params]
@@ -104,6 +113,7 @@ def fit(mlp: Mlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg:
     loss = float("nan")
     n_layers = len(mlp.weights)
     for epoch in range(epochs):
+        progress(epoch)
         lr = cfg.lr * (0.5 * (1 + math.cos(math.pi * epoch / epochs)) * 0.9 + 0.1)
         order = rng.permutation(len(x))
         total = 0.0
@@ -116,10 +126,10 @@ def fit(mlp: Mlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg:
             grads_w: list[np.ndarray] = [np.empty(0)] * n_layers
             grads_b: list[np.ndarray] = [np.empty(0)] * n_layers
             for i in reversed(range(n_layers)):
-                grads_w[i] = acts[i].T @ grad
+                grads_w[i] = matmul(acts[i].T, grad)
                 grads_b[i] = grad.sum(axis=0)
                 if i > 0:
-                    grad = (grad @ mlp.weights[i].T) * (1 - acts[i] ** 2)
+                    grad = matmul(grad, mlp.weights[i].T) * (1 - acts[i] ** 2)
             t += 1
             for p, g, mi, vi in zip(params, [*grads_w, *grads_b], m, v):
                 mi *= beta1
@@ -173,14 +183,33 @@ def start_pose(rng: np.random.Generator) -> np.ndarray:
     return start
 
 
+# Long work shows progress: a line at least this often (wall seconds) while collecting or fitting.
+PROGRESS_S = 5.0
+
+
+class Progress:
+    """Says how far a long loop got, at most every PROGRESS_S, so a user never waits in silence."""
+
+    def __init__(self, log: Callable[[str], None], what: str, total: int, started: float) -> None:
+        self.log, self.what, self.total, self.started = log, what, total, started
+        self._next = time.monotonic() + PROGRESS_S
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if now >= self._next and done < self.total:
+            self._next = now + PROGRESS_S
+            self.log(f"  {self.what}: {done}/{self.total} ({now - self.started:.0f} s)")
+
+
 def collect(backend: Backend, driver: Policy, expert: Ik, spec: PolicySpec, episodes: int, cfg: TrainConfig,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+            rng: np.random.Generator, progress: Callable[[int], None] = _quiet_progress) -> tuple[np.ndarray, np.ndarray]:
     """(features, expert step / scale) for every state ``driver`` visits."""
     xs, ys = [], []
     scale = np.asarray(spec.action_scale)[:MOVING]
     buf = np.zeros(spec.observation_size, dtype=np.float32)
     features = Features(spec)
-    for _ in range(episodes):
+    for episode in range(episodes):
+        progress(episode)
         goal = sample_reachable_goal(rng)
         expert.reset()
         seed = int(rng.integers(1 << 31))
@@ -216,19 +245,34 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> tuple[Mlp, Po
     backend.connect()
     try:
         started = time.monotonic()
-        x, y = collect(backend, Ik(cfg.dt), expert, spec, cfg.expert_episodes, cfg, rng)
+        log(f"expert rollouts: {cfg.expert_episodes} episodes of {cfg.episode_steps} steps on MuJoCo (scripted:ik)")
+        x, y = collect(backend, Ik(cfg.dt), expert, spec, cfg.expert_episodes, cfg, rng,
+                       Progress(log, "expert episodes", cfg.expert_episodes, started))
         std = np.maximum(x.std(axis=0), MIN_INPUT_STD)
         mlp = Mlp.init([x.shape[1], cfg.hidden, cfg.hidden, 6], x.mean(axis=0), std, rng)
-        loss = fit(mlp, x, y, weights_for(x), cfg.epochs, cfg, rng)
+        log(f"behaviour cloning: fitting {len(x)} samples, {cfg.epochs} epochs ({time.monotonic() - started:.0f} s)")
+        loss = fit(mlp, x, y, weights_for(x), cfg.epochs, cfg, rng, Progress(log, "epochs", cfg.epochs, started))
         log(f"behaviour cloning: {len(x)} samples, loss {loss:.5f} ({time.monotonic() - started:.0f} s)")
         for round_ in range(cfg.dagger_rounds):
-            xd, yd = collect(backend, MlpPolicy(mlp, spec), expert, spec, cfg.dagger_episodes, cfg, rng)
+            log(f"DAgger round {round_ + 1}/{cfg.dagger_rounds}: the learner drives {cfg.dagger_episodes} episodes, "
+                "the expert labels them")
+            xd, yd = collect(backend, MlpPolicy(mlp, spec), expert, spec, cfg.dagger_episodes, cfg, rng,
+                             Progress(log, "DAgger episodes", cfg.dagger_episodes, started))
             x, y = np.concatenate([x, xd]), np.concatenate([y, yd])
-            loss = fit(mlp, x, y, weights_for(x), cfg.dagger_epochs, cfg, rng)
+            loss = fit(mlp, x, y, weights_for(x), cfg.dagger_epochs, cfg, rng,
+                       Progress(log, "epochs", cfg.dagger_epochs, started))
             log(f"DAgger round {round_ + 1}: {len(x)} samples, loss {loss:.5f} ({time.monotonic() - started:.0f} s)")
     finally:
         backend.close()
     return mlp, spec
+
+
+def train_env() -> str:
+    """The package versions the training's numbers depend on (a different MuJoCo simulates differently)."""
+    import mujoco
+    import onnx
+
+    return f"numpy {np.__version__}, mujoco {mujoco.__version__}, onnx {onnx.__version__}"
 
 
 def export(mlp: Mlp, spec: PolicySpec, path: Path, seed: int) -> None:
@@ -254,10 +298,12 @@ def export(mlp: Mlp, spec: PolicySpec, path: Path, seed: int) -> None:
         [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", 6])],
         inits,
     )
-    model = helper.make_model(graph, producer_name="roarm-hil train-reach", opset_imports=[helper.make_opsetid("", 17)])
+    # Every field fixed: no timestamp, no version of this package, so the seed alone decides the bytes.
+    model = helper.make_model(graph, producer_name="roarm-hil train-reach", producer_version="1",
+                              opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     helper.set_model_props(model, {**spec.to_metadata(), "roarm.train_seed": str(seed),
-                                   "roarm.expert": "scripted:ik (DAgger)"})
+                                   "roarm.expert": "scripted:ik (DAgger)", "roarm.train_env": train_env()})
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
