@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -412,7 +411,7 @@ def test_camera_mistakes_are_clear_errors(fake: FakeIsaac) -> None:
             backend.render("front", np.zeros((48, 64, 3), np.uint8))
 
 
-def test_the_fake_camera_is_as_strict_as_isaac_sim(fake: FakeIsaac) -> None:
+def test_the_fake_camera_is_as_strict_as_isaac_sim(fake: FakeIsaac, tmp_path: Path) -> None:
     """The points where a camera backend could go wrong against the real 5.x API."""
     modules = fake.modules()
     modules["isaacsim"].SimulationApp({"headless": True})
@@ -440,7 +439,7 @@ def test_the_fake_camera_is_as_strict_as_isaac_sim(fake: FakeIsaac) -> None:
     # (a robot for the stage, so world.reset() can play)
     _ok, config = modules["omni.kit.commands"].execute("URDFCreateImportConfig")
     config.merge_fixed_joints = False
-    path = Path(tempfile.mkdtemp()) / "roarm_m3.urdf"
+    path = tmp_path / "roarm_m3.urdf"
     path.write_text(roarm_m3_urdf())
     _ok, robot = modules["omni.kit.commands"].execute("URDFParseFile", urdf_path=str(path), import_config=config)
     modules["omni.kit.commands"].execute("URDFImportRobot", urdf_path=str(path), urdf_robot=robot,
