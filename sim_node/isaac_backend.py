@@ -34,6 +34,11 @@ twice: into USD at import (per degree, as the importer stores them) and into
 PhysX after ``world.reset()`` and on every reset of this backend, with the
 armatures, frictions, max efforts, masses and inertias.
 
+Cameras (``cameras=``, sim_node/isaac_camera.py) are ``isaacsim.sensors.camera``
+cameras made before the first ``world.reset()`` and initialized after it;
+``render`` calls ``world.render()`` once per new state (physics steps run with
+``render=False``) and copies each camera's ``get_rgba()`` without alpha.
+
 Written against NVIDIA's source and not run here (no GPU). Checked at
 github.com/isaac-sim/IsaacSim tags v5.0.0 and v5.1.0 (``ext`` is
 source/extensions):
@@ -81,6 +86,34 @@ source/extensions):
   github.com/isaac-sim/IsaacLab (``URDFParseFile``, then
   ``joint.drive.set_drive_type(JOINT_DRIVE_FORCE)`` and the gains times
   pi/180 on each parsed joint, then ``URDFImportRobot``).
+- Cameras (sim_node/isaac_camera.py): ``Camera(prim_path, name, frequency,
+  dt, resolution=(width, height), position, orientation, translation, ...)``
+  (a new prim gets orientation (1, 0, 0, 0) in the *world* camera axes;
+  apertures are made square-pixel at construction), ``initialize()`` "after
+  a reset of the world" (makes the render product, attaches the rgb
+  annotator), ``set_local_pose`` / ``set_world_pose(..., camera_axes=)``
+  with the W_U / R_U conversions, ``set_focal_length`` and
+  ``set_horizontal_aperture`` / ``set_vertical_aperture`` in stage units
+  (USD stores tenths; ``maintain_square_pixels``), ``set_clipping_range``,
+  ``get_rgba()`` (the rgb annotator's data, None with a warning when none is
+  attached), ``destroy()``:
+  ext/isaacsim.sensors.camera/isaacsim/sensors/camera/camera.py (the same
+  at both tags but for the OpenCV lens setters); (height, width, 4) uint8
+  from ``get_rgba``: source/standalone_examples/api/isaacsim.sensors.camera/
+  camera_annotator_device.py; ``world.reset()`` then ``camera.initialize()``
+  then ``world.step(render=True)`` and ``get_rgba()[:, :, :3]``:
+  source/standalone_examples/api/isaacsim.sensors.camera/camera.py; fx =
+  width * focal / horizontal aperture, fy = height * focal / vertical
+  aperture: isaacsim/sensors/camera/tests/test_camera_sensor.py;
+  ``SimulationContext.render()`` updates the app with
+  ``/app/player/playSimulations`` off (no physics step):
+  ext/isaacsim.core.api/python/impl/simulation_context/simulation_context.py;
+  link prims at ``<robot>/<link>`` and the URDF's own cameras defined as
+  their children (``linkPrim.GetPath().AppendChild``), the articulation root
+  ``<robot>/root_joint`` for a fixed base:
+  plugins/isaacsim.asset.importer.urdf/UrdfImporter.cpp (addRigidBody,
+  addToStage); ``omni.replicator.asyncRendering = false`` in
+  source/apps/isaacsim.exp.base.kit.
 - Isaac Sim 6.x (tag v6.0.1): ext/isaacsim.asset.importer.urdf exports
   ``URDFImporter`` / ``URDFImporterConfig`` (python/impl/converter.py,
   config.py) and no ``_urdf`` binding or URDF commands, and
@@ -102,6 +135,7 @@ from roarm.camera import CameraSpec
 from roarm.joints import MAX_TORQUE, NAMES
 from schemas.services_pb2 import Randomization
 from sim_node.backend import BackendUnavailable, SimBackend, physics_substeps, servo_ramp
+from sim_node.isaac_camera import IsaacCameras
 from sim_node.urdf import URDF_JOINTS, roarm_m3_urdf
 
 PHYSICS_DT = 0.002
@@ -137,8 +171,9 @@ def unsupported(version: str) -> str:
 class IsaacBackend(SimBackend):
     name = "isaac"
 
-    # Cameras (isaacsim.sensors.camera) and scene objects are not written yet:
-    # asking for a camera is refused (CameraUnsupported), and the scene is empty.
+    # Cameras: isaacsim.sensors.camera (sim_node/isaac_camera.py). Scene
+    # objects are not written yet: the scene is empty.
+    renders = True
     scene_objects: tuple[str, ...] = ()
 
     def __init__(self, dt: float = 0.01, physics_dt: float = PHYSICS_DT, headless: bool = True,
@@ -158,6 +193,8 @@ class IsaacBackend(SimBackend):
         self._nominal_masses: np.ndarray | None = None
         self._nominal_inertias: np.ndarray | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._cameras = IsaacCameras(self.cameras)
+        self._rendered = False  # whether the last render shows the current state
 
     def connect(self) -> None:
         try:
@@ -234,6 +271,12 @@ class IsaacBackend(SimBackend):
             raise RuntimeError(f"Isaac Sim could not import {urdf_path} (URDFImportRobot returned {ok!r})")
 
         self._robot = self._world.scene.add(SingleArticulation(prim_path=str(prim_path), name="roarm_m3"))
+        if self.cameras:
+            # The camera prims go on the stage before the play; their render products after it.
+            enable_extension("isaacsim.sensors.camera")
+            from isaacsim.sensors.camera import Camera
+
+            self._cameras.create(Camera, robot_prim=str(prim_path).rsplit("/", 1)[0])
         self._world.reset()  # a play: initializes the articulation (its DOF names exist only from now)
         dof_names = list(self._robot.dof_names or [])
         missing = [URDF_JOINTS[n] for n in NAMES if URDF_JOINTS[n] not in dof_names]
@@ -250,6 +293,8 @@ class IsaacBackend(SimBackend):
         view = self._robot._articulation_view  # SingleArticulation has no mass setters; its view does
         self._nominal_masses = np.asarray(view.get_body_masses(), dtype=float).copy()
         self._nominal_inertias = np.asarray(view.get_body_inertias(), dtype=float).copy()
+        if self.cameras:
+            self._cameras.initialize(self._world.render)
 
     def _reset_physics(self, position: np.ndarray, randomization: Randomization) -> None:
         if self._robot is None or self._nominal_masses is None or self._nominal_inertias is None:
@@ -273,6 +318,7 @@ class IsaacBackend(SimBackend):
         self._robot.set_joint_velocities(np.zeros(len(NAMES)), joint_indices=self._index)
         self._ctrl = position.copy()
         self._robot.apply_action(self._action(joint_positions=self._ctrl, joint_indices=self._index))
+        self._rendered = False
 
     def _in_dof_order(self, values: np.ndarray) -> np.ndarray:
         """Bus-order values rearranged into the articulation's DOF order."""
@@ -285,6 +331,18 @@ class IsaacBackend(SimBackend):
             self._robot.apply_action(self._action(joint_positions=ctrl, joint_indices=self._index))
             self._world.step(render=False)
             self._ctrl = ctrl
+        self._rendered = False
+
+    def render(self, camera: str, out: np.ndarray) -> None:
+        """Camera ``camera``'s view of the current state (one ``world.render()`` per state for all cameras)."""
+        if self._world is None:
+            raise RuntimeError("IsaacBackend.render before connect()")
+        if camera not in self._cameras.specs:
+            raise KeyError(f"no camera {camera!r} (known: {', '.join(self._cameras.specs) or 'none'})")
+        if not self._rendered:
+            self._world.render()  # the app updates, physics does not step
+            self._rendered = True
+        self._cameras.copy_rgb(camera, out)
 
     def _measure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         robot = self._robot
@@ -295,11 +353,13 @@ class IsaacBackend(SimBackend):
     @property
     def physics_info(self) -> dict[str, str]:
         return {"physics_dt": f"{self.physics_dt}", "substeps": str(self.substeps), "engine": "isaac-sim physx",
-                "drive": "force", "isaac_sim": self.isaac_version}
+                "drive": "force", "isaac_sim": self.isaac_version,
+                **({"render": "isaacsim.sensors.camera"} if self.cameras else {})}
 
     def close(self) -> None:
         if self._app is not None:
             app, self._app = self._app, None
+            self._cameras.close()
             self._robot = None
             self._frictions = None
             self._world = None

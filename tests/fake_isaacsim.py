@@ -37,6 +37,26 @@ NVIDIA's source (github.com/isaac-sim/IsaacSim at v5.0.0 / v5.1.0):
   The drive's output is capped at its max force, taken in the output's units.
   Viscous friction and dry friction (effort units) act on top. There is no
   gravity and no coupling between joints: a model of a drive, not of an arm.
+- ``isaacsim.sensors.camera.Camera`` (isaacsim/sensors/camera/camera.py)
+  takes the real constructor's arguments (``resolution`` is (width,
+  height)); a new prim gets the UsdGeomCamera fallbacks (focal length 50,
+  apertures 20.955 x 15.2908 in tenths of a stage unit, clipping 1 to 1e6
+  stage units) and, as the constructor does, a local orientation of
+  (1, 0, 0, 0) in the *world* camera axes and a vertical aperture made to
+  fit the aspect. ``set_local_pose`` / ``set_world_pose`` default to
+  ``camera_axes="world"`` and convert exactly as the source does (its
+  W_U / R_U matrices), so a USD-convention quaternion given without
+  ``camera_axes="usd"`` turns the camera. Apertures keep square pixels the
+  source's way. The pose is held relative to the parent prim: a camera
+  under a link prim moves with the link in this fake's kinematics; one under
+  a prim that does not exist sits under a typeless ancestor at the origin,
+  as USD's DefinePrim leaves it. ``initialize()`` is refused before a
+  ``world.reset()`` (its docstring: "to be called ... after a reset of the
+  world"); before it ``get_rgba`` warns and returns None (no rgb annotator),
+  after it an empty array until a render; ``world.render()`` (or
+  ``world.step(render=True)``) gives each camera a (height, width, 4) uint8
+  frame whose R is the column, G the row (top down), B the render's number,
+  and records the camera's world pose at that render (``rendered_pose``).
 
 ``FakeIsaac(version="6.0.1")`` fakes Isaac Sim 6.x instead: its URDF
 importer is ``URDFImporter`` / ``URDFImporterConfig`` and the 5.x URDF
@@ -286,6 +306,10 @@ class FakeIsaac:
         self.masses = np.zeros(0)
         self.inertias = np.zeros((0, 3, 3))
         self.articulations: list[Any] = []
+        self.robot_prim = ""
+        self.resets = 0  # world.reset() calls
+        self.frames_rendered = 0
+        self.cameras: dict[str, Any] = {}  # prim path -> Camera
 
     @property
     def major(self) -> int:
@@ -295,6 +319,7 @@ class FakeIsaac:
     def import_robot(self, robot: UrdfRobot, config: ImportConfig) -> str:
         """URDFImportRobot: links, their mass properties and the drives, into 'USD'."""
         self.robot, self.config = robot, config
+        self.robot_prim = f"/{robot.name}"
         order: list[str] = []
 
         def visit(link: str) -> None:
@@ -352,8 +377,8 @@ class FakeIsaac:
     def stop(self) -> None:
         self.playing = False
 
-    def joint_inertias(self) -> np.ndarray:
-        """Inertia about each DOF's axis of the links beyond it, at the current pose (DOF order)."""
+    def kinematics(self) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """World frame of every link prim (the robot prim at the origin) and each DOF's (point, axis), now."""
         assert self.robot is not None
         robot, q = self.robot, {d.name: d.q for d in self.dofs}
         frames: dict[str, np.ndarray] = {robot.root_link: np.eye(4)}
@@ -372,6 +397,36 @@ class FakeIsaac:
                     axes[joint.name] = (at_joint[:3, 3], at_joint[:3, :3] @ axis)
                 frames[joint.child_link_name] = at_joint @ motion
                 pending.append(joint.child_link_name)
+        return frames, axes
+
+    def prims(self) -> set[str]:
+        """The non-camera prims on the stage: the robot prim and its link prims."""
+        if self.robot is None:
+            return set()
+        return {self.robot_prim, *(f"{self.robot_prim}/{link}" for link in self.robot.links)}
+
+    def prim_world(self, path: str) -> np.ndarray:
+        """World pose of the prim at ``path`` now: a link prim moves with its link; the robot prim,
+        the stage root and the typeless prims USD defines for missing ancestors are at the origin."""
+        if self.robot is not None and path.startswith(self.robot_prim + "/"):
+            link = path[len(self.robot_prim) + 1:]
+            frames, _axes = self.kinematics()
+            if link in frames:
+                return frames[link]
+        return np.eye(4)
+
+    def render(self) -> None:
+        """world.render(): the app updates (physics does not step) and every render product gets a frame."""
+        self.calls.append(("world.render", None))
+        self.frames_rendered += 1
+        for camera in self.cameras.values():
+            camera._render(self.frames_rendered)
+
+    def joint_inertias(self) -> np.ndarray:
+        """Inertia about each DOF's axis of the links beyond it, at the current pose (DOF order)."""
+        frames, axes = self.kinematics()
+        robot = self.robot
+        assert robot is not None
         out = np.zeros(len(self.dofs))
         for i, dof in enumerate(self.dofs):
             point, axis = axes[dof.name]
@@ -507,10 +562,16 @@ class FakeIsaac:
                 fake.calls.append(("world.reset", None))
                 fake.stop()
                 fake.play()
+                fake.resets += 1
 
             def step(self, render: bool = True) -> None:
                 fake.calls.append(("world.step", render))
                 fake.step_physics()
+                if render:
+                    fake.render()
+
+            def render(self) -> None:
+                fake.render()
 
         def warn_uninitialized(view: Any) -> bool:
             if not view.initialized:
@@ -709,6 +770,8 @@ class FakeIsaac:
             def import_urdf(self, config: Any = None) -> str:
                 raise AssertionError("the fake does not implement Isaac Sim 6.x's URDFImporter")
 
+        camera_class = _camera_class(fake, require_app)
+
         if self.major >= 6:
             urdf_module = module("isaacsim.asset.importer.urdf", URDFImporter=URDFImporter,
                                  URDFImporterConfig=URDFImporterConfig)
@@ -736,7 +799,271 @@ class FakeIsaac:
             "isaacsim.asset": module("isaacsim.asset"),
             "isaacsim.asset.importer": module("isaacsim.asset.importer"),
             "isaacsim.asset.importer.urdf": urdf_module,
+            "isaacsim.sensors": module("isaacsim.sensors"),
+            "isaacsim.sensors.camera": module("isaacsim.sensors.camera", Camera=camera_class),
         }
+
+
+# isaacsim.sensors.camera camera.py (v5.0.0 = v5.1.0 here): camera-axes conventions, read right to left
+# (U_W: from the World convention, +x forward +z up, to USD's, -z forward +y up; R: ROS, +z forward +y down).
+U_R_TRANSFORM = np.array([[1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]])
+R_U_TRANSFORM = np.array([[1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 0], [0, 0, 0, 1]])
+W_U_TRANSFORM = np.array([[0, 0, -1, 0], [-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+U_W_TRANSFORM = np.array([[0, -1, 0, 0], [0, 0, 1, 0], [-1, 0, 0, 0], [0, 0, 0, 1]])
+USD_CAMERA_TENTHS_TO_STAGE_UNIT = 10.0
+# UsdGeomCamera's schema fallbacks (tenths of a stage unit for the lens, stage units for the clip).
+USD_CAMERA_DEFAULTS = {"focalLength": 50.0, "horizontalAperture": 20.955, "verticalAperture": 15.2908,
+                       "clippingRange": (1.0, 1000000.0)}
+CAMERA_AXES = ("world", "ros", "usd")
+
+
+def quat_matrix(quat: Any) -> np.ndarray:
+    """(w, x, y, z) -> 3x3 rotation (the fake's own, independent of roarm.camera)."""
+    w, x, y, z = np.asarray(quat, dtype=float) / np.linalg.norm(np.asarray(quat, dtype=float))
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def matrix_quat(m: np.ndarray) -> np.ndarray:
+    """3x3 rotation -> (w, x, y, z) with w >= 0, by the eigenvector of Bar-Itzhack's K matrix."""
+    k = np.array([[m[0, 0] - m[1, 1] - m[2, 2], m[1, 0] + m[0, 1], m[2, 0] + m[0, 2], m[2, 1] - m[1, 2]],
+                  [m[1, 0] + m[0, 1], m[1, 1] - m[0, 0] - m[2, 2], m[2, 1] + m[1, 2], m[0, 2] - m[2, 0]],
+                  [m[2, 0] + m[0, 2], m[2, 1] + m[1, 2], m[2, 2] - m[0, 0] - m[1, 1], m[1, 0] - m[0, 1]],
+                  [m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1], m[0, 0] + m[1, 1] + m[2, 2]]]) / 3.0
+    values, vectors = np.linalg.eigh(k)
+    x, y, z, w = vectors[:, int(np.argmax(values))]
+    q = np.array([w, x, y, z])
+    return -q if q[0] < 0 else q
+
+
+def _axes_check(camera_axes: str) -> None:
+    if camera_axes not in CAMERA_AXES:
+        raise Exception(f"camera axes passed {camera_axes} is not supported: accepted values are "
+                        "[world, ros, usd] only")
+
+
+def _to_usd(rotation: np.ndarray, camera_axes: str) -> np.ndarray:
+    """Camera.set_*_pose: a rotation given in ``camera_axes`` as the USD camera's rotation."""
+    if camera_axes == "world":
+        return rotation @ W_U_TRANSFORM[:3, :3]
+    if camera_axes == "ros":
+        return rotation @ R_U_TRANSFORM[:3, :3]
+    return rotation
+
+
+def _from_usd(rotation: np.ndarray, camera_axes: str) -> np.ndarray:
+    """Camera.get_*_pose: the USD camera's rotation given in ``camera_axes``."""
+    if camera_axes == "world":
+        return rotation @ U_W_TRANSFORM[:3, :3]
+    if camera_axes == "ros":
+        return rotation @ U_R_TRANSFORM[:3, :3]
+    return rotation
+
+
+def _camera_class(fake: FakeIsaac, require_app: Any) -> type:
+    """``isaacsim.sensors.camera.Camera`` bound to one FakeIsaac (module docstring: what it holds to)."""
+
+    class Camera:
+        def __init__(self, prim_path: str, name: str = "camera", frequency: int | None = None,
+                     dt: float | None = None, resolution: tuple[int, int] | None = None, position: Any = None,
+                     orientation: Any = None, translation: Any = None, render_product_path: str | None = None,
+                     annotator_device: str | None = None) -> None:
+            require_app("isaacsim.sensors.camera.Camera")
+            fake.calls.append(("Camera", {"prim_path": prim_path, "resolution": resolution}))
+            if frequency is not None and dt is not None:
+                raise Exception("Frequency and dt can't be both specified.")
+            if resolution is None:
+                resolution = (128, 128)
+            assert len(resolution) == 2 and all(isinstance(v, int) and v > 0 for v in resolution), \
+                f"resolution is (width, height) in pixels, got {resolution!r}"
+            if prim_path in fake.prims() and prim_path not in fake.cameras:
+                raise Exception("prim path does not correspond to a Camera prim.")  # the robot or a link
+            self.prim_path = prim_path
+            self.name = name
+            self._resolution = tuple(resolution)
+            self._render_product_path = render_product_path
+            self._annotators: set[str] = set()
+            self._frame: np.ndarray | None = None
+            self.attributes: dict[str, Any] = dict(USD_CAMERA_DEFAULTS)
+            self.local_translation = np.zeros(3)
+            self.local_rotation = np.eye(3)  # USD camera axes, in the parent prim
+            self.rendered_pose: np.ndarray | None = None  # world pose (USD axes) at the last render
+            self.destroyed = False
+            existing = fake.cameras.get(prim_path)
+            if existing is not None:
+                self.local_translation, self.local_rotation = existing.local_translation, existing.local_rotation
+                self.attributes = existing.attributes
+            elif orientation is None:
+                orientation = [1, 0, 0, 0]
+            fake.cameras[prim_path] = self
+            if position is not None and orientation is not None:
+                self.set_world_pose(position=position, orientation=orientation)
+            elif translation is not None and orientation is not None:
+                self.set_local_pose(translation=translation, orientation=orientation)
+            elif orientation is not None:
+                self.set_local_pose(orientation=orientation)
+            self._maintain_square_pixel_aperture("horizontal")
+
+        @property
+        def parent_path(self) -> str:
+            return self.prim_path.rsplit("/", 1)[0] or "/"
+
+        # -- life cycle ---------------------------------------------------------------
+        def initialize(self, physics_sim_view: Any = None, attach_rgb_annotator: bool = True) -> None:
+            assert fake.resets > 0 and fake.playing, \
+                "Camera.initialize() is to be called after a reset of the world (world.reset())"
+            fake.calls.append(("Camera.initialize", self.prim_path))
+            if not self._render_product_path:
+                self._render_product_path = f"/Render/RenderProduct_{self.name}"
+            if attach_rgb_annotator:
+                self._annotators.add("rgb")
+            self._frame = np.empty((0,), np.uint8)  # the annotator holds nothing until a render
+
+        def destroy(self) -> None:
+            fake.calls.append(("Camera.destroy", self.prim_path))
+            self._annotators.clear()
+            self._render_product_path = None
+            self.destroyed = True
+
+        def get_render_product_path(self) -> str | None:
+            return self._render_product_path
+
+        def _render(self, frame_number: int) -> None:
+            if self._render_product_path is None or self.destroyed or "rgb" not in self._annotators:
+                return
+            width, height = self._resolution
+            self.rendered_pose = self._world_matrix()
+            image = np.empty((height, width, 4), np.uint8)
+            image[:, :, 0] = (np.arange(width) % 251)[None, :]  # R: the column, G: the row (top down)
+            image[:, :, 1] = (np.arange(height) % 241)[:, None]
+            image[:, :, 2] = frame_number % 256  # B: which render
+            image[:, :, 3] = 255
+            self._frame = image
+
+        # -- frames -------------------------------------------------------------------
+        def get_rgba(self, device: str | None = None) -> np.ndarray | None:
+            if "rgb" not in self._annotators:
+                fake.warnings.append(f"Annotator 'rgb' not attached to {self._render_product_path}")
+                return None
+            assert self._frame is not None
+            return self._frame.copy()
+
+        def get_rgb(self, device: str | None = None) -> np.ndarray | None:
+            data = self.get_rgba(device)
+            if data is None or data.shape[0] == 0:
+                return None
+            return data[:, :, :3]
+
+        # -- resolution and lens ------------------------------------------------------
+        def get_resolution(self) -> tuple[int, int]:
+            return self._resolution  # type: ignore[return-value]
+
+        def set_resolution(self, value: tuple[int, int], maintain_square_pixels: bool = True) -> None:
+            assert self._render_product_path is not None, "set_resolution needs the render product of initialize()"
+            self._resolution = tuple(value)
+            if maintain_square_pixels:
+                self._maintain_square_pixel_aperture("horizontal")
+
+        def get_aspect_ratio(self) -> float:
+            width, height = self._resolution
+            return width / float(height)
+
+        def _maintain_square_pixel_aperture(self, mode: str = "horizontal") -> None:
+            aspect = self.get_aspect_ratio()
+            horizontal = self.get_horizontal_aperture()
+            vertical = self.get_vertical_aperture()
+            if mode != "vertical":
+                expected = horizontal / aspect
+                if not np.isclose(vertical, expected, rtol=1e-5, atol=1e-8):
+                    fake.warnings.append(f"Setting 'verticalAperture' to {expected} to ensure square pixels.")
+                    self.attributes["verticalAperture"] = expected * USD_CAMERA_TENTHS_TO_STAGE_UNIT
+            else:
+                expected = vertical * aspect
+                if not np.isclose(horizontal, expected, rtol=1e-5, atol=1e-8):
+                    fake.warnings.append(f"Setting 'horizontalAperture' to {expected} to ensure square pixels.")
+                    self.attributes["horizontalAperture"] = expected * USD_CAMERA_TENTHS_TO_STAGE_UNIT
+
+        def get_focal_length(self) -> float:
+            return self.attributes["focalLength"] / USD_CAMERA_TENTHS_TO_STAGE_UNIT
+
+        def set_focal_length(self, value: float) -> None:
+            self.attributes["focalLength"] = float(value) * USD_CAMERA_TENTHS_TO_STAGE_UNIT
+
+        def get_horizontal_aperture(self) -> float:
+            return self.attributes["horizontalAperture"] / USD_CAMERA_TENTHS_TO_STAGE_UNIT
+
+        def set_horizontal_aperture(self, value: float, maintain_square_pixels: bool = True) -> None:
+            self.attributes["horizontalAperture"] = float(value) * USD_CAMERA_TENTHS_TO_STAGE_UNIT
+            if maintain_square_pixels:
+                self._maintain_square_pixel_aperture("horizontal")
+
+        def get_vertical_aperture(self) -> float:
+            return self.attributes["verticalAperture"] / USD_CAMERA_TENTHS_TO_STAGE_UNIT
+
+        def set_vertical_aperture(self, value: float, maintain_square_pixels: bool = True) -> None:
+            self.attributes["verticalAperture"] = float(value) * USD_CAMERA_TENTHS_TO_STAGE_UNIT
+            if maintain_square_pixels:
+                self._maintain_square_pixel_aperture("vertical")
+
+        def get_clipping_range(self) -> tuple[float, float]:
+            near, far = self.attributes["clippingRange"]
+            return near, far
+
+        def set_clipping_range(self, near_distance: float | None = None, far_distance: float | None = None) -> None:
+            near, far = self.attributes["clippingRange"]
+            self.attributes["clippingRange"] = (near if near_distance is None else float(near_distance),
+                                                far if far_distance is None else float(far_distance))
+
+        def get_horizontal_fov(self) -> float:
+            return 2 * math.atan(self.get_horizontal_aperture() / (2 * self.get_focal_length()))
+
+        def get_vertical_fov(self) -> float:
+            width, height = self._resolution  # the source's own approximation: linear in the aspect
+            return self.get_horizontal_fov() * (height / float(width))
+
+        def implied_intrinsics(self) -> tuple[float, float, float, float]:
+            """(fx, fy, cx, cy) in pixels of the USD pinhole (not in the real API; for tests):
+            fx = width * focal / horizontal aperture, fy = height * focal / vertical aperture."""
+            width, height = self._resolution
+            focal = self.get_focal_length()
+            return (width * focal / self.get_horizontal_aperture(), height * focal / self.get_vertical_aperture(),
+                    width / 2.0, height / 2.0)
+
+        # -- poses --------------------------------------------------------------------
+        def _world_matrix(self) -> np.ndarray:
+            local = np.eye(4)
+            local[:3, :3], local[:3, 3] = self.local_rotation, self.local_translation
+            return fake.prim_world(self.parent_path) @ local
+
+        def set_local_pose(self, translation: Any = None, orientation: Any = None,
+                           camera_axes: str = "world") -> None:
+            _axes_check(camera_axes)
+            if orientation is not None:
+                self.local_rotation = _to_usd(quat_matrix(orientation), camera_axes)
+            if translation is not None:
+                self.local_translation = np.asarray(translation, dtype=float).reshape(3).copy()
+
+        def get_local_pose(self, camera_axes: str = "world") -> tuple[np.ndarray, np.ndarray]:
+            _axes_check(camera_axes)
+            return self.local_translation.copy(), matrix_quat(_from_usd(self.local_rotation, camera_axes))
+
+        def set_world_pose(self, position: Any = None, orientation: Any = None, camera_axes: str = "world") -> None:
+            _axes_check(camera_axes)
+            world = self._world_matrix()
+            if orientation is not None:
+                world[:3, :3] = _to_usd(quat_matrix(orientation), camera_axes)
+            if position is not None:
+                world[:3, 3] = np.asarray(position, dtype=float).reshape(3)
+            local = np.linalg.inv(fake.prim_world(self.parent_path)) @ world
+            self.local_rotation, self.local_translation = local[:3, :3], local[:3, 3]
+
+        def get_world_pose(self, camera_axes: str = "world") -> tuple[np.ndarray, np.ndarray]:
+            _axes_check(camera_axes)
+            world = self._world_matrix()
+            return world[:3, 3].copy(), matrix_quat(_from_usd(world[:3, :3], camera_axes))
+
+    return Camera
 
 
 def install(isaac: FakeIsaac, monkeypatch: Any) -> FakeIsaac:

@@ -378,7 +378,7 @@ def test_a_real_camera_needs_a_device_on_the_real_arm(tmp_path: Path) -> None:
     assert launch.argv[3:7] == ["--device", "/dev/video0", "--name", "eye"] and launch.argv[-2:] == ["--run-dir", "R"]
 
 
-@pytest.mark.parametrize("backend_name", ["mock", "isaac"])
+@pytest.mark.parametrize("backend_name", ["mock"])
 def test_backends_without_rendering_refuse_cameras_before_starting_anything(backend_name: str) -> None:
     with pytest.raises(CameraUnsupported, match=f"the {backend_name} backend renders no cameras"):
         make_backend(backend_name, dt=0.02, cameras=(CameraSpec("eye"),))

@@ -17,16 +17,19 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from roarm.camera import CameraSpec, quat_to_matrix
 from roarm.joints import LOWER, MAX_TORQUE, MAX_VELOCITY, NAMES, UPPER, pose
 from roarm.kinematics import fk
 from schemas.services_pb2 import RandomizationRanges
 from sim_node.backend import BackendUnavailable, SimBackend, nominal
 from sim_node.backends import make_backend
 from sim_node.isaac_backend import IsaacBackend
+from sim_node.isaac_camera import IsaacCameraError
 from sim_node.randomization import sample
 from sim_node.urdf import MASSES, URDF_JOINTS, roarm_m3_urdf
 from tests.fake_isaacsim import PHYSX_DEFAULT_MASS, FakeIsaac, ImportConfig, install
@@ -296,3 +299,177 @@ def test_urdf_loads_in_mujoco_and_matches_the_kinematics() -> None:
     assert model.body_mass.sum() == pytest.approx(ARM_MASS, abs=1e-4)
     # every link carries an inertial (a massless one would get PhysX's default mass in Isaac)
     assert all(link.find("inertial") is not None for link in ET.fromstring(roarm_m3_urdf()).iter("link"))
+
+
+# -- cameras (isaacsim.sensors.camera) -------------------------------------------------------
+# A world camera, a wrist camera and one on the jaw, of different shapes and fields of view.
+CAMERAS = (CameraSpec("front", width=64, height=48, fov_deg=55.0),
+           CameraSpec("wrist", mount="link5", width=40, height=30, fov_deg=75.0, every=2),
+           CameraSpec("jaw", mount="gripper_link", pos=(0.0, 0.01, 0.02), lookat=(0.1, 0.0, 0.05), width=32,
+                      height=32, fov_deg=40.0),
+           CameraSpec("elbow", mount="link3", quat=(0.5, 0.5, -0.5, 0.5), width=24, height=36, fov_deg=90.0))
+
+
+def _fake_camera(fake: FakeIsaac, name: str) -> Any:
+    (camera,) = [c for path, c in fake.cameras.items() if path.endswith(f"/camera_{name}")]
+    return camera
+
+
+def _pose_in_usd_axes(camera: Any) -> np.ndarray:
+    """The fake camera's world pose now, from the public getter, with USD's camera axes."""
+    position, quat = camera.get_world_pose(camera_axes="usd")
+    out = np.eye(4)
+    out[:3, :3], out[:3, 3] = quat_to_matrix(np.asarray(quat)), position
+    return out
+
+
+def test_cameras_are_made_before_the_play_and_initialized_after_it(fake: FakeIsaac) -> None:
+    with make_backend("isaac", cameras=CAMERAS) as backend:
+        assert backend.renders
+        order = [call for call, _ in fake.calls if call in ("Camera", "world.reset", "Camera.initialize")]
+        assert order == ["Camera"] * 4 + ["world.reset"] + ["Camera.initialize"] * 4
+        assert "isaacsim.sensors.camera" in fake.named("enable_extension")
+        for spec in CAMERAS:
+            camera = _fake_camera(fake, spec.name)
+            assert camera.get_resolution() == (spec.width, spec.height)
+            parent = "/roarm_cameras" if spec.mount == "world" else f"{fake.robot_prim}/{spec.mount}"
+            assert camera.parent_path == parent, "a body camera is a child of its link prim, so it follows it"
+            assert camera.get_rgba().shape == (spec.height, spec.width, 4)  # first frame rendered in connect
+        assert backend.physics_info["render"] == "isaacsim.sensors.camera"
+    assert sorted(fake.named("Camera.destroy")) == sorted(fake.cameras)
+
+
+def test_each_camera_has_the_specs_intrinsics_and_square_pixels(fake: FakeIsaac) -> None:
+    with make_backend("isaac", cameras=CAMERAS):
+        for spec in CAMERAS:
+            camera = _fake_camera(fake, spec.name)
+            fx, fy, cx, cy = camera.implied_intrinsics()
+            np.testing.assert_allclose((fx, fy, cx, cy), spec.intrinsics(), rtol=1e-6)
+            assert fx == pytest.approx(fy, rel=1e-6)  # square pixels
+            focal, vertical = camera.get_focal_length(), camera.get_vertical_aperture()
+            assert math.degrees(2 * math.atan(vertical / (2 * focal))) == pytest.approx(spec.fov_deg, rel=1e-6)
+            assert math.degrees(camera.get_horizontal_fov()) == pytest.approx(spec.fov_x_deg, rel=1e-6)
+            near, _far = camera.get_clipping_range()
+            assert near <= 0.01, f"{spec.name}: a near clip of {near} m hides what a wrist camera sees"
+
+
+def test_camera_poses_are_the_specs_at_any_joint_angles(fake: FakeIsaac) -> None:
+    rng = np.random.default_rng(7)
+    with make_backend("isaac", cameras=CAMERAS) as backend:
+        for _ in range(20):
+            q = rng.uniform(LOWER, UPPER)
+            q[5] = 0.0  # CameraSpec.world_pose places gripper_link with the jaw closed
+            backend.reset(q, seed=0, randomization=nominal())
+            for spec in CAMERAS:
+                expected = spec.world_pose(q)
+                np.testing.assert_allclose(_pose_in_usd_axes(_fake_camera(fake, spec.name)), expected, atol=1e-9,
+                                           err_msg=f"camera {spec.name} at q={np.round(q, 3)}")
+
+
+def test_a_frame_is_rendered_after_the_state_once_for_all_cameras(fake: FakeIsaac) -> None:
+    with make_backend("isaac", cameras=CAMERAS) as backend:
+        backend.reset(pose("ready"), seed=0, randomization=nominal())
+        target = pose("ready")
+        target[[0, 3, 4]] += (0.4, -0.3, 0.5)
+        backend.apply_command(target)
+        for _ in range(3):
+            backend.step()
+            fake.calls.clear()
+            frames = {}
+            for spec in CAMERAS:
+                frames[spec.name] = np.zeros((spec.height, spec.width, 3), np.uint8)
+                backend.render(spec.name, frames[spec.name])
+            assert fake.named("world.render") == [None], "one render per state, after the physics of the step"
+            assert fake.named("world.step") == []  # rendering steps no physics
+            q = backend.read_state().position
+            wrist = _fake_camera(fake, "wrist")
+            np.testing.assert_allclose(wrist.rendered_pose, CAMERAS[1].world_pose(q), atol=1e-9)
+            for spec in CAMERAS:
+                out = frames[spec.name]  # RGB of the frame just rendered, rows top down, alpha dropped
+                assert np.array_equal(out[:, :, 0], np.broadcast_to(np.arange(spec.width) % 251, out.shape[:2]))
+                assert np.array_equal(out[:, :, 1], np.broadcast_to((np.arange(spec.height) % 241)[:, None],
+                                                                   out.shape[:2]))
+                assert np.all(out[:, :, 2] == fake.frames_rendered % 256)
+        backend.render("wrist", frames["wrist"])
+        assert fake.named("world.render") == [None]  # the same state is not rendered twice
+        backend.reset(pose("home"), seed=0, randomization=nominal())
+        backend.render("wrist", frames["wrist"])
+        assert len(fake.named("world.render")) == 2  # a reset is a new state
+
+
+def test_camera_mistakes_are_clear_errors(fake: FakeIsaac) -> None:
+    backend = make_backend("isaac", cameras=CAMERAS[:1])
+    with pytest.raises(RuntimeError, match="before connect"):
+        backend.render("front", np.zeros((48, 64, 3), np.uint8))
+    with backend:
+        with pytest.raises(KeyError, match="no camera 'back'.*front"):
+            backend.render("back", np.zeros((48, 64, 3), np.uint8))
+        camera = _fake_camera(fake, "front")
+        camera._frame = np.empty((0,), np.uint8)  # as after a new initialize(), before its first render
+        camera._annotators.clear()
+        with pytest.raises(IsaacCameraError, match="camera 'front': Isaac Sim has no frame"):
+            backend.render("front", np.zeros((48, 64, 3), np.uint8))
+
+
+def test_the_fake_camera_is_as_strict_as_isaac_sim(fake: FakeIsaac, tmp_path: Path) -> None:
+    """The points where a camera backend could go wrong against the real 5.x API."""
+    modules = fake.modules()
+    modules["isaacsim"].SimulationApp({"headless": True})
+    world = modules["isaacsim.core.api"].World(physics_dt=0.002, rendering_dt=0.01)
+    camera_class = modules["isaacsim.sensors.camera"].Camera
+    camera = camera_class(prim_path="/cams/eye", resolution=(40, 30))
+    # A new camera looks along the world's +x (identity in the *world* camera axes) with square pixels.
+    position, quat = camera.get_world_pose()
+    np.testing.assert_allclose(quat, [1, 0, 0, 0], atol=1e-12)
+    assert camera.get_vertical_aperture() == pytest.approx(camera.get_horizontal_aperture() * 30 / 40)
+    assert camera.get_clipping_range() == (1.0, 1000000.0)  # USD's fallback: 1 m near
+    # The pose methods default to camera_axes="world": a USD quaternion given without "usd" turns the camera.
+    looking_down = (0.0, 1.0, 0.0, 0.0)  # a half turn about x
+    camera.set_local_pose(orientation=looking_down)
+    turned = _pose_in_usd_axes(camera)[:3, :3]
+    camera.set_local_pose(orientation=looking_down, camera_axes="usd")
+    assert not np.allclose(turned, _pose_in_usd_axes(camera)[:3, :3])
+    np.testing.assert_allclose(_pose_in_usd_axes(camera)[:3, :3], quat_to_matrix(np.array(looking_down)), atol=1e-12)
+    with pytest.raises(Exception, match="not supported"):
+        camera.set_world_pose(orientation=looking_down, camera_axes="opengl")
+    # No rgb annotator before initialize(), which comes after a reset of the world.
+    assert camera.get_rgba() is None and "Annotator 'rgb' not attached" in fake.warnings[-1]
+    with pytest.raises(AssertionError, match="after a reset of the world"):
+        camera.initialize()
+    # (a robot for the stage, so world.reset() can play)
+    _ok, config = modules["omni.kit.commands"].execute("URDFCreateImportConfig")
+    config.merge_fixed_joints = False
+    path = tmp_path / "roarm_m3.urdf"
+    path.write_text(roarm_m3_urdf())
+    _ok, robot = modules["omni.kit.commands"].execute("URDFParseFile", urdf_path=str(path), import_config=config)
+    modules["omni.kit.commands"].execute("URDFImportRobot", urdf_path=str(path), urdf_robot=robot,
+                                         import_config=config, get_articulation_root=True)
+    with pytest.raises(Exception, match="does not correspond to a Camera prim"):
+        camera_class(prim_path="/roarm_m3/link5")
+    world.reset()
+    camera.initialize()
+    assert camera.get_rgba().size == 0  # empty until rendered
+    world.step(render=False)
+    assert camera.get_rgba().size == 0
+    world.render()
+    rgba = camera.get_rgba()
+    assert rgba.shape == (30, 40, 4) and rgba.dtype == np.uint8  # rows are the height
+    # A camera under a link prim keeps its local pose and moves with the link.
+    wrist = camera_class(prim_path="/roarm_m3/link5/camera_w", resolution=(8, 8))
+    wrist.set_local_pose(translation=(0.0, 0.0, 0.05), orientation=(1.0, 0.0, 0.0, 0.0), camera_axes="usd")
+    before = _pose_in_usd_axes(wrist)
+    fake.dofs[1].q = 0.7  # the roll joint (the DOF order is the bus order reversed)
+    after = _pose_in_usd_axes(wrist)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(wrist.get_local_pose(camera_axes="usd")[0], (0.0, 0.0, 0.05))
+    np.testing.assert_allclose(after, fake.prim_world("/roarm_m3/link5") @ _translation(0.05), atol=1e-12)
+    # A camera under a prim that does not exist stays at the origin whatever the arm does.
+    lost = camera_class(prim_path="/roarm_m3/link9/camera_x", translation=(0.0, 0.0, 0.05),
+                        orientation=(1.0, 0.0, 0.0, 0.0))
+    np.testing.assert_allclose(lost.get_world_pose()[0], (0.0, 0.0, 0.05))
+
+
+def _translation(z: float) -> np.ndarray:
+    out = np.eye(4)
+    out[2, 3] = z
+    return out
