@@ -385,7 +385,7 @@ def _cameras(check: Checker, value: Any) -> tuple[CameraSpec, ...]:
             where = child(path, key)
             before = len(check.errors)
             if key in ("pos", "lookat", "quat"):
-                read: Any = check.vector(where, raw, 4 if key == "quat" else 3)
+                read: Any = check.numbers(where, raw, 4 if key == "quat" else 3)
             elif key in ("width", "height", "every"):
                 read = check.integer(where, raw, 0, ge=1)
             elif key in ("fov_deg", "rate_hz"):
@@ -423,7 +423,7 @@ def _scene(check: Checker, path: str, value: Any) -> tuple[tuple[str, tuple[floa
         if item == "hidden" or item is None:
             out.append((name, None))
             continue
-        vector = check.vector(child(path, name), item, 3)
+        vector = check.numbers(child(path, name), item, 3)
         if vector is not None:
             out.append((name, (vector[0], vector[1], vector[2])))
     return tuple(out)
@@ -473,7 +473,7 @@ def _joint_values(check: Checker, path: str, value: Any) -> tuple[tuple[int, ...
         if not index and isinstance(value, dict) and not value:
             check.error(path, "name at least one joint")
     else:
-        vector = check.vector(path, value, len(NAMES))
+        vector = check.numbers(path, value, len(NAMES))
         if vector is None:
             return None
         index, full = list(range(len(NAMES))), list(vector)
@@ -632,7 +632,7 @@ def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
     if "tcp" in data:
         if "tolerance_rad" in data:
             check.error(child(path, "tolerance_rad"), "a tcp goal takes tolerance_mm")
-        target = check.vector(child(path, "tcp"), data["tcp"], 3) or (0.0, 0.0, 0.0)
+        target = check.numbers(child(path, "tcp"), data["tcp"], 3) or (0.0, 0.0, 0.0)
         tolerance = check.number(child(path, "tolerance_mm"), _get(data, "tolerance_mm"), 10.0, gt=0) / 1000
         gripper = None
         if "gripper" in data:
@@ -663,7 +663,7 @@ def _goal(check: Checker, index: int, value: Any) -> GoalSpec:
 
 def _quat(check: Checker, path: str, value: Any) -> tuple[float, float, float, float] | None:
     """A unit quaternion written w, x, y, z."""
-    q = check.vector(path, value, 4)
+    q = check.numbers(path, value, 4)
     if q is None:
         return None
     norm = math.sqrt(sum(v * v for v in q))

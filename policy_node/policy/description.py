@@ -46,7 +46,7 @@ import yaml
 
 from bus.errors import HilError
 from bus.yamlsource import Source, YamlError, child, parse
-from policy_node.policy.fields import MISSING, Fields, shown
+from bus.fields import MISSING, Fields, shown
 from policy_node.policy.image_inputs import ImageInput, image_data, parse_images
 from roarm.joints import LOWER, NAMES, UPPER, URDF_NAMES
 from roarm.kinematics import BODY_NAMES
@@ -430,7 +430,7 @@ def _model(f: Fields, value: Any, folder: Path, default_model: str | None, check
 def _joints(f: Fields, value: Any) -> tuple[tuple[str, ...], tuple[int, ...]]:
     if value is MISSING:
         return NAMES, tuple(range(len(NAMES)))
-    names = f.strings("joints", value)
+    names = f.strings("joints", value, names=True)
     if isinstance(value, list) and not value:
         f.error("joints", "is empty: list the joints the policy drives, in the order of its outputs")
     index: list[int] = []
@@ -503,7 +503,7 @@ def _term(f: Fields, path: str, item: Any, names: tuple[str, ...], index: tuple[
     name = f.string(child(path, "name"), m.get("name", MISSING), kind) or kind
     joints, joint_names = (index, names) if kind in JOINT_TERMS else ((), ())
     if kind in JOINT_TERMS and "joints" in m:
-        joint_names = f.strings(child(path, "joints"), m["joints"])
+        joint_names = f.strings(child(path, "joints"), m["joints"], names=True)
         found = []
         for j, jname in enumerate(joint_names):
             bus = joint_index(jname)

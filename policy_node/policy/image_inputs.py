@@ -31,7 +31,7 @@ import numpy as np
 
 from bus.topics import CAMERA_NAME
 from bus.yamlsource import child
-from policy_node.policy.fields import MISSING, Fields, shown
+from bus.fields import MISSING, Fields, shown
 
 LAYOUTS = ("NCHW", "NHWC")
 IMAGE_DTYPES = ("float32", "float16", "float64", "uint8")

@@ -1,12 +1,11 @@
 """Typed readers over parsed YAML that collect ``file:line: field: problem`` errors.
 
-A policy description is written by hand by someone who trained a policy
-elsewhere; one run of the loader should list every mistake in the file, each
-with where to look and how to fix it, not stop at the first. Each reader
-returns a usable default when the value is wrong so validation goes on.
-
-The same readers check a description built from ONNX metadata (no lines:
-errors then name the source and the field only).
+Scenarios and policy descriptions are written by hand; one run of a loader
+should list every mistake in the file, each with where to look and how to
+fix it, not stop at the first. So each reader returns a usable default when
+the value is wrong and validation goes on. A Source without lines (a policy
+description built from ONNX metadata) gives errors that name the source and
+the field only.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from typing import Any
 from bus.yamlsource import Source, child
 
 MISSING: Any = object()
+
+_NUMERIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def shown(value: Any) -> str:
@@ -35,10 +36,7 @@ def shown(value: Any) -> str:
     return repr(value)
 
 
-_NUMERIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     """A finite number, or None. ``1e-6`` counts: PyYAML (YAML 1.1) reads it as a string, not a float,
     and it is how Python and numpy print small numbers, so people paste it."""
     if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
@@ -46,10 +44,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
-
-
-def _is_number(value: Any) -> bool:
-    return _number(value) is not None
 
 
 class Fields:
@@ -91,15 +85,38 @@ class Fields:
         return value
 
     # -- scalars ----------------------------------------------------------------
-    def number(self, path: str, value: Any, default: float | None, *, gt: float | None = None) -> float | None:
+    def number(self, path: str, value: Any, default: Any, *, gt: float | None = None, ge: float | None = None,
+               le: float | None = None, lt: float | None = None) -> Any:
+        """A finite number within the bounds given, else ``default`` (and an error)."""
         if value is MISSING:
             return default
-        bound = f" > {gt:g}" if gt is not None else ""
-        number = _number(value)
-        if number is None or (gt is not None and not number > gt):
+        bound = (f" > {gt:g}" if gt is not None else "") + (f" >= {ge:g}" if ge is not None else "") + (
+            f" and <= {le:g}" if le is not None else "") + (f" and < {lt:g}" if lt is not None else "")
+        number = as_number(value)
+        if number is None:
             self.error(path, f"expected a number{bound}, got {shown(value)}")
             return default
+        if (gt is not None and not number > gt) or (ge is not None and not number >= ge) or (
+                le is not None and not number <= le) or (lt is not None and not number < lt):
+            self.error(path, f"expected a number{bound}, got {value!r}")
+            return default
         return number
+
+    def integer(self, path: str, value: Any, default: int, *, ge: int = 0) -> int:
+        if value is MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < ge:
+            self.error(path, f"expected a whole number >= {ge}, got {shown(value)}")
+            return default
+        return value
+
+    def boolean(self, path: str, value: Any, default: bool) -> bool:
+        if value is MISSING:
+            return default
+        if not isinstance(value, bool):
+            self.error(path, f"expected true or false, got {shown(value)}")
+            return default
+        return value
 
     def string(self, path: str, value: Any, default: str | None = None) -> str | None:
         if value is MISSING:
@@ -123,13 +140,16 @@ class Fields:
             return default
         return str(value)
 
-    def strings(self, path: str, value: Any) -> tuple[str, ...]:
+    def strings(self, path: str, value: Any, *, names: bool = False) -> tuple[str, ...]:
+        """A list of strings; numbers count as their text unless ``names`` (then only non-empty strings)."""
         out = []
         for i, item in enumerate(self.sequence(path, value)):
             if isinstance(item, str) and item:
                 out.append(item)
+            elif not names and isinstance(item, (int, float)) and not isinstance(item, bool):
+                out.append(str(item))
             else:
-                self.error(child(path, i), f"expected a name, got {shown(item)}")
+                self.error(child(path, i), f"expected {'a name' if names else 'a string'}, got {shown(item)}")
         return tuple(out)
 
     def numbers(self, path: str, value: Any, size: int | None = None, what: str = "numbers") -> tuple[float, ...] | None:
@@ -141,18 +161,22 @@ class Fields:
         if size is not None and len(value) != size:
             self.error(path, f"expected {size} {what}, got {len(value)}")
             return None
+        out = []
         for i, item in enumerate(value):
-            if not _is_number(item):
+            number = as_number(item)
+            if number is None:
                 self.error(child(path, i), f"expected a number, got {shown(item)}")
                 return None
-        return tuple(_number(v) for v in value)  # type: ignore[misc]
+            out.append(number)
+        return tuple(out)
 
     def per_item(self, path: str, value: Any, size: int, default: float | None, what: str) -> tuple[float, ...] | None:
         """One number for all ``size`` items, or a list of exactly ``size`` (one per {what})."""
         if value is MISSING or value is None:
             return None if default is None else (default,) * size
-        if _is_number(value):
-            return (_number(value),) * size  # type: ignore[return-value]
+        single = as_number(value)
+        if single is not None:
+            return (single,) * size
         if isinstance(value, list):
             if len(value) != size:
                 self.error(path, f"has {len(value)} values for {size} {what}: give one number, or one per {what.rstrip('s')}")
@@ -165,7 +189,7 @@ class Fields:
         """``[low, high]`` with low < high, or one number c meaning ``[-c, c]``."""
         if value is MISSING or value is None:
             return None
-        single = _number(value)
+        single = as_number(value)
         if single is not None:
             if single <= 0:
                 self.error(path, f"a single number means [-c, c] and must be > 0, got {value!r}")
