@@ -219,6 +219,14 @@ def ik_step(
     tcp = fk(q)
     error = [float(target_xyz[i]) - float(tcp[i]) for i in range(3)]
     j = _jacobian_rows(q)
+    return _dls_step(q, error, j, damping, max_step)
+
+
+def _dls_step(q: np.ndarray, error: list[float], j: list[list[float]], damping: float,
+              max_step: float) -> np.ndarray:
+    """One damped least-squares step of the five arm joints toward ``error`` through the 3x5
+    Jacobian ``j``: scalar arithmetic in a fixed order (the same bits on every machine), the
+    largest joint step capped at ``max_step``, the result clipped to the limits."""
     damp = damping**2
     jjt = [[sum(j[r][k] * j[c][k] for k in range(5)) + (damp if r == c else 0.0) for c in range(3)]
            for r in range(3)]
@@ -259,17 +267,7 @@ def body_ik_step(
         a, b = body_position(up, body), body_position(down, body)
         columns.append([(float(a[r]) - float(b[r])) / (2 * h) for r in range(3)])
     j = [[columns[k][r] for k in range(5)] for r in range(3)]
-    damp = damping**2
-    jjt = [[sum(j[r][k] * j[c][k] for k in range(5)) + (damp if r == c else 0.0) for c in range(3)]
-           for r in range(3)]
-    y = _solve3(jjt, error)
-    dq = np.array([j[0][k] * y[0] + j[1][k] * y[1] + j[2][k] * y[2] for k in range(5)])
-    largest = float(np.max(np.abs(dq)))
-    if largest > max_step:
-        dq *= max_step / largest
-    out = q.copy()
-    out[:5] = np.clip(q[:5] + dq, LOWER[:5], UPPER[:5])
-    return out
+    return _dls_step(q, error, j, damping, max_step)
 
 
 def solve_ik(
