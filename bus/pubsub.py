@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterable
 import zmq
 from google.protobuf.message import Message
 
-from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Envelope, Reject, decode
+from bus.envelope import DEFAULT_MAX_FRAME, Decoder, Encoder, Envelope, Reject
 from bus.security import Security, no_security
-from bus.sockets import make_socket, recv_frames, send_frames
-from bus.topics import QueuePolicy, TOPICS, expected_type
+from bus.sockets import make_socket, readable, recv_frames, send_frames
+from bus.topics import QueuePolicy, TOPICS
+from bus.waiting import spin_until_readable
 
 RejectHandler = Callable[[Reject], None]
 
@@ -23,6 +24,7 @@ PUB_HWM = 10_000
 # it, as IsaacSimZMQ does with HWM=1 (ZMQ_CONFLATE does not work with
 # multipart messages).
 LATEST_HWM = 4
+_EXPECTED = {topic: entry[0] for topic, entry in TOPICS.items()}  # topic -> the type it carries
 
 
 class Publisher:
@@ -84,20 +86,25 @@ class Subscriber:
         self.on_reject = on_reject
         self.max_frame = max_frame
         self.parse = parse
+        self.decoder = Decoder(max_frame, parse)
         self.superseded = 0
 
     def connect(self, endpoint: str) -> None:
         self.security.prepare(self.ctx, self.socket, endpoint, bind=False)
         self.socket.connect(endpoint)
 
-    def recv(self, timeout_ms: int = 0) -> Envelope | None:
-        """The next good envelope within ``timeout_ms`` (-1 waits forever), or None."""
+    def recv(self, timeout_ms: int = 0, spin_us: int = 0) -> Envelope | None:
+        """The next good envelope within ``timeout_ms`` (-1 waits forever), or None.
+
+        ``spin_us`` > 0: before blocking, look for a message without blocking
+        for up to that many microseconds (bus/waiting.py says when that pays).
+        """
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
         sock = self.socket
         while True:
-            # Asking EVENTS is much cheaper than a poll or a NOBLOCK recv that
-            # raises zmq.Again, and most calls in a busy loop find a message.
-            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            # One readiness check (or a spin of them) before a blocking poll:
+            # most calls in a busy loop find a message, and a poll costs more.
+            if not readable(sock) and not (spin_us > 0 and timeout_ms != 0 and spin_until_readable(sock, spin_us)):
                 if timeout_ms != -1:
                     wait = 0 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
                     if not sock.poll(wait):
@@ -110,11 +117,19 @@ class Subscriber:
             if deadline is not None and time.monotonic() >= deadline:
                 return None
 
+    def take(self) -> Envelope | None:
+        """The next message when a poll has just said one waits: no readiness check.
+
+        Only after the node's poller (or ``recv``) reported this socket
+        readable; a receive here would block otherwise.
+        """
+        return self._check(recv_frames(self.socket))
+
     def drain(self) -> list[Envelope]:
         """Everything waiting now; under the LATEST policy, the newest per topic."""
         out: list[Envelope] = []
         sock = self.socket
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while readable(sock):
             envelope = self._check(recv_frames(sock))
             if envelope is not None:
                 out.append(envelope)
@@ -128,10 +143,10 @@ class Subscriber:
 
     def _check(self, frames: list[bytes]) -> Envelope | None:
         try:
-            envelope = decode(frames, self.max_frame, self.parse)
+            envelope = self.decoder.decode(frames)
             if self.topics and envelope.topic not in self.topics:
                 return None  # a longer topic that matched our prefix: not ours
-            want = expected_type(envelope.topic)
+            want = _EXPECTED.get(envelope.topic)
             if want is not None and envelope.type != want:
                 raise Reject("wrong_type", f"{envelope.topic} carries {want}, got {envelope.type}")
         except Reject as reject:

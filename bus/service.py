@@ -14,10 +14,10 @@ import zmq
 from google.protobuf.message import Message
 
 from bus import registry
-from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Reject, decode, parse_payload
+from bus.envelope import DEFAULT_MAX_FRAME, Decoder, Encoder, Reject, parse_payload
 from bus.errors import Failed
 from bus.security import Security
-from bus.sockets import make_socket, recv_frames, send_frames
+from bus.sockets import make_socket, readable, recv_frames, send_frames
 from schemas import services_pb2
 
 Handler = Callable[[Message], Message]
@@ -41,6 +41,7 @@ class ServiceUnavailable(Failed, TimeoutError):
 class _Method:
     request: registry.MessageClass
     handler: Handler
+    type_name: str  # the request's protobuf full name, looked up once
 
 
 class ServiceServer:
@@ -62,31 +63,45 @@ class ServiceServer:
     ) -> None:
         self.socket = make_socket(ctx, zmq.REP, endpoint, bind=True, max_frame=max_frame, security=security)
         self.encoder = Encoder(src)
+        self.decoder = Decoder(max_frame, parse=False)
         self.methods: dict[str, _Method] = {}
         self.on_reject = on_reject
         self.max_frame = max_frame
 
     def add(self, method: str, request: registry.MessageClass, handler: Handler) -> None:
-        self.methods[method] = _Method(request, handler)
+        self.methods[method] = _Method(request, handler, request.DESCRIPTOR.full_name)
 
-    def serve_pending(self) -> int:
-        """Answer every request already waiting; never blocks. Returns how many."""
-        served = 0
+    def serve_pending(self, ready: bool = False) -> int:
+        """Answer requests without blocking. Returns how many.
+
+        Without ``ready``: every request already waiting. With ``ready`` (a
+        poll has just reported the socket readable): that one request, taken
+        without asking again, since each ask is a system call that costs as
+        much as the receive; a next waiting request makes the next poll
+        return at once.
+        """
         sock = self.socket
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than zmq.Again
-            method, reply = self._dispatch(recv_frames(sock))
-            send_frames(sock, self.encoder.encode(method, reply))
+        if ready:
+            self._serve_one(sock)
+            return 1
+        served = 0
+        while readable(sock):  # cheaper than zmq.Again
+            self._serve_one(sock)
             served += 1
         return served
 
+    def _serve_one(self, sock: zmq.Socket) -> None:
+        method, reply = self._dispatch(recv_frames(sock))
+        send_frames(sock, self.encoder.encode(method, reply))
+
     def _dispatch(self, frames: list[bytes]) -> tuple[str, Message]:
         try:
-            envelope = decode(frames, self.max_frame, parse=False)
+            envelope = self.decoder.decode(frames)
             entry = self.methods.get(envelope.topic)
             if entry is None:
                 raise Reject("unknown_method", f"no method {envelope.topic!r} (have {sorted(self.methods)})")
-            if envelope.type != entry.request.DESCRIPTOR.full_name:
-                raise Reject("wrong_type", f"{envelope.topic} takes {entry.request.DESCRIPTOR.full_name}")
+            if envelope.type != entry.type_name:
+                raise Reject("wrong_type", f"{envelope.topic} takes {entry.type_name}")
             request = parse_payload(entry.request, envelope.payload)
         except Reject as reject:
             if self.on_reject is not None:
@@ -119,14 +134,17 @@ class ServiceClient:
         self.security = security
         self.endpoint = endpoint
         self.encoder = Encoder(src)
+        self.decoder = Decoder()
         self.timeout_s = timeout_s
         self.retries = retries
         self.socket: zmq.Socket | None = None
+        self._rcvtimeo = -1  # what the current socket's RCVTIMEO is set to (asking costs a call)
 
     def _fresh_socket(self) -> zmq.Socket:
         if self.socket is not None:
             self.socket.close(0)
         self.socket = make_socket(self.ctx, zmq.REQ, self.endpoint, bind=False, security=self.security)
+        self._rcvtimeo = -1
         return self.socket
 
     def call(
@@ -149,8 +167,8 @@ class ServiceClient:
         timeout_ms = max(1, int(timeout * 1000))
         for _ in range(attempts):
             sock = self.socket or self._fresh_socket()
-            if sock.rcvtimeo != timeout_ms:  # a receive timeout costs less than a poll per call
-                sock.rcvtimeo = timeout_ms
+            if self._rcvtimeo != timeout_ms:  # a receive timeout costs less than a poll per call
+                sock.rcvtimeo = self._rcvtimeo = timeout_ms
             send_frames(sock, frames)
             try:
                 return self._reply(method, recv_frames(sock))
@@ -163,7 +181,7 @@ class ServiceClient:
 
     def _reply(self, method: str, frames: list[bytes]) -> Message:
         try:
-            envelope = decode(frames)
+            envelope = self.decoder.decode(frames)
         except Reject as reject:
             raise ServiceError(method, reject.reason, reject.detail) from None
         assert envelope.message is not None

@@ -74,9 +74,11 @@ def _bus_echo(endpoint: str, ready: mp.Event) -> None:
     server.add("echo", messages_pb2.JointState, echo)  # type: ignore[arg-type]
     server.add("stop", messages_pb2.JointState, stop)  # type: ignore[arg-type]
     ready.set()
+    poller = zmq.Poller()  # as a node waits: one poller kept for the whole loop
+    poller.register(server.socket, zmq.POLLIN)
     while running[0]:
-        if server.socket.poll(100):
-            server.serve_pending()
+        if poller.poll(100):
+            server.serve_pending(ready=True)
     server.close()
     ctx.term()
 
