@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,10 +120,12 @@ def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node) 
     Within one batch the sockets are drained one after another, so the
     senders' monotonic stamps (one host) restore the order across roles.
     """
-    batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items() for envelope in sub.drain()]
-    batch.sort(key=lambda entry: entry[0])
+    batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items()
+             for envelope in sub.drain(many=True)]  # many: queued since the last batch, no ask per message
+    batch.sort(key=itemgetter(0))  # by the senders' stamps alone
+    write = bag.write
     for _sent, role, envelope in batch:
-        gap = bag.write(role, envelope)
+        gap = write(role, envelope)
         if gap:
             node.counters["dropped"] += gap
             node.event(Severity.WARNING, "record.dropped",
