@@ -87,6 +87,8 @@ class Subscriber:
         self.max_frame = max_frame
         self.parse = parse
         self.decoder = Decoder(max_frame, parse)
+        self._poller = zmq.Poller()  # kept: Socket.poll builds a new Poller per call
+        self._poller.register(self.socket, zmq.POLLIN)
         self.superseded = 0
 
     def connect(self, endpoint: str) -> None:
@@ -98,23 +100,23 @@ class Subscriber:
 
         ``spin_us`` > 0: before blocking, look for a message without blocking
         for up to that many microseconds (bus/waiting.py says when that pays).
+        Each way of waiting costs one system call: ``timeout_ms=0`` asks
+        whether a message waits, a timeout polls, -1 blocks in the receive.
         """
-        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else 0.0
         sock = self.socket
         while True:
-            # One readiness check (or a spin of them) before a blocking poll:
-            # most calls in a busy loop find a message, and a poll costs more.
-            if not readable(sock) and not (spin_us > 0 and timeout_ms != 0 and spin_until_readable(sock, spin_us)):
-                if timeout_ms != -1:
-                    wait = 0 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-                    if not sock.poll(wait):
-                        return None
+            if timeout_ms == 0:
+                if not readable(sock):
+                    return None
+            elif not (spin_us > 0 and spin_until_readable(sock, spin_us)) and timeout_ms > 0:
+                wait = max(0, int((deadline - time.monotonic()) * 1000))
+                if not self._poller.poll(wait):
+                    return None
             envelope = self._check(recv_frames(sock))
             if envelope is not None:
                 return envelope
-            if deadline is None and timeout_ms != -1:
-                return None
-            if deadline is not None and time.monotonic() >= deadline:
+            if timeout_ms == 0 or (timeout_ms > 0 and time.monotonic() >= deadline):
                 return None
 
     def take(self) -> Envelope | None:

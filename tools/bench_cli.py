@@ -10,6 +10,7 @@ from bus.waiting import DEFAULT_SPIN_US
 from tools.bench import bag as bag_bench
 from tools.bench import bus as bus_bench
 from tools.bench import hw as hw_bench
+from tools.bench import peers as peers_bench
 from tools.bench import policy as policy_bench
 from tools.bench import run as run_bench
 from tools.bench import sim as sim_bench
@@ -53,6 +54,23 @@ def bench_bus(samples: int, messages: int, spin_us: int) -> None:
     """
     targets = Targets()
     _finish(bus_bench.report(bus_bench.run(samples, messages, spin_us), targets), targets)
+
+
+@bench.command("peers")
+@click.option("--samples", type=click.IntRange(min=100), default=5000, show_default=True,
+              help="Round trips per contender.")
+def bench_peers(samples: int) -> None:
+    """The same two-process ping-pong through raw pyzmq (the floor), this bus, eclipse-zenoh and dora-rs.
+
+    zenoh and dora are benchmark-only extras: pip install -e '.[bench]'.
+    A peer that is not installed is skipped, naming the extra.
+
+    \b
+    Example:
+      hil bench peers --samples 3000
+    """
+    targets = Targets()
+    _finish(peers_bench.report(peers_bench.run(samples), targets), targets)
 
 
 @bench.command("sim")
