@@ -72,20 +72,17 @@ class ServiceServer:
         self.methods[method] = _Method(request, handler, request.DESCRIPTOR.full_name)
 
     def serve_pending(self, ready: bool = False) -> int:
-        """Answer requests without blocking. Returns how many.
+        """Answer every request already waiting; never blocks. Returns how many.
 
-        Without ``ready``: every request already waiting. With ``ready`` (a
-        poll has just reported the socket readable): that one request, taken
-        without asking again, since each ask is a system call that costs as
-        much as the receive; a next waiting request makes the next poll
-        return at once.
+        ``ready``: a poll has just reported the socket readable, so the first
+        request is taken without asking again (each ask is a system call).
+        Every request waiting is served, not only that one: a node that waits
+        long between spins must not fall behind callers that retry.
         """
         sock = self.socket
-        if ready:
-            self._serve_one(sock)
-            return 1
         served = 0
-        while readable(sock):  # cheaper than zmq.Again
+        while ready or readable(sock):  # cheaper than zmq.Again
+            ready = False
             self._serve_one(sock)
             served += 1
         return served
