@@ -30,7 +30,7 @@ from bus.endpoints import ROLES, Endpoints
 from bus.envelope import Encoder
 from bus.errors import Failed
 from bus.node import Node
-from bus.pubsub import Publisher
+from bus.pubsub import PUB_HWM, Publisher
 from bus.security import Security
 from bus.reach import probe
 from bus.service import ServiceClient, ServiceError, ServiceUnavailable
@@ -212,6 +212,10 @@ def replay(config: ReplayConfig) -> ReplayResult:
     own_info = _robot_info(reader, dt) if primary == "robot" else services_pb2.NodeInfo(backend="replay",
                                                                                         mode="replay")
     node = Node(primary, config.name, config.endpoints, info=lambda: _copy(own_info))
+    # --max sends faster than a decoding subscriber takes (on a busy machine its I/O thread gets
+    # little CPU): queue the whole selection, already in memory, instead of dropping past PUB_HWM.
+    hwm = max(PUB_HWM, len(items)) if config.rate is None else PUB_HWM
+    node.publisher.socket.setsockopt(zmq.SNDHWM, hwm)  # before any subscriber's pipe exists
     publishers: dict[str, Publisher] = {primary: node.publisher}
     # Count what a live policy answers to the replayed states (unless we stand in for it).
     answers = node.subscribe("policy", [JOINT_COMMAND], policy=QueuePolicy.QUEUE) \
@@ -221,7 +225,8 @@ def replay(config: ReplayConfig) -> ReplayResult:
         for role in roles:
             if role not in publishers:
                 security = Security.for_roles(config.endpoints.security, role, role_endpoints)
-                publishers[role] = Publisher(node.ctx, config.endpoints[role].pub, config.name, security=security)
+                publishers[role] = Publisher(node.ctx, config.endpoints[role].pub, config.name, security=security,
+                                             hwm=hwm)
         node.install_signal_handlers()
         if config.wait_subscribers > 0:
             _wait_for_peers(node, {r: p.socket for r, p in publishers.items()}, config.wait_subscribers,

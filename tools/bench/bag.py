@@ -264,7 +264,8 @@ def report(seconds: float, rounds: int, messages: int, targets: Targets) -> str:
         f"{rep.raw_received:,} received",
         f"  hil bag replay --max:                     {rep.replay_per_s:>9,.0f} msg/s sent, "
         f"{rep.replay_received:,} received (target >= {REPLAY_TARGET:,.0f} msg/s: "
-        f"{verdict(targets.check('replay msg/s', rep.replay_per_s, REPLAY_TARGET, kind='min'))})",
+        f"{verdict(targets.check('replay msg/s', rep.replay_per_s, REPLAY_TARGET, kind='min'))}; every message "
+        f"delivered: {verdict(targets.check('replay delivered all', rep.replay_received, rep.messages, kind='min'))})",
         f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
         "(shared with other work)",
     ]
