@@ -30,7 +30,7 @@ from bus import registry
 from bus.envelope import Envelope
 from bus.errors import Failed
 from schemas import SCHEMA_VERSION
-from tools.bag.drops import DropCounter
+from tools.bag.drops import DropCounter, StreamCount
 from tools.bag.provenance import METADATA_NAME, SUMMARY_NAME
 from tools.viz.scene import VizMessage, schema_bytes
 
@@ -69,6 +69,8 @@ class BagWriter:
         self.drops = DropCounter()
         self._schemas: dict[str, int] = {}
         self._channels: dict[tuple[str, ...], int] = {}
+        # (role, topic, src, origin) -> (channel id, that stream's drop counter): the hot path's one lookup
+        self._streams: dict[tuple[str, str, str, str], tuple[int, StreamCount]] = {}
         self._next_flush = time.monotonic() + self.config.flush_interval_s
         self._closed = False
         self._file = self._open()
@@ -77,6 +79,7 @@ class BagWriter:
                            "none": CompressionType.NONE}[self.config.compression]
             self._writer = Writer(self._file, chunk_size=self.config.chunk_size, compression=compression)
             self._writer.start(profile="", library=LIBRARY)
+            self._add_message = self._writer.add_message  # (channel, log_time, data, publish_time, sequence)
             self._writer.add_metadata(METADATA_NAME, provenance)
             self._sync()
         except OSError as exc:
@@ -132,50 +135,9 @@ class BagWriter:
             self._channels[key] = channel_id
         return channel_id
 
-    def write(self, role: str, envelope: Envelope, origin: str = "") -> int:
-        """Store one envelope received from ``role``'s PUB; returns the seq gap before it.
-
-        ``origin``: the topic it was received on when that differs (a raw
-        frame re-encoded as JPEG): drops are counted on the stream received.
-        """
-        origin = origin or envelope.topic
-        try:
-            self._writer.add_message(
-                self._channel_id(role, envelope, origin),
-                log_time=envelope.recv_ns,
-                data=envelope.payload,
-                publish_time=envelope.sent_ns,
-                sequence=envelope.seq & _SEQ_MASK,
-            )
-        except OSError as exc:
-            raise BagWriteError(_describe(exc, self.path)) from None
-        return self.drops.observe(origin, envelope.src, envelope.seq)
-
-    def write_viz(self, message: VizMessage) -> None:
-        """A message derived for viewers (Foxglove's 3D panel): channels of role "recorder"."""
-        key = ("recorder", message.topic, message.schema)
-        channel_id = self._channels.get(key)
-        try:
-            if channel_id is None:
-                encoding, data = schema_bytes(message.schema)
-                schema_id = self._schemas.get(message.schema)
-                if schema_id is None:
-                    schema_id = self._schemas[message.schema] = self._writer.register_schema(
-                        message.schema, encoding, data)
-                channel_id = self._channels[key] = self._writer.register_channel(
-                    message.topic, message.encoding, schema_id,
-                    {"role": "recorder", "src": "recorder", "type": message.schema, "derived": "true"})
-            self._writer.add_message(channel_id, log_time=message.log_time_ns, data=message.data,
-                                     publish_time=message.publish_time_ns, sequence=0)
-        except OSError as exc:
-            raise BagWriteError(_describe(exc, self.path)) from None
-
-    def add_attachment(self, name: str, media_type: str, data: bytes, log_time_ns: int) -> None:
-        try:
-            self._writer.add_attachment(create_time=log_time_ns, log_time=log_time_ns, name=name,
-                                        media_type=media_type, data=data)
-        except OSError as exc:
-            raise BagWriteError(_describe(exc, self.path)) from None
+        self._channels: dict[tuple[str, ...], int] = {}
+        # (role, topic, src, origin) -> (channel id, that stream's drop counter): the hot path's one lookup
+        self._streams: dict[tuple[str, str, str, str], tuple[int, StreamCount]] = {}
 
     def add_metadata(self, name: str, record: dict[str, str]) -> None:
         """A metadata record (written at once, outside the chunks)."""
