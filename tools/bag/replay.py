@@ -219,7 +219,8 @@ def replay(config: ReplayConfig) -> ReplayResult:
     # --max sends faster than a decoding subscriber takes (on a busy machine its I/O thread gets
     # little CPU): queue the whole selection, already in memory, instead of dropping past PUB_HWM.
     hwm = max(PUB_HWM, len(items)) if config.rate is None else PUB_HWM
-    node.publisher.socket.setsockopt(zmq.SNDHWM, hwm)  # before any subscriber's pipe exists
+    if primary != "camera":  # a camera PUB keeps its few frames (bus/frames.py)
+        node.publisher.socket.setsockopt(zmq.SNDHWM, hwm)  # before any subscriber's pipe exists
     publishers: dict[str, Publisher] = {primary: node.publisher}
     # Count what a live policy answers to the replayed states (unless we stand in for it).
     answers = node.subscribe("policy", [JOINT_COMMAND], policy=QueuePolicy.QUEUE) \

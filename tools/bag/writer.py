@@ -135,9 +135,52 @@ class BagWriter:
             self._channels[key] = channel_id
         return channel_id
 
-        self._channels: dict[tuple[str, ...], int] = {}
-        # (role, topic, src, origin) -> (channel id, that stream's drop counter): the hot path's one lookup
-        self._streams: dict[tuple[str, str, str, str], tuple[int, StreamCount]] = {}
+    def write(self, role: str, envelope: Envelope, origin: str = "") -> int:
+        """Store one envelope received from ``role``'s PUB; returns the seq gap before it.
+
+        The payload goes in as it came off the wire; one lookup per message
+        finds the stream's channel and its drop counter. ``origin``: the
+        topic it was received on when that differs (a raw frame re-encoded as
+        JPEG): drops are counted on the stream received.
+        """
+        origin = origin or envelope.topic
+        key = (role, envelope.topic, envelope.src, origin)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = (self._channel_id(role, envelope, origin),
+                                           self.drops.stream(origin, envelope.src))
+        seq = envelope.seq
+        try:
+            self._add_message(stream[0], envelope.recv_ns, envelope.payload, envelope.sent_ns, seq & _SEQ_MASK)
+        except OSError as exc:
+            raise BagWriteError(_describe(exc, self.path)) from None
+        return stream[1].observe(seq)
+
+    def write_viz(self, message: VizMessage) -> None:
+        """A message derived for viewers (Foxglove's 3D panel): channels of role "recorder"."""
+        key = ("recorder", message.topic, message.schema)
+        channel_id = self._channels.get(key)
+        try:
+            if channel_id is None:
+                encoding, data = schema_bytes(message.schema)
+                schema_id = self._schemas.get(message.schema)
+                if schema_id is None:
+                    schema_id = self._schemas[message.schema] = self._writer.register_schema(
+                        message.schema, encoding, data)
+                channel_id = self._channels[key] = self._writer.register_channel(
+                    message.topic, message.encoding, schema_id,
+                    {"role": "recorder", "src": "recorder", "type": message.schema, "derived": "true"})
+            self._writer.add_message(channel_id, log_time=message.log_time_ns, data=message.data,
+                                     publish_time=message.publish_time_ns, sequence=0)
+        except OSError as exc:
+            raise BagWriteError(_describe(exc, self.path)) from None
+
+    def add_attachment(self, name: str, media_type: str, data: bytes, log_time_ns: int) -> None:
+        try:
+            self._writer.add_attachment(create_time=log_time_ns, log_time=log_time_ns, name=name,
+                                        media_type=media_type, data=data)
+        except OSError as exc:
+            raise BagWriteError(_describe(exc, self.path)) from None
 
     def add_metadata(self, name: str, record: dict[str, str]) -> None:
         """A metadata record (written at once, outside the chunks)."""
