@@ -37,6 +37,7 @@ from bus.pubsub import PUB_HWM, Publisher, Subscriber
 from bus.security import Security
 from bus.service import Handler, Request, ServiceError, ServiceServer
 from bus.topics import EVENT, HEARTBEAT, QueuePolicy
+from bus.waiting import spin_poll
 from schemas import SCHEMA_VERSION, messages_pb2, services_pb2
 
 Severity = messages_pb2.Severity
@@ -96,6 +97,7 @@ class Node:
         self.poller.register(self.services.socket, zmq.POLLIN)
         self.subscribers: list[Subscriber] = []
         self.frame_subscribers: list[FrameSubscriber] = []
+        self.ready: dict[zmq.Socket, int] = {}  # subscriber sockets the last spin found readable
         self.add_service("ping", services_pb2.PingRequest, self._ping)
         self.add_service("info", services_pb2.InfoRequest, lambda _req: self.info())
         self.add_service("shutdown", services_pb2.ShutdownRequest, self._shutdown)
@@ -148,23 +150,32 @@ class Node:
         signal.signal(signal.SIGTERM, stop)
 
     # -- the loop -------------------------------------------------------------
-    def spin(self, timeout_ms: int = 0) -> bool:
+    def spin(self, timeout_ms: int = 0, spin_us: int = 0) -> bool:
         """Serve pending service calls and a due heartbeat, waiting up to
-        ``timeout_ms`` for input. Returns True when a subscriber has data.
+        ``timeout_ms`` for input. Returns True when a subscriber has data;
+        ``self.ready`` then holds the sockets that have (``Subscriber.take``
+        reads one without asking again).
 
         Returns early as well when a call of a method without a handler
         arrived: it is in ``request`` and must be answered (``answer``)
-        before the node can serve another call."""
+        before the node can serve another call.
+
+        ``spin_us`` > 0: poll without blocking for up to that long before
+        blocking (bus/waiting.py: when a core is spare, an answer that comes
+        quickly then costs no wake-up)."""
         self.heartbeat_if_due()
         try:
-            ready = dict(self.poller.poll(timeout_ms))
+            found = spin_poll(self.poller, spin_us) if spin_us > 0 and timeout_ms != 0 else None
+            ready = dict(found or self.poller.poll(timeout_ms))
         except zmq.ZMQError as exc:
             if exc.errno == zmq.EINTR:
+                self.ready = {}
                 return False
             raise
         if self.services.socket in ready:
-            self.services.serve_pending()
+            self.services.serve_pending(ready=True)
             del ready[self.services.socket]
+        self.ready = ready
         self.heartbeat_if_due()
         self.report_refusals()
         if self._announce:

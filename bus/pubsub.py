@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable
 import zmq
 from google.protobuf.message import Message
 
-from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Envelope, Reject, decode, payload_limit
+from bus.envelope import DEFAULT_MAX_FRAME, Decoder, Encoder, Envelope, Reject, payload_limit
 from bus.images import check_message
 from bus.security import Security, no_security
-from bus.sockets import make_socket, recv_frames, send_frames
-from bus.topics import CALIBRATION_SUFFIX, LARGEST_PAYLOAD, QueuePolicy, camera_of, spec
+from bus.sockets import make_socket, readable, recv_frames, recv_frames_nowait, send_frames
+from bus.topics import CALIBRATION_SUFFIX, CAMERA_PREFIX, LARGEST_PAYLOAD, TOPICS, QueuePolicy, camera_of, spec
+from bus.waiting import spin_until_readable
 
 RejectHandler = Callable[[Reject], None]
 
@@ -24,6 +25,7 @@ PUB_HWM = 10_000
 # it, as IsaacSimZMQ does with HWM=1 (ZMQ_CONFLATE does not work with
 # multipart messages).
 LATEST_HWM = 4
+_EXPECTED = {topic: entry.type for topic, entry in TOPICS.items()}  # fixed topic -> the type it carries
 
 
 class Publisher:
@@ -88,40 +90,69 @@ class Subscriber:
         self.on_reject = on_reject
         self.max_frame = max_frame
         self.parse = parse
+        self.decoder = Decoder(max_frame, parse)
+        self._poller = zmq.Poller()  # kept: Socket.poll builds a new Poller per call
+        self._poller.register(self.socket, zmq.POLLIN)
         self.superseded = 0
 
     def connect(self, endpoint: str) -> None:
         self.security.prepare(self.ctx, self.socket, endpoint, bind=False)
         self.socket.connect(endpoint)
 
-    def recv(self, timeout_ms: int = 0) -> Envelope | None:
-        """The next good envelope within ``timeout_ms`` (-1 waits forever), or None."""
-        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else None
+    def recv(self, timeout_ms: int = 0, spin_us: int = 0) -> Envelope | None:
+        """The next good envelope within ``timeout_ms`` (-1 waits forever), or None.
+
+        ``spin_us`` > 0: before blocking, look for a message without blocking
+        for up to that many microseconds (bus/waiting.py says when that pays).
+        Each way of waiting costs one system call: ``timeout_ms=0`` asks
+        whether a message waits, a timeout polls, -1 blocks in the receive.
+        """
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms > 0 else 0.0
         sock = self.socket
         while True:
-            # Asking EVENTS is much cheaper than a poll or a NOBLOCK recv that
-            # raises zmq.Again, and most calls in a busy loop find a message.
-            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                if timeout_ms != -1:
-                    wait = 0 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-                    if not sock.poll(wait):
-                        return None
+            if timeout_ms == 0:
+                if not readable(sock):
+                    return None
+            elif not (spin_us > 0 and spin_until_readable(sock, spin_us)) and timeout_ms > 0:
+                wait = max(0, int((deadline - time.monotonic()) * 1000))
+                if not self._poller.poll(wait):
+                    return None
             envelope = self._check(recv_frames(sock))
             if envelope is not None:
                 return envelope
-            if deadline is None and timeout_ms != -1:
-                return None
-            if deadline is not None and time.monotonic() >= deadline:
+            if timeout_ms == 0 or (timeout_ms > 0 and time.monotonic() >= deadline):
                 return None
 
-    def drain(self) -> list[Envelope]:
-        """Everything waiting now; under the LATEST policy, the newest per topic."""
+    def take(self) -> Envelope | None:
+        """The next message when a poll has just said one waits: no readiness check.
+
+        Only after the node's poller (or ``recv``) reported this socket
+        readable; a receive here would block otherwise.
+        """
+        return self._check(recv_frames(self.socket))
+
+    def drain(self, many: bool = False) -> list[Envelope]:
+        """Everything waiting now; under the LATEST policy, the newest per topic.
+
+        ``many``: the caller expects a batch (it slept while messages queued):
+        receive until the socket is empty instead of asking before each one,
+        a system call saved per message and an exception paid per batch.
+        """
         out: list[Envelope] = []
         sock = self.socket
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            envelope = self._check(recv_frames(sock))
-            if envelope is not None:
-                out.append(envelope)
+        check = self._check
+        if many:
+            frames = recv_frames_nowait(sock)
+            while frames is not None:
+                envelope = check(frames)
+                if envelope is not None:
+                    out.append(envelope)
+                frames = recv_frames_nowait(sock)
+        else:
+            while readable(sock):
+                envelope = check(recv_frames(sock))
+                if envelope is not None:
+                    out.append(envelope)
         if self.policy is QueuePolicy.LATEST and len(out) > 1:
             newest: dict[str, Envelope] = {}
             for envelope in out:
@@ -132,16 +163,15 @@ class Subscriber:
 
     def _check(self, frames: list[bytes]) -> Envelope | None:
         try:
-            envelope = decode(frames, self.max_frame, self.parse)
+            envelope = self.decoder.decode(frames)
             if self.topics and envelope.topic not in self.topics:
                 return None  # a longer topic that matched our prefix: not ours
-            entry = spec(envelope.topic)
-            if entry is not None and envelope.type != entry.type:
-                raise Reject("wrong_type", f"{envelope.topic} carries {entry.type}, got {envelope.type}")
-            if envelope.message is not None and envelope.topic.startswith("camera/"):
-                camera = camera_of(envelope.topic)
-                if camera is not None and camera[1] != CALIBRATION_SUFFIX:
-                    check_message(envelope.message)  # type: ignore[arg-type] - a frame topic carries an image
+            want = _EXPECTED.get(envelope.topic)  # one lookup for the fixed topics of every step
+            if want is not None:
+                if envelope.type != want:
+                    raise Reject("wrong_type", f"{envelope.topic} carries {want}, got {envelope.type}")
+            elif envelope.topic.startswith(CAMERA_PREFIX):
+                _check_camera(envelope)
         except Reject as reject:
             if self.on_reject is not None:
                 self.on_reject(reject)
@@ -151,3 +181,16 @@ class Subscriber:
 
     def close(self) -> None:
         self.socket.close(0)
+
+
+def _check_camera(envelope: Envelope) -> None:
+    """Reject a camera topic's message of the wrong type, or a frame whose image does not hold together."""
+    entry = spec(envelope.topic)
+    if entry is None:
+        return  # camera/... outside the contract: no expectations
+    if envelope.type != entry.type:
+        raise Reject("wrong_type", f"{envelope.topic} carries {entry.type}, got {envelope.type}")
+    if envelope.message is not None:
+        camera = camera_of(envelope.topic)
+        if camera is not None and camera[1] != CALIBRATION_SUFFIX:
+            check_message(envelope.message)  # type: ignore[arg-type] - a frame topic carries an image

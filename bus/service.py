@@ -15,10 +15,10 @@ import zmq
 from google.protobuf.message import Message
 
 from bus import registry
-from bus.envelope import DEFAULT_MAX_FRAME, Encoder, Reject, decode, parse_payload
+from bus.envelope import DEFAULT_MAX_FRAME, Decoder, Encoder, Reject, parse_payload
 from bus.errors import Failed
 from bus.security import Security
-from bus.sockets import make_socket, recv_frames, send_frames
+from bus.sockets import make_socket, readable, recv_frames, send_frames
 from schemas import services_pb2
 
 Handler = Callable[[Message], Message]
@@ -56,6 +56,7 @@ class Request:
 class _Method:
     request: registry.MessageClass
     handler: Handler | None  # None: the request is handed to the owner's loop
+    type_name: str  # the request's protobuf full name, looked up once
 
 
 class ServiceServer:
@@ -79,6 +80,7 @@ class ServiceServer:
     ) -> None:
         self.socket = make_socket(ctx, zmq.REP, endpoint, bind=True, max_frame=max_frame, security=security)
         self.encoder = Encoder(src)
+        self.decoder = Decoder(max_frame, parse=False)
         self.methods: dict[str, _Method] = {}
         self.on_reject = on_reject
         self.max_frame = max_frame
@@ -86,17 +88,23 @@ class ServiceServer:
 
     def add(self, method: str, request: registry.MessageClass, handler: Handler | None = None) -> None:
         """Serve ``method``: with ``handler`` inside serve_pending, without it as a Request for the owner."""
-        self.methods[method] = _Method(request, handler)
+        self.methods[method] = _Method(request, handler, request.DESCRIPTOR.full_name)
 
-    def serve_pending(self) -> int:
+    def serve_pending(self, ready: bool = False) -> int:
         """Answer every request already waiting; never blocks. Returns how many.
+
+        ``ready``: a poll has just reported the socket readable, so the first
+        request is taken without asking again (each ask is a system call).
+        Every request waiting is served, not only that one: a node that waits
+        long between spins must not fall behind callers that retry.
 
         Stops at a request for the owner's loop (``request`` holds it): the
         REP socket takes the next one only after ``answer``.
         """
-        served = 0
         sock = self.socket
-        while self.request is None and sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # cheaper than zmq.Again
+        served = 0
+        while self.request is None and (ready or readable(sock)):  # cheaper than zmq.Again
+            ready = False
             method, reply = self._dispatch(recv_frames(sock))
             if reply is None:
                 break  # self.request: the owner answers it
@@ -114,12 +122,12 @@ class ServiceServer:
 
     def _dispatch(self, frames: list[bytes]) -> tuple[str, Message | None]:
         try:
-            envelope = decode(frames, self.max_frame, parse=False)
+            envelope = self.decoder.decode(frames)
             entry = self.methods.get(envelope.topic)
             if entry is None:
                 raise Reject("unknown_method", f"no method {envelope.topic!r} (have {sorted(self.methods)})")
-            if envelope.type != entry.request.DESCRIPTOR.full_name:
-                raise Reject("wrong_type", f"{envelope.topic} takes {entry.request.DESCRIPTOR.full_name}")
+            if envelope.type != entry.type_name:
+                raise Reject("wrong_type", f"{envelope.topic} takes {entry.type_name}")
             request = parse_payload(entry.request, envelope.payload)
         except Reject as reject:
             if self.on_reject is not None:
@@ -160,14 +168,17 @@ class ServiceClient:
         self.security = security
         self.endpoint = endpoint
         self.encoder = Encoder(src)
+        self.decoder = Decoder()
         self.timeout_s = timeout_s
         self.retries = retries
         self.socket: zmq.Socket | None = None
+        self._rcvtimeo = -1  # what the current socket's RCVTIMEO is set to (asking costs a call)
 
     def _fresh_socket(self) -> zmq.Socket:
         if self.socket is not None:
             self.socket.close(0)
         self.socket = make_socket(self.ctx, zmq.REQ, self.endpoint, bind=False, security=self.security)
+        self._rcvtimeo = -1
         return self.socket
 
     def call(
@@ -190,8 +201,8 @@ class ServiceClient:
         timeout_ms = max(1, int(timeout * 1000))
         for _ in range(attempts):
             sock = self.socket or self._fresh_socket()
-            if sock.rcvtimeo != timeout_ms:  # a receive timeout costs less than a poll per call
-                sock.rcvtimeo = timeout_ms
+            if self._rcvtimeo != timeout_ms:  # a receive timeout costs less than a poll per call
+                sock.rcvtimeo = self._rcvtimeo = timeout_ms
             send_frames(sock, frames)
             try:
                 return self._reply(method, recv_frames(sock))
@@ -204,7 +215,7 @@ class ServiceClient:
 
     def _reply(self, method: str, frames: list[bytes]) -> Message:
         try:
-            envelope = decode(frames)
+            envelope = self.decoder.decode(frames)
         except Reject as reject:
             raise ServiceError(method, reject.reason, reject.detail) from None
         assert envelope.message is not None

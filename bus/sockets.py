@@ -119,6 +119,12 @@ def ipc_in_use(path: str, wait_s: float = 0.0) -> bool:
 # frames); copying is cheaper than the zero-copy bookkeeping below it.
 ZERO_COPY_MIN = 64 << 10
 
+# Plain ints: pyzmq's flag enums cost a Python-level conversion on every call.
+SNDMORE = int(zmq.SNDMORE)
+POLLIN = int(zmq.POLLIN)
+EVENTS = int(zmq.EVENTS)
+NOBLOCK = int(zmq.NOBLOCK)
+
 
 def send_frames(sock: zmq.Socket, frames: list[bytes] | list[bytes | memoryview]) -> None:
     """Send one multipart message.
@@ -129,13 +135,20 @@ def send_frames(sock: zmq.Socket, frames: list[bytes] | list[bytes | memoryview]
     without a copy: ZMQ keeps a reference to its buffer until the frame is
     on the wire, so the sender must not write into that buffer afterwards.
     """
+    send = sock.send
+    # Every control envelope: three small frames, unrolled.
+    if len(frames) == 3 and len(frames[2]) < ZERO_COPY_MIN and len(frames[1]) < ZERO_COPY_MIN:
+        send(frames[0], SNDMORE)
+        send(frames[1], SNDMORE)
+        send(frames[2])
+        return
     last = len(frames) - 1
     for i, frame in enumerate(frames):
-        flags = zmq.SNDMORE if i < last else 0
+        flags = SNDMORE if i < last else 0
         if len(frame) >= ZERO_COPY_MIN:
-            sock.send(frame, flags, copy=False)
+            send(frame, flags, copy=False)
         else:
-            sock.send(frame, flags)
+            send(frame, flags)
 
 
 def recv_frames(sock: zmq.Socket) -> list[bytes]:
@@ -144,9 +157,40 @@ def recv_frames(sock: zmq.Socket) -> list[bytes]:
     Reading ``Frame.more`` is cheaper than pyzmq's recv_multipart, which asks
     getsockopt(RCVMORE) after every frame.
     """
-    frame = sock.recv(copy=False)
+    recv = sock.recv
+    frame = recv(copy=False)
     frames = [frame.bytes]
     while frame.more:
+        frame = recv(copy=False)
+        frames.append(frame.bytes)
+    return frames
+
+
+def recv_frames_nowait(sock: zmq.Socket) -> list[bytes] | None:
+    """One whole multipart message if one waits, else None, without asking first.
+
+    A receive that finds a message makes no system call, while a readiness
+    check always makes one; an empty socket costs more here (an exception)
+    than with ``readable``. So this pays for a consumer that expects many
+    messages waiting (a recorder after a sleep), not for one that expects
+    one or none.
+    """
+    try:
+        frame = sock.recv(NOBLOCK, copy=False)
+    except zmq.Again:
+        return None
+    frames = [frame.bytes]
+    while frame.more:  # the rest of a multipart message is always there once its first frame is
         frame = sock.recv(copy=False)
         frames.append(frame.bytes)
     return frames
+
+
+def readable(sock: zmq.Socket) -> bool:
+    """Whether a whole message waits on ``sock`` now (never blocks).
+
+    ZMQ_EVENTS makes libzmq process its pending commands (one system call),
+    so it costs about as much as a receive: ask it only where no poll has
+    just said so.
+    """
+    return bool(sock.get(EVENTS) & POLLIN)

@@ -102,6 +102,8 @@ def calibration_topic(camera: str) -> str:
 
 def camera_of(topic: str) -> tuple[str, str] | None:
     """(camera name, suffix) of a camera topic, None for any other topic."""
+    if not topic.startswith(CAMERA_PREFIX):
+        return None  # most topics: no pattern match (recorders ask for every message)
     match = _CAMERA_TOPIC.fullmatch(topic)
     return (match.group(1), match.group(2)) if match else None
 

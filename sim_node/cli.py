@@ -45,6 +45,9 @@ def camera_specs(_ctx: click.Context, _param: click.Parameter, values: tuple[str
               help="Seed of the start-up reset (realtime or --autostart).")
 @click.option("--rt-priority", type=click.IntRange(min=0, max=99), default=0, show_default=True,
               help="Realtime mode: run the loop at this SCHED_FIFO priority (needs CAP_SYS_NICE; 0 = off).")
+@click.option("--clock-every", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Publish sim/clock on every N-th control step (0 = never) [default: 10 in lockstep, 1 in "
+                   "realtime]; JointState carries sim_time and seq on every step.")
 @click.option("--name", default="sim", show_default=True, help="Node name in heartbeats, events and info.")
 @click.option("--camera", "cameras", multiple=True, callback=camera_specs, metavar="NAME:KEY=VALUE,...",
               help="Render a camera (repeatable): keys mount (world or a link, e.g. link5), pos, lookat, quat "
@@ -52,7 +55,7 @@ def camera_specs(_ctx: click.Context, _param: click.Parameter, values: tuple[str
                    "enc (raw, jpeg, png). E.g. wrist:mount=link5,w=320,h=240,fov=60,every=5,enc=jpeg")
 @endpoint_options
 def sim(backend: str, mode: str, dt: float, physics_dt: float | None, deadline_ms: float, autostart: bool, seed: int,
-        rt_priority: int, name: str, cameras: tuple[CameraSpec, ...], run_dir: Path | None,
+        rt_priority: int, clock_every: int | None, name: str, cameras: tuple[CameraSpec, ...], run_dir: Path | None,
         endpoints_file: Path | None) -> None:
     """Run the simulated RoArm-M3 as the run's robot node until Ctrl-C or shutdown.
 
@@ -69,7 +72,8 @@ def sim(backend: str, mode: str, dt: float, physics_dt: float | None, deadline_m
     try:
         config = SimConfig(backend=backend, mode=mode, dt=dt, deadline_s=deadline_ms / 1000, autostart=autostart,
                            seed=seed, rt_priority=rt_priority, name=name, cameras=cameras,
-                           backend_options={} if physics_dt is None else {"physics_dt": physics_dt})
+                           backend_options={} if physics_dt is None else {"physics_dt": physics_dt},
+                           clock_every=clock_every)
         node = SimNode(config, endpoints)
     except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
         raise click.UsageError(str(exc)) from None

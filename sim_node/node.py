@@ -48,6 +48,7 @@ import numpy as np
 
 from google.protobuf.message import Message
 
+from bus.decimate import CLOCK_EVERY_LOCKSTEP, Every
 from bus.endpoints import Endpoints
 from bus.frames import FramePublisher
 from bus.latency import LatencyStats
@@ -89,6 +90,8 @@ class SimConfig:
     backend_options: dict[str, object] = field(default_factory=dict)
     # Cameras to render (roarm.camera); none: the node binds no camera socket.
     cameras: tuple[CameraSpec, ...] = ()
+    # sim/clock on every n-th step (bus/decimate.py; 0 = never); None: 10 in lockstep, 1 in realtime.
+    clock_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -97,6 +100,8 @@ class SimConfig:
             raise ValueError(f"dt must be a positive number of seconds, got {self.dt}")
         if not (self.deadline_s > 0 and math.isfinite(self.deadline_s)):
             raise ValueError(f"deadline must be positive, got {self.deadline_s} s")
+        if self.clock_every is not None and self.clock_every < 0:
+            raise ValueError(f"clock every must be >= 0 steps (0 = never), got {self.clock_every}")
 
 
 def raise_priority(priority: int) -> tuple[int, str, str] | None:
@@ -158,6 +163,9 @@ class SimNode:
                                        security=endpoints.security_for("camera"))
             self.frames = CameraRole(publisher, self.cameras)
         self.render_time = LatencyStats()  # one camera's frame: render (and encode) to publish
+        # sim/clock repeats JointState's sim_time and seq: in lockstep every 10th step is plenty.
+        default_every = CLOCK_EVERY_LOCKSTEP if self.lockstep else 1
+        self.clock_every = Every(default_every if config.clock_every is None else config.clock_every)
         self.k = 0  # control step since the last reset (JointState.seq)
         self.target = pose("home")
         self.applied = services_pb2.Randomization()
@@ -313,7 +321,8 @@ class SimNode:
                                      state.tcp, self.k * self.dt, self.applied_hash)
 
     def publish_state(self) -> messages_pb2.JointState:
-        """Publish state k and the matching sim/clock; in lockstep the wait for its answer starts.
+        """Publish state k and, on a step ``--clock-every`` says, the matching sim/clock; in lockstep the
+        wait for its answer starts.
 
         Frames due at k: in lockstep rendered first and published before the
         state (the state's envelope then carries its real send time, after
@@ -329,11 +338,12 @@ class SimNode:
         if not self.lockstep and self.frames is not None:
             for shot in self.render_due():
                 self.frames.publish(shot, stamp_ns, self.k)
-        clock = self._clock
-        clock.stamp_ns = stamp_ns
-        clock.step = self.k
-        clock.sim_time = message.sim_time
-        self.node.publish(CLOCK, clock, stamp_ns)
+        if self.clock_every.due(self.k):
+            clock = self._clock
+            clock.stamp_ns = stamp_ns
+            clock.step = self.k
+            clock.sim_time = message.sim_time
+            self.node.publish(CLOCK, clock, stamp_ns)
         if self.lockstep:
             self.deadline = stamp_ns / 1e9 + self.config.deadline_s
         return message

@@ -187,7 +187,7 @@ def service_rejects(method: str, request: type, valid: bytes, methods: set[str])
     )
 
 
-ROBOT_METHODS = {"ping", "info", "shutdown", "reset", "step", "estop"}
+ROBOT_METHODS = {"ping", "info", "shutdown", "reset", "step", "estop", "scene"}
 POLICY_METHODS = {"ping", "info", "shutdown"}
 
 

@@ -7,7 +7,7 @@ import math
 import msgpack
 import pytest
 
-from bus.envelope import Encoder, Reject, decode
+from bus.envelope import KNOWN_PREFIXES, Decoder, Encoder, Reject, decode
 from bus.topics import (
     CAMERA_SPECS,
     CONTROL_MAX_PAYLOAD,
@@ -21,7 +21,7 @@ from bus.topics import (
     spec,
 )
 from bus import registry
-from schemas import SCHEMA_MAJOR, messages_pb2
+from schemas import SCHEMA_MAJOR, SCHEMA_MINOR, messages_pb2
 
 
 def state() -> messages_pb2.JointState:
@@ -79,6 +79,11 @@ def test_bad_input_is_rejected_with_its_reason(frames: list[bytes], reason: str)
         decode(frames)
     assert info.value.reason == reason
     assert info.value.detail
+    decoder = Decoder()
+    decoder.decode(Encoder("x").encode(JOINT_STATE, state()))  # a warm cache changes nothing
+    with pytest.raises(Reject) as info:
+        decoder.decode(frames)
+    assert info.value.reason == reason
 
 
 def test_header_as_the_contract_describes_it_is_accepted() -> None:
@@ -142,3 +147,69 @@ def test_nan_survives_the_wire_unchanged() -> None:
     """The bus carries NaN faithfully: judging it is the receiving node's job."""
     frames = Encoder("n").encode(JOINT_STATE, messages_pb2.JointState(position=[math.nan]))
     assert math.isnan(decode(frames).message.position[0])  # type: ignore[union-attr]
+
+
+def test_header_is_a_plain_msgpack_map_with_the_contract_keys() -> None:
+    """The cached layout is still the contract's map: any msgpack reader sees the five keys."""
+    frames = Encoder("robot-sim").encode(JOINT_STATE, state(), sent_ns=2**63 + 5)
+    assert msgpack.unpackb(frames[1]) == {"seq": 0, "src": "robot-sim", "type": "roarm.v1.JointState",
+                                          "sent_ns": 2**63 + 5, "v": [SCHEMA_MAJOR, SCHEMA_MINOR]}
+
+
+def test_decoder_with_a_warm_cache_decodes_and_rejects_as_decode_does() -> None:
+    enc, decoder = Encoder("sim"), Decoder()
+    for seq in range(3):  # the first goes the general way and is remembered, the rest hit
+        env = decoder.decode(enc.encode(JOINT_STATE, state(), sent_ns=100 + seq))
+        plain = decode(enc.encode_raw(JOINT_STATE, "roarm.v1.JointState", state().SerializeToString(),
+                                      sent_ns=100 + seq, seq=seq))
+        assert (env.topic, env.seq, env.src, env.type, env.sent_ns, env.version, env.message) == \
+            (plain.topic, plain.seq, plain.src, plain.type, plain.sent_ns, plain.version, plain.message)
+    header = enc.encode(JOINT_STATE, state())[1]
+    bad = [
+        ([b"robot/joint_state", header, b"\x0a\xff\xff"], "bad_payload"),
+        ([b"\xff\xfe", header, b""], "bad_header"),
+        ([b"robot/joint_state", header[:-9] + b"\xcb" + header[-8:], b""], "bad_header"),  # sent_ns as a float
+        ([b"robot/joint_state", header], "frame_count"),
+        ([b"robot/joint_state", header, b"x" * ((1 << 20) + 1)], "oversize"),
+    ]
+    for frames, reason in bad:
+        with pytest.raises(Reject) as info:
+            decoder.decode(frames)
+        assert info.value.reason == reason, frames
+
+
+def test_decoder_remembers_a_bounded_number_of_senders() -> None:
+    decoder = Decoder()
+    for i in range(KNOWN_PREFIXES + 50):
+        env = decoder.decode(Encoder(f"sender-{i}").encode(JOINT_STATE, state()))
+        assert env.src == f"sender-{i}"
+    assert len(decoder._known) == KNOWN_PREFIXES  # past the bound: still decoded, the general way
+
+
+def test_numbers_outside_uint64_still_encode_as_msgpack_integers() -> None:
+    frames = Encoder("n").encode_raw(JOINT_STATE, "roarm.v1.JointState", b"", sent_ns=-5, seq=-1)
+    env = Decoder().decode(frames)
+    assert (env.seq, env.sent_ns) == (-1, -5)
+
+
+def test_a_warm_decoder_keeps_the_contract_rules() -> None:
+    """The cached header path still applies per-topic size limits, reads ``step`` and refuses float integers."""
+    enc, decoder = Encoder("cam"), Decoder(parse=False)
+    frame = b"x" * (640 * 480 * 3)
+    for _ in range(2):  # the second of each goes the cached way
+        decoder.decode(enc.encode(JOINT_STATE, state()))
+        assert decoder.decode(enc.encode_raw(image_topic("wrist"), "foxglove.RawImage", frame)).payload == frame
+    assert len(decoder._known) == 2
+    for frames in (enc.encode_raw(JOINT_STATE, "roarm.v1.JointState", b"x" * (CONTROL_MAX_PAYLOAD + 1)),
+                   enc.encode_raw(image_topic("wrist"), "foxglove.RawImage", b"x" * (IMAGE_MAX_PAYLOAD + 1))):
+        with pytest.raises(Reject) as info:
+            decoder.decode(frames)
+        assert info.value.reason == "oversize"
+    for step in (41, 42):
+        assert decoder.decode(enc.encode_raw(image_topic("wrist"), "foxglove.RawImage", b"", step=step)).step == step
+    assert decoder.decode(enc.encode_raw(image_topic("wrist"), "foxglove.RawImage", b"")).step is None
+    header = enc.encode(JOINT_STATE, state())[1]
+    float_seq = header[:-26] + b"\xcb" + header[-25:]  # seq tagged as a float64, same length
+    with pytest.raises(Reject) as info:
+        decoder.decode([JOINT_STATE.encode(), float_seq, b""])
+    assert info.value.reason == "bad_header"

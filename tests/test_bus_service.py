@@ -151,4 +151,26 @@ def test_a_method_without_handler_waits_for_the_owners_loop(zctx: zmq.Context, e
         assert isinstance(error, ServiceError) and error.code == code and text in error.text
     with pytest.raises(RuntimeError, match="no service request"):
         server.answer(refuse)
+
+
+def test_a_server_that_spins_seldom_answers_every_waiting_request(zctx: zmq.Context, endpoints: Endpoints) -> None:
+    """serve_pending(ready=True) after a poll serves all that queued, not only the one the poll saw."""
+    server = ServiceServer(zctx, endpoints["robot"].rep, "slow-spinner")
+    server.add("ping", services_pb2.PingRequest, lambda _req: services_pb2.PingReply(node="slow-spinner"))
+    clients = [ServiceClient(zctx, endpoints["robot"].rep, f"c{i}", timeout_s=5.0, retries=1) for i in range(3)]
+    replies: list[str] = []
+    threads = [threading.Thread(target=lambda c=c: replies.append(c.call("ping", services_pb2.PingRequest()).node))
+               for c in clients]
+    for thread in threads:
+        thread.start()
+    poller = zmq.Poller()
+    poller.register(server.socket, zmq.POLLIN)
+    assert poller.poll(5000)
+    time.sleep(0.3)  # all three requests are queued by now
+    assert server.serve_pending(ready=True) == 3
+    for thread in threads:
+        thread.join(5)
+    assert replies == ["slow-spinner"] * 3
+    for client in clients:
+        client.close()
     server.close()

@@ -109,6 +109,38 @@ def run_stream(procs: Procs, run_dir: Path, zctx: zmq.Context, backend: str, cou
     return [stream[k] for k in range(count)]
 
 
+@pytest.mark.parametrize(("args", "every"), [((), 10), (("--clock-every", "3"), 3)])
+def test_lockstep_publishes_sim_clock_every_nth_state(procs: Procs, run_dir: Path, endpoints: Endpoints,
+                                                      zctx: zmq.Context, args: tuple[str, ...], every: int) -> None:
+    """sim/clock goes out with the states whose seq --clock-every divides (10 by default in lockstep), each
+    with that state's step and sim_time."""
+    start_sim(procs, run_dir, "--backend", "mock", "--deadline-ms", "5000", *args)
+    procs.python("-m", "tools.bench.lockstep", "responder", str(run_dir))
+    client = wait_robot(zctx, endpoints)
+    wait_ready(zctx, endpoints, "policy")
+    sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE, CLOCK], policy=QueuePolicy.QUEUE)
+    time.sleep(0.3)  # the test's subscription reaches the node before state 0
+    client.reset(seed=1)
+    sim_time: dict[int, float] = {}
+    clocks: list[messages_pb2.Clock] = []
+
+    def collect() -> bool:
+        envelope = sub.recv(100)
+        while envelope is not None:
+            if envelope.topic == JOINT_STATE:
+                sim_time[envelope.message.seq] = envelope.message.sim_time  # type: ignore[union-attr]
+            else:
+                clocks.append(envelope.message)  # type: ignore[arg-type]
+            envelope = sub.recv(0)
+        return all(k in sim_time for k in range(40))
+
+    poll_until(collect, "40 lockstep states", 60.0)
+    client.shutdown("test done")
+    steps = [c.step for c in clocks if c.step < 40]
+    assert steps == list(range(0, 40, every))
+    assert all(c.sim_time == sim_time[c.step] for c in clocks if c.step in sim_time)
+
+
 @pytest.mark.parametrize("backend", ["mock", "mujoco"])
 def test_same_seed_gives_bit_identical_joint_state_streams(procs: Procs, zctx: zmq.Context, backend: str,
                                                            tmp_path_factory: pytest.TempPathFactory) -> None:

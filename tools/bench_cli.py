@@ -6,23 +6,35 @@ from pathlib import Path
 
 import click
 
-from bus.errors import Failed
+from bus.waiting import DEFAULT_SPIN_US
 from scenarios.executors import ExecutorError
 from scenarios.sweep import SweepError, parse_seeds
 from tools.bench import bag as bag_bench
 from tools.bench import bus as bus_bench
 from tools.bench import camera as camera_bench
 from tools.bench import hw as hw_bench
+from tools.bench import peers as peers_bench
 from tools.bench import policy as policy_bench
 from tools.bench import run as run_bench
 from tools.bench import sim as sim_bench
 from tools.bench import soak
 from tools.bench import sweep as sweep_bench
+from tools.bench.targets import Targets
+
+
+def _finish(text: str, targets: Targets) -> None:
+    """Every benchmark ends the same way: its figures, one targets line, exit 1 when one was missed."""
+    click.echo(text)
+    click.echo(targets.line())
+    raise SystemExit(targets.exit_code())
 
 
 @click.group()
 def bench() -> None:
     """Measure speed; every figure is printed beside a baseline from the same run.
+
+    Each benchmark ends with one line `targets: N met, M missed (names)` and
+    exits 1 when it missed a target, 0 when it met them all.
 
     \b
     Example:
@@ -33,14 +45,36 @@ def bench() -> None:
 @bench.command("bus")
 @click.option("--samples", type=int, default=20_000, show_default=True, help="Round trips per measurement.")
 @click.option("--messages", type=int, default=200_000, show_default=True, help="Messages for the PUB/SUB test.")
-def bench_bus(samples: int, messages: int) -> None:
-    """Bus round trip and PUB/SUB throughput beside a raw pyzmq floor.
+@click.option("--spin-us", type=click.IntRange(min=1), default=DEFAULT_SPIN_US, show_default=True,
+              help="Spin before blocking, for the waiting comparison (measured beside blocking at once).")
+def bench_bus(samples: int, messages: int, spin_us: int) -> None:
+    """Bus round trip and PUB/SUB throughput beside a raw pyzmq floor; waiting with and without a spin.
+
+    Exit status 1 when a target is missed (the last line names it).
 
     \b
     Example:
       hil bench bus --samples 5000
     """
-    click.echo(bus_bench.report(bus_bench.run(samples, messages)))
+    targets = Targets()
+    _finish(bus_bench.report(bus_bench.run(samples, messages, spin_us), targets), targets)
+
+
+@bench.command("peers")
+@click.option("--samples", type=click.IntRange(min=100), default=5000, show_default=True,
+              help="Round trips per contender.")
+def bench_peers(samples: int) -> None:
+    """The same two-process ping-pong through raw pyzmq (the floor), this bus, eclipse-zenoh and dora-rs.
+
+    zenoh and dora are benchmark-only extras: pip install -e '.[bench]'.
+    A peer that is not installed is skipped, naming the extra.
+
+    \b
+    Example:
+      hil bench peers --samples 3000
+    """
+    targets = Targets()
+    _finish(peers_bench.report(peers_bench.run(samples), targets), targets)
 
 
 @bench.command("camera")
@@ -56,10 +90,8 @@ def bench_camera(seconds: float) -> None:
     Example:
       hil bench camera --seconds 2
     """
-    text, missed = camera_bench.report(seconds)
-    click.echo(text)
-    if missed:
-        raise Failed(f"hil bench camera: {len(missed)} target(s) missed: {', '.join(missed)}")
+    targets = Targets()
+    _finish(camera_bench.report(seconds, targets), targets)
 
 
 @bench.command("sim")
@@ -74,7 +106,8 @@ def bench_sim(backends: tuple[str, ...], seconds: float) -> None:
     Example:
       hil bench sim --backend mock --seconds 3
     """
-    click.echo(sim_bench.report(list(backends), seconds))
+    targets = Targets()
+    _finish(sim_bench.report(list(backends), seconds, targets), targets)
 
 
 @bench.command("policy")
@@ -95,10 +128,8 @@ def bench_policy(samples: int, seconds: float, policy_source: str | None) -> Non
       hil bench policy --samples 5000 --seconds 3
       hil bench policy --policy my_policy --samples 5000 --seconds 3
     """
-    text, missed = policy_bench.report(samples, seconds, policy_source)
-    click.echo(text)
-    if missed:
-        raise Failed(f"hil bench policy: {len(missed)} target(s) missed: {', '.join(missed)}")
+    targets = Targets()
+    _finish(policy_bench.report(samples, seconds, targets, policy_source), targets)
 
 
 @bench.command("soak")
@@ -127,9 +158,8 @@ def bench_soak(minutes: float, warmup_s: float, sample_s: float, backend: str, r
     result = soak.run(soak.SoakConfig(minutes=minutes, warmup_s=warmup_s, sample_s=sample_s, backend=backend,
                                       record=record, out_dir=out_dir), echo=click.echo)
     click.echo("")
-    click.echo(soak.report(result))
-    if not soak.passed(result):
-        raise SystemExit(1)
+    targets = Targets()
+    _finish(soak.report(result, targets), targets)
 
 
 @bench.command("run")
@@ -148,7 +178,8 @@ def bench_run(scenario: Path, target: str | None, repeats: int, record: bool | N
     Example:
       hil bench run scenarios/reach.yaml --repeats 3
     """
-    click.echo(run_bench.report(scenario, target, repeats, record, loop_seconds))
+    targets = Targets()
+    _finish(run_bench.report(scenario, target, repeats, record, loop_seconds, targets), targets)
 
 
 @bench.command("hw")
@@ -166,7 +197,8 @@ def bench_hw(seconds: float, rate: float, steps: int) -> None:
     Example:
       hil bench hw --seconds 10 --rate 25
     """
-    click.echo(hw_bench.report(hw_bench.run(seconds, rate, steps)))
+    targets = Targets()
+    _finish(hw_bench.report(hw_bench.run(seconds, rate, steps), targets), targets)
 
 
 @bench.command("bag")
@@ -185,10 +217,8 @@ def bench_bag(seconds: float, rounds: int, messages: int) -> None:
     Example:
       hil bench bag --seconds 3 --rounds 3 --messages 50000
     """
-    text, ok = bag_bench.report(seconds, rounds, messages)
-    click.echo(text)
-    if not ok:
-        raise SystemExit(1)
+    targets = Targets()
+    _finish(bag_bench.report(seconds, rounds, messages, targets), targets)
 
 
 @bench.command("sweep")
@@ -213,11 +243,10 @@ def bench_sweep(scenario: Path, target: str, seeds: str, jobs: int | None, out: 
     """
     import os
 
+    targets = Targets()
     try:
-        text, ok = sweep_bench.report(scenario.resolve(), target, parse_seeds(seeds), jobs or os.cpu_count() or 1,
-                                      out.resolve() if out else None)
+        text = sweep_bench.report(scenario.resolve(), target, parse_seeds(seeds), jobs or os.cpu_count() or 1,
+                                  out.resolve() if out else None, targets)
     except (SweepError, ExecutorError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(text)
-    if not ok:
-        raise SystemExit(1)
+    _finish(text, targets)

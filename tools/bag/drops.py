@@ -55,10 +55,14 @@ class DropCounter:
         self.streams: dict[tuple[str, str], StreamCount] = {}
 
     def observe(self, topic: str, src: str, seq: int) -> int:
+        return self.stream(topic, src).observe(seq)
+
+    def stream(self, topic: str, src: str) -> StreamCount:
+        """The counter of one (topic, sender) stream, made on first sight."""
         stream = self.streams.get((topic, src))
         if stream is None:
             stream = self.streams[(topic, src)] = StreamCount()
-        return stream.observe(seq)
+        return stream
 
     @property
     def dropped(self) -> int:

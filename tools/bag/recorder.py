@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,12 +133,16 @@ def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node,
     senders' monotonic stamps (one host) restore the order across roles.
     """
     images = images or ImageSelection()
-    batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items() for envelope in sub.drain()
-             if images.keeps(envelope.topic)]
-    batch.sort(key=lambda entry: entry[0])
+    keeps = images.keeps
+    batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items()
+             for envelope in sub.drain(many=True)  # many: queued since the last batch, no ask per message
+             if keeps(envelope.topic)]
+    batch.sort(key=itemgetter(0))  # by the senders' stamps alone
+    write = bag.write
+    raw = images.raw
     for _sent, role, received in batch:
-        envelope = received if images.raw else _as_jpeg(received, node)
-        gap = bag.write(role, envelope, received.topic)
+        envelope = received if raw else _as_jpeg(received, node)
+        gap = write(role, envelope, received.topic)
         if scene is not None:
             for derived in scene.derive(envelope):
                 _write_derived(bag, derived)

@@ -216,6 +216,11 @@ def replay(config: ReplayConfig) -> ReplayResult:
     own_info = _robot_info(reader, dt) if primary == "robot" else services_pb2.NodeInfo(backend="replay",
                                                                                         mode="replay")
     node = Node(primary, config.name, config.endpoints, info=lambda: _copy(own_info))
+    # --max sends faster than a decoding subscriber takes (on a busy machine its I/O thread gets
+    # little CPU): queue the whole selection, already in memory, instead of dropping past PUB_HWM.
+    hwm = max(PUB_HWM, len(items)) if config.rate is None else PUB_HWM
+    if primary != "camera":  # a camera PUB keeps its few frames (bus/frames.py)
+        node.publisher.socket.setsockopt(zmq.SNDHWM, hwm)  # before any subscriber's pipe exists
     publishers: dict[str, Publisher] = {primary: node.publisher}
     # Count what a live policy answers to the replayed states (unless we stand in for it).
     answers = node.subscribe("policy", [JOINT_COMMAND], policy=QueuePolicy.QUEUE) \
@@ -225,8 +230,9 @@ def replay(config: ReplayConfig) -> ReplayResult:
         for role in roles:
             if role not in publishers:
                 security = Security.for_roles(config.endpoints.security, role, role_endpoints)
-                hwm = FRAME_HWM if role == "camera" else PUB_HWM  # frames: bus/frames.py
-                publishers[role] = Publisher(node.ctx, config.endpoints[role].pub, config.name, hwm=hwm,
+                # camera frames: bus/frames.py; --max: the whole selection (see above)
+                role_hwm = FRAME_HWM if role == "camera" else hwm
+                publishers[role] = Publisher(node.ctx, config.endpoints[role].pub, config.name, hwm=role_hwm,
                                              security=security)
         node.install_signal_handlers()
         if config.wait_subscribers > 0:

@@ -30,7 +30,7 @@ from bus import registry
 from bus.envelope import Envelope
 from bus.errors import Failed
 from schemas import SCHEMA_VERSION
-from tools.bag.drops import DropCounter
+from tools.bag.drops import DropCounter, StreamCount
 from tools.bag.provenance import METADATA_NAME, SUMMARY_NAME
 from tools.viz.scene import VizMessage, schema_bytes
 
@@ -69,6 +69,8 @@ class BagWriter:
         self.drops = DropCounter()
         self._schemas: dict[str, int] = {}
         self._channels: dict[tuple[str, ...], int] = {}
+        # (role, topic, src, origin) -> (channel id, that stream's drop counter): the hot path's one lookup
+        self._streams: dict[tuple[str, str, str, str], tuple[int, StreamCount]] = {}
         self._next_flush = time.monotonic() + self.config.flush_interval_s
         self._closed = False
         self._file = self._open()
@@ -77,6 +79,7 @@ class BagWriter:
                            "none": CompressionType.NONE}[self.config.compression]
             self._writer = Writer(self._file, chunk_size=self.config.chunk_size, compression=compression)
             self._writer.start(profile="", library=LIBRARY)
+            self._add_message = self._writer.add_message  # (channel, log_time, data, publish_time, sequence)
             self._writer.add_metadata(METADATA_NAME, provenance)
             self._sync()
         except OSError as exc:
@@ -135,21 +138,23 @@ class BagWriter:
     def write(self, role: str, envelope: Envelope, origin: str = "") -> int:
         """Store one envelope received from ``role``'s PUB; returns the seq gap before it.
 
-        ``origin``: the topic it was received on when that differs (a raw
-        frame re-encoded as JPEG): drops are counted on the stream received.
+        The payload goes in as it came off the wire; one lookup per message
+        finds the stream's channel and its drop counter. ``origin``: the
+        topic it was received on when that differs (a raw frame re-encoded as
+        JPEG): drops are counted on the stream received.
         """
         origin = origin or envelope.topic
+        key = (role, envelope.topic, envelope.src, origin)
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = (self._channel_id(role, envelope, origin),
+                                           self.drops.stream(origin, envelope.src))
+        seq = envelope.seq
         try:
-            self._writer.add_message(
-                self._channel_id(role, envelope, origin),
-                log_time=envelope.recv_ns,
-                data=envelope.payload,
-                publish_time=envelope.sent_ns,
-                sequence=envelope.seq & _SEQ_MASK,
-            )
+            self._add_message(stream[0], envelope.recv_ns, envelope.payload, envelope.sent_ns, seq & _SEQ_MASK)
         except OSError as exc:
             raise BagWriteError(_describe(exc, self.path)) from None
-        return self.drops.observe(origin, envelope.src, envelope.seq)
+        return stream[1].observe(seq)
 
     def write_viz(self, message: VizMessage) -> None:
         """A message derived for viewers (Foxglove's 3D panel): channels of role "recorder"."""

@@ -41,6 +41,7 @@ from roarm.joints import pose
 from sim_node.camera import RenderUnavailable
 from sim_node.mujoco_backend import MujocoBackend
 from tools.bench.lockstep import LockstepPair
+from tools.bench.targets import Targets
 
 SIZES = ((320, 240), (640, 480))
 RATIO_TARGET = 0.9
@@ -206,19 +207,11 @@ def lockstep_rate(seconds: float, workdir: Path, camera: bool) -> tuple[float, f
     return (last.metrics["steps"] - first.metrics["steps"]) / (t1 - t0), last.metrics.get("render_p50_us", 0.0)
 
 
-def targets_line(targets: list[tuple[str, bool]]) -> tuple[str, list[str]]:
-    """``targets: N met, M missed (names)`` and the names missed."""
-    missed = [name for name, met in targets if not met]
-    line = f"targets: {len(targets) - len(missed)} met, {len(missed)} missed"
-    return line + (f" ({', '.join(missed)})" if missed else ""), missed
-
-
-def report(seconds: float) -> tuple[str, list[str]]:
-    """The printed figures and the targets missed."""
+def report(seconds: float, targets: Targets) -> str:
+    """The printed figures; each target is checked into ``targets``."""
     lines = [f"frames through the bus between 2 processes (ipc, {FRAME_HWM}-frame PUB queue), beside raw pyzmq "
              f"moving the same bytes in the same run (best of {ROUNDS} alternating rounds of {seconds:g} s):",
              f"{'size':<9} {'bus fps':>8} {'bus MB/s':>9} {'raw fps':>8} {'raw MB/s':>9} {'bus/raw':>8}"]
-    targets: list[tuple[str, bool]] = []
     with tempfile.TemporaryDirectory(prefix="hbc-", dir="/tmp") as tmp:
         workdir = Path(tmp)
         for width, height in SIZES:
@@ -229,7 +222,7 @@ def report(seconds: float) -> tuple[str, list[str]]:
             ratio = bus.fps / raw.fps if raw.fps else 0.0
             lines.append(f"{width}x{height:<5} {bus.fps:>8.0f} {bus.mb_s:>9.0f} {raw.fps:>8.0f} {raw.mb_s:>9.0f} "
                          f"{ratio:>7.2f}x")
-            targets.append((f"{width}x{height} bus >= {RATIO_TARGET}x raw", ratio >= RATIO_TARGET))
+            targets.check(f"{width}x{height} bus >= {RATIO_TARGET}x raw", ratio, RATIO_TARGET, kind="min")
         lines.append("")
         try:
             renders = render_times()
@@ -248,6 +241,4 @@ def report(seconds: float) -> tuple[str, list[str]]:
                       f"{with_camera[0] / without[0]:.2f}x)"]
     lines.append(f"machine: {os.cpu_count()} cores, load average "
                  f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} (shared with other work)")
-    line, missed = targets_line(targets)
-    lines.append(line)
-    return "\n".join(lines), missed
+    return "\n".join(lines)

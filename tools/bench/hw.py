@@ -40,9 +40,15 @@ from roarm.joints import pose
 from roarm.robot_client import RobotClient
 from schemas import messages_pb2, services_pb2
 from tools.bench.rig import HIL, Probe, start_emulator
+from tools.bench.targets import Targets, verdict
 
 HOME = pose("home")
 MOTION_RAD = 0.005  # a joint that moved this much has started moving
+# Targets of issue 5: the node sustains its configured rate (or the link's cap
+# when that is lower) within this fraction, and no queue grows: the second
+# half's maximum stays within one feedback line of the first half's.
+RATE_TOLERANCE = 0.95
+QUEUE_GROWTH_BYTES = 300.0
 
 
 @dataclass
@@ -220,7 +226,7 @@ def run(seconds: float = 10.0, rate_hz: float = 25.0, steps: int = 20) -> Figure
     return figures
 
 
-def report(f: Figures) -> str:
+def report(f: Figures, targets: Targets) -> str:
     fb_line_hz = 1 / protocol.line_seconds(f.feedback_bytes)
     cmd_line_hz = 1 / protocol.line_seconds(f.command_bytes)
     rows = [
@@ -239,8 +245,17 @@ def report(f: Figures) -> str:
             rows.append(f"  {'command-to-motion latency ' + label + ' (ms)':44s} "
                         f"{getattr(f.latency_node, attr) * 1e3:10.1f} {getattr(f.latency_direct, attr) * 1e3:10.1f}  "
                         "direct T:102 then T:105 polling, no bus")
+    want_hz = RATE_TOLERANCE * min(f.rate_hz, f.link_max_hz)
     rows.append("")
-    rows.append("  queues (max per half of the run: first -> second; flat means no growth):")
+    rows.append(f"  rates >= {want_hz:.1f}/s ({RATE_TOLERANCE:.0%} of the configured rate or the link cap): commands "
+                f"{verdict(targets.check('command rate', f.command_hz, want_hz, kind='min'))}, states "
+                f"{verdict(targets.check('state rate', f.state_hz, want_hz, kind='min'))}")
+    rows.append(f"  queues (max per half of the run: first -> second; flat = grows less than {QUEUE_GROWTH_BYTES:.0f}):")
     for key in f.queues_first:
-        rows.append(f"    {key:30s} {f.queues_first[key]:8.0f} -> {f.queues_second.get(key, math.nan):8.0f}")
+        second = f.queues_second.get(key, math.nan)
+        if not key.startswith("serial_"):  # a count per half (commands superseded), not a queue
+            rows.append(f"    {key:30s} {f.queues_first[key]:8.0f} -> {second:8.0f}")
+            continue
+        met = targets.check(f"{key} flat", second - f.queues_first[key], QUEUE_GROWTH_BYTES)
+        rows.append(f"    {key:30s} {f.queues_first[key]:8.0f} -> {second:8.0f}  {verdict(met)}")
     return "\n".join(rows)

@@ -22,6 +22,7 @@ Every target is listed at the end as ``targets: N met, M missed (names)``.
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import tempfile
@@ -47,6 +48,7 @@ from roarm.kinematics import fk, sample_reachable_goal
 from schemas import messages_pb2
 from tools.bench.bus import raw_roundtrip
 from tools.bench.lockstep import LockstepPair
+from tools.bench.targets import Targets, verdict
 from tools.training.rollout import cartesian_goal_message
 
 REACH = Path(__file__).resolve().parents[2] / "policies" / "reach.onnx"
@@ -55,6 +57,7 @@ LOOP_RATIO_TARGET = 2.5
 LOOP_P99_TARGET_US = 1000.0
 ADAPTER_P50_TARGET_US = 20.0
 LOOP_VS_REACH_TARGET = 1.10  # a brought policy's closed-loop p50 within 10 % of reach.onnx's
+POLICY_CPU_TARGET_US = 120.0  # policy node CPU per lockstep step with reach.onnx, waiting included (issue 18)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class LoopResult:
     policy_p99_us: float
     steps_per_s: float
     deadline_miss: int
+    robot_cpu_us: float = math.nan  # CPU time (all threads) per step of each process
+    policy_cpu_us: float = math.nan
 
 
 def inference(samples: int, model: Path = REACH) -> tuple[Summary, Summary]:
@@ -186,16 +191,22 @@ def closed_loop(seconds: float, workdir: Path, source: str = str(REACH), dt: flo
             time.sleep(0.05)
         loop.robot.reset(seed=1)
         first, t0 = loop.robot.info(), time.monotonic()
+        cpu0 = loop.cpu_seconds()
         end = t0 + seconds
         while time.monotonic() < end:
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             runner.publish(GOAL, cartesian_goal_message(sample_reachable_goal(rng)))
         robot, t1 = loop.robot.info(), time.monotonic()
+        cpu1 = loop.cpu_seconds()
         policy = loop.policy.info()
         runner.close()
     finally:
         loop.close()
+    steps = robot.metrics["steps"] - first.metrics["steps"]
+    robot_cpu, policy_cpu = ((b - a) / steps * 1e6 if steps else math.nan for a, b in zip(cpu0, cpu1))
     return LoopResult(
+        robot_cpu_us=robot_cpu,
+        policy_cpu_us=policy_cpu,
         source=source if source.startswith("scripted:") else Path(source).name or source,
         answer_p50_us=robot.metrics["answer_p50_us"],
         answer_p99_us=robot.metrics["answer_p99_us"],
@@ -267,12 +278,8 @@ def raw_pubsub_roundtrip(samples: int, workdir: Path) -> Summary:
     return summarize(times)
 
 
-def _verdict(ok: bool) -> str:
-    return "ok" if ok else "MISSED"
-
-
-def report(samples: int, seconds: float, policy: str | None = None) -> tuple[str, list[str]]:
-    """The report text and the names of the targets missed (empty: all met)."""
+def report(samples: int, seconds: float, targets: Targets, policy: str | None = None) -> str:
+    """The report text; each target is checked into ``targets`` (the caller prints its line)."""
     brought = None
     with tempfile.TemporaryDirectory(prefix="hbp-", dir="/tmp") as tmp:
         workdir = Path(tmp)
@@ -286,11 +293,6 @@ def report(samples: int, seconds: float, policy: str | None = None) -> tuple[str
             brought = (adapter_cost(samples, policy), closed_loop(seconds, workdir, policy, period), period)
     raw_p50, raw_p99 = raw.p50_s * 1e6, raw.p99_s * 1e6
     reach = loops[0]
-    targets: list[tuple[str, bool]] = [
-        ("inference p50", run.p50_s * 1e6 < INFERENCE_P50_TARGET_US),
-        ("loop p50 vs raw", reach.answer_p50_us <= LOOP_RATIO_TARGET * raw_p50),
-        ("loop p99", reach.answer_p99_us < LOOP_P99_TARGET_US),
-    ]
     lines = [
         f"baseline: raw pyzmq REQ/REP round trip (2 processes, ipc, 200 B): p50 {raw_p50:.1f} us, p99 {raw_p99:.1f} us",
         f"          raw pyzmq PUB/SUB ping-pong (2 processes, ipc, lockstep's pattern): "
@@ -298,7 +300,8 @@ def report(samples: int, seconds: float, policy: str | None = None) -> tuple[str
         "",
         f"inference, policies/reach.onnx in-process ({samples} calls, 1 thread, no spinning):",
         f"  session.run             p50 {run.p50_s * 1e6:7.1f} us  p99 {run.p99_s * 1e6:7.1f} us  "
-        f"(target p50 < {INFERENCE_P50_TARGET_US:.0f} us: {_verdict(targets[0][1])})",
+        f"(target p50 < {INFERENCE_P50_TARGET_US:.0f} us: "
+        f"{verdict(targets.check('session.run p50', run.p50_s * 1e6, INFERENCE_P50_TARGET_US))})",
         f"  act (features+run+map)  p50 {act.p50_s * 1e6:7.1f} us  p99 {act.p99_s * 1e6:7.1f} us",
         "",
         "policy node's work per state, in-process (decode, act, watchdog, encode, publish, metrics):",
@@ -308,14 +311,13 @@ def report(samples: int, seconds: float, policy: str | None = None) -> tuple[str
     ]
     if brought is not None:
         cost, loop, period = brought
-        adapter_ok = cost.adapter.p50_s * 1e6 <= ADAPTER_P50_TARGET_US
-        targets.append(("adapter p50", adapter_ok))
+        adapter_ok = targets.check("adapter p50", cost.adapter.p50_s * 1e6, ADAPTER_P50_TARGET_US)
         lines += [
             f"adapter, {policy} in-process ({samples} steps): what the harness adds to the model per step",
             f"  observation build       p50 {cost.build.p50_s * 1e6:7.1f} us  p99 {cost.build.p99_s * 1e6:7.1f} us",
             f"  action mapping          p50 {cost.mapping.p50_s * 1e6:7.1f} us  p99 {cost.mapping.p99_s * 1e6:7.1f} us",
             f"  adapter (build + map)   p50 {cost.adapter.p50_s * 1e6:7.1f} us  p99 {cost.adapter.p99_s * 1e6:7.1f} us  "
-            f"(target p50 <= {ADAPTER_P50_TARGET_US:.0f} us: {_verdict(adapter_ok)})",
+            f"(target p50 <= {ADAPTER_P50_TARGET_US:.0f} us: {verdict(adapter_ok)})",
             f"  inference alone         p50 {cost.inference.p50_s * 1e6:7.1f} us  p99 {cost.inference.p99_s * 1e6:7.1f} us",
             "",
         ]
@@ -324,26 +326,28 @@ def report(samples: int, seconds: float, policy: str | None = None) -> tuple[str
         "closed loop, mock sim lockstep + policy node (2 processes, ipc); state k sent -> command k received "
         "by the robot:",
         f"  {'policy':<14} {'p50 us':>8} {'x raw':>6} {'p99 us':>8} {'policy recv->send p50':>22} {'p99':>7} "
-        f"{'steps/s':>8} {'misses':>6}",
+        f"{'steps/s':>8} {'misses':>6} {'CPU/step: robot':>15} {'policy':>7}",
     ]
     for loop in loops:
         ratio = loop.answer_p50_us / raw_p50
         lines.append(
             f"  {loop.source:<14} {loop.answer_p50_us:>8.1f} {ratio:>6.2f} {loop.answer_p99_us:>8.1f} "
-            f"{loop.policy_p50_us:>22.1f} {loop.policy_p99_us:>7.1f} {loop.steps_per_s:>8,.0f} {loop.deadline_miss:>6}")
+            f"{loop.policy_p50_us:>22.1f} {loop.policy_p99_us:>7.1f} {loop.steps_per_s:>8,.0f} {loop.deadline_miss:>6}"
+            f" {loop.robot_cpu_us:>15.0f} {loop.policy_cpu_us:>7.0f}")
     lines.append(
-        f"  targets (reach.onnx): p50 <= {LOOP_RATIO_TARGET}x raw: {_verdict(targets[1][1])}; "
-        f"p99 < {LOOP_P99_TARGET_US:.0f} us: {_verdict(targets[2][1])}")
+        f"  targets (reach.onnx): p50 <= {LOOP_RATIO_TARGET}x raw: "
+        f"{verdict(targets.check('closed loop p50 / raw', reach.answer_p50_us / raw_p50, LOOP_RATIO_TARGET))}; "
+        f"p99 < {LOOP_P99_TARGET_US:.0f} us: "
+        f"{verdict(targets.check('closed loop p99', reach.answer_p99_us, LOOP_P99_TARGET_US))}; "
+        f"policy CPU/step <= {POLICY_CPU_TARGET_US:.0f} us: "
+        f"{verdict(targets.check('policy CPU/step', reach.policy_cpu_us, POLICY_CPU_TARGET_US))}")
     if brought is not None:
         loop, period = brought[1], brought[2]
         ratio = loop.answer_p50_us / reach.answer_p50_us
-        within = ratio <= LOOP_VS_REACH_TARGET
-        targets.append(("loop vs reach.onnx", within))
+        within = targets.check("loop vs reach.onnx", ratio, LOOP_VS_REACH_TARGET)
         lines.append(f"  {loop.source} (dt {period:g} s) vs reach.onnx: p50 {ratio:.2f}x "
-                     f"(target within {LOOP_VS_REACH_TARGET - 1:.0%}: {_verdict(within)})")
-    missed = [name for name, ok in targets if not ok]
+                     f"(target within {LOOP_VS_REACH_TARGET - 1:.0%}: {verdict(within)})")
     lines += [
         f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
-        f"targets: {len(targets) - len(missed)} met, {len(missed)} missed" + (f" ({', '.join(missed)})" if missed else ""),
     ]
-    return "\n".join(lines), missed
+    return "\n".join(lines)

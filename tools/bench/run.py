@@ -32,6 +32,7 @@ from bus.processes import Processes
 from roarm.robot_client import RobotClient
 from scenarios.launch import RunSettings, control_period, hil_command, node_launches
 from scenarios.schema import Scenario, load
+from tools.bench.targets import Targets, verdict
 
 READY_TARGET_S = 3.0
 SPEED_TARGET = 20.0
@@ -116,7 +117,8 @@ def one_run(scenario_path: Path, target: str, out: Path, record: bool) -> RunFig
                       error)
 
 
-def report(scenario_path: Path, target: str | None, repeats: int, record: bool | None, loop_seconds: float) -> str:
+def report(scenario_path: Path, target: str | None, repeats: int, record: bool | None, loop_seconds: float,
+           targets: Targets) -> str:
     scenario = load(scenario_path)
     target = target or scenario.robot.target
     record = scenario.record if record is None else record
@@ -147,9 +149,10 @@ def report(scenario_path: Path, target: str | None, repeats: int, record: bool |
         f"{statistics.median(r.sim_s for r in runs):>6.2f} {speed:>11.1f} "
         f"{statistics.median(r.stop_s for r in runs):>7.2f}",
         "",
-        f"targets: ready < {READY_TARGET_S:g} s: {'ok' if startup < READY_TARGET_S else 'MISSED'} "
+        f"ready < {READY_TARGET_S:g} s: {verdict(targets.check('ready', startup, READY_TARGET_S))} "
         f"({startup:.2f} s; process floor {floor:.2f} s); lockstep >= {SPEED_TARGET:g}x real time: "
-        f"{'ok' if speed >= SPEED_TARGET else 'MISSED'} ({speed:.1f}x; nodes alone {loop:.1f}x)",
+        f"{verdict(targets.check('lockstep x real time', speed, SPEED_TARGET, kind='min'))} "
+        f"({speed:.1f}x; nodes alone {loop:.1f}x)",
         f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
     ]
     return "\n".join(lines)

@@ -28,6 +28,7 @@ import zmq
 from bus.client import NodeClient
 from bus.endpoints import Endpoints
 from bus.processes import Processes
+from tools.bench.targets import Targets
 
 HIL = str(Path(sys.executable).with_name("hil"))
 GROWTH_TARGET = 0.05  # RSS growth after warm-up that the soak must stay under
@@ -150,10 +151,11 @@ def passed(result: SoakResult) -> bool:
     return all(result.growth(node) < GROWTH_TARGET for node in result.samples[0].rss_kib)
 
 
-def report(result: SoakResult) -> str:
+def report(result: SoakResult, targets: Targets) -> str:
     """RSS at start, after warm-up and at the end per node; loop rate over time."""
     s = result.samples
     if len(s) < 3 or not result.warm_index:
+        targets.check("soak long enough to judge", 0.0, 1.0, kind="min")
         return "soak too short to judge: run for more than twice --warmup-s, or lower --warmup-s"
     warm, last = s[result.warm_index], s[-1]
     first_rate = s[result.warm_index + 1].rate_hz if len(s) > result.warm_index + 1 else last.rate_hz
@@ -168,6 +170,7 @@ def report(result: SoakResult) -> str:
     ]
     for node in warm.rss_kib:
         growth = result.growth(node)
+        targets.check(f"{node} RSS growth", growth, GROWTH_TARGET)
         lines.append(f"{node:<10} {s[0].rss_kib[node] / 1024:8.1f} MiB {warm.rss_kib[node] / 1024:11.1f} MiB "
                      f"{last.rss_kib[node] / 1024:8.1f} MiB {growth * 100:+20.2f} %")
     lines += [
