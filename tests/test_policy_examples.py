@@ -40,6 +40,7 @@ from sim_node.backends import make_backend
 from tests.conftest import ROOT, Procs
 from tests.byo_onnx import session
 from tools.training import examples
+from tools.bench.rig import start_emulator
 from tools.training import train_isaaclab_reach as isaac
 
 POLICIES = ROOT / "policies"
@@ -111,6 +112,20 @@ def test_hil_run_isaaclab_reach(procs: Procs, tmp_path: Path, target: str) -> No
     assert all(goal["reached"] for goal in report["goals"]), report["goals"]
     robot = report["nodes"]["robot"]
     assert robot["argv"][robot["argv"].index("--dt") + 1] == repr(1 / 30)
+
+
+@pytest.mark.slow
+@pytest.mark.hil
+def test_hil_run_isaaclab_reach_on_the_real_arm_target(request: pytest.FixtureRequest, procs: Procs,
+                                                       tmp_path: Path) -> None:
+    """The imported Isaac Lab policy (made for 1/30 s) on the 25 Hz realtime arm: the firmware
+    emulator on a pty, or a real arm with --roarm-port."""
+    port = request.config.getoption("--roarm-port")
+    if not port:
+        port = str(tmp_path / "arm")
+        start_emulator(procs, Path(port), timeout_s=30)
+    report = hil_run(procs, tmp_path, "isaaclab_reach", "--target", "hw", "--port", port)
+    assert all(goal["reached"] for goal in report["goals"]), report["goals"]
 
 
 # -- SB3-style and plain ONNX ---------------------------------------------------------------------------
