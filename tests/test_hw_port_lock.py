@@ -99,9 +99,10 @@ def test_pyserial_exclusive_refuses_a_second_plain_open(pty: Pty) -> None:
 
 
 def _refused(argv: list[str], holder_pid: int) -> str:
-    """Run a second opener; it must exit 2 within REFUSAL_S of start-up, name the holder, no traceback."""
+    """Run a second opener; it must exit 2 within REFUSAL_S of its command's own start-up (the same
+    command's --help, which loads what it loads), name the holder, no traceback."""
     started = time.monotonic()
-    subprocess.run([HIL, "--version"], capture_output=True, check=True, timeout=60)
+    subprocess.run([*argv[:2 if argv[1] == "run" else 3], "--help"], capture_output=True, check=True, timeout=60)
     startup = time.monotonic() - started
     started = time.monotonic()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
