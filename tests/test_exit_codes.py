@@ -158,8 +158,11 @@ def test_ctrl_c_ends_a_command_with_130(tmp_path: Path) -> None:
     ctx = zmq.Context()
     robot = ctx.socket(zmq.ROUTER)  # takes the request and never answers
     robot.bind(Endpoints.for_run(tmp_path)["robot"].rep)
+    # A shell without job control starts background jobs with SIGINT ignored, and Python then keeps
+    # it ignored: give the command the default disposition a terminal's Ctrl-C meets.
     proc = subprocess.Popen([HIL, "bus", "ping", "robot", "--run-dir", str(tmp_path), "--timeout", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert robot.poll(60_000), "the ping never arrived"
         robot.recv_multipart()  # the command is now waiting for the answer

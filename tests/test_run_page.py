@@ -85,7 +85,10 @@ def test_bag_plot_of_a_lockstep_reach_bag_shows_four_goals_in_mm_with_the_band(r
     assert [g.reached_after_s for g in trace.goals] == pytest.approx([g["time_s"] for g in report["goals"]],
                                                                      abs=0.015)
     # x is sim_time: the run simulated several seconds in well under a second of wall time per goal.
-    assert max(trace.t) == pytest.approx(report["timings"]["sim_time_s"], abs=0.5)
+    # The bag also holds the states the lockstep loop made while the run was being stopped
+    # (more of them on a loaded machine), so it may end a little after the runner's last reading.
+    sim_time = report["timings"]["sim_time_s"]
+    assert sim_time - 0.5 <= max(trace.t) <= sim_time + 1.5
     assert max(trace.t) > 2 * report["timings"]["run_s"]
     fig = new_figure(8, 4)
     ax = fig.add_subplot()
