@@ -130,16 +130,7 @@ def fk(q: np.ndarray) -> np.ndarray:
     plain floats: the robot nodes call this every control step, and for one
     point a handful of scalar products beats building 4x4 numpy matrices.
     """
-    x, y, z = _TCP_POINT
-    for i in range(4, -1, -1):
-        c, s = math.cos(q[i]), math.sin(q[i])
-        x, y = c * x - s * y, s * x + c * y  # Rz(q_i)
-        (r00, r01, r02, t0), (r10, r11, r12, t1), (r20, r21, r22, t2) = _AFFINE[i]
-        x, y, z = (r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
-                   r20 * x + r21 * y + r22 * z + t2)
-    (r00, r01, r02, t0), (r10, r11, r12, t1), (r20, r21, r22, t2) = _AFFINE_BASE
-    return np.array((r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
-                     r20 * x + r21 * y + r22 * z + t2))
+    return _to_world(q, _TCP_POINT, 5)
 
 
 def body_position(q: np.ndarray, name: str) -> np.ndarray:
@@ -153,9 +144,16 @@ def body_position(q: np.ndarray, name: str) -> np.ndarray:
     if name == "world":
         return np.zeros(3)
     try:
-        (x, y, z), moved_by = _BODY_POINTS[name]
+        point, moved_by = _BODY_POINTS[name]
     except KeyError:
         raise ValueError(f"unknown body {name!r}; known: {', '.join(BODY_NAMES)}") from None
+    return _to_world(q, point, moved_by)
+
+
+def _to_world(q: np.ndarray, point: tuple[float, float, float], moved_by: int) -> np.ndarray:
+    """``point`` (in the frame after joint ``moved_by - 1``) in the world, through joints moved_by-1..0:
+    the scalar chain both ``fk`` and ``body_position`` use (plain floats, a fixed order: same bits everywhere)."""
+    x, y, z = point
     for i in range(moved_by - 1, -1, -1):
         c, s = math.cos(q[i]), math.sin(q[i])
         x, y = c * x - s * y, s * x + c * y  # Rz(q_i)
