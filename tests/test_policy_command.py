@@ -53,8 +53,10 @@ def test_a_c_policy_runs_a_shipped_scenario_like_a_node_of_the_harness(procs: Pr
     assert policy["stopped_by"] == "shutdown service" and policy["exit_code"] == 0, policy
     assert policy["info"]["backend"] == "c:hold" and policy["info"]["extra"] == {"language": "C"}
     assert policy["info"]["role"] == "policy"
-    # Every state was answered by the C program, and it followed both joint goals.
-    assert seen["figures"]["commands"] == seen["figures"]["states"] > 0
+    # Every state was answered by the C program (but the last, which may still be in flight when the
+    # runner stops counting), and it followed both joint goals.
+    states, commands = seen["figures"]["states"], seen["figures"]["commands"]
+    assert states > 0 and states - 1 <= commands <= states, seen["figures"]
     assert all(goal["reached"] for goal in seen["goals"])
     assert "--endpoints" in policy["argv"][-1] and str(out) not in policy["argv"][-1]
 
