@@ -49,8 +49,30 @@ class PlotError(Failed, ValueError):
     """Nothing to draw."""
 
 
+# A run page panel's margins in inches: left (tick labels and y label), right, top (title),
+# bottom (x label), and between stacked panels.
+PANEL_MARGINS_IN = (0.95, 0.25, 0.35, 0.6, 0.55)
+
+
 def new_figure(width: float, height: float) -> Figure:
+    """A figure laid out by matplotlib's constrained layout: for pictures drawn once (a bag's
+    overview, a sweep's page) whose labels vary too much for fixed margins."""
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def panel_figure(width: float, height: float, rows: int = 1) -> Figure:
+    """A run page panel with fixed margins in inches.
+
+    Every run (every cell of a sweep) draws these, and constrained layout measured every
+    label twice: 1.6 s of the page's 2.7 s of CPU on this project's 2-core machine. The
+    panels' labels are short and alike, so margins fixed in inches fit them all.
+    """
+    fig = Figure(figsize=(width, height), dpi=100)
+    left, right, top, bottom, between = PANEL_MARGINS_IN
+    panel_height = max(height - top - bottom - between * (rows - 1), 0.1) / rows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height,
+                        bottom=bottom / height, hspace=between / panel_height)
+    return fig
 
 
 def to_svg(fig: Figure, salt: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from scenarios.html import badge, definitions, esc, figure, page, table
 from scenarios.plots import (draw_events, draw_goal_distances, draw_joints, draw_latency, goal_kinds, joint_groups,
-                             new_figure, safe_id, to_svg)
+                             panel_figure, safe_id, to_svg)
 from scenarios.trace import TRACE_FILE, Trace
 
 PAGE_FILE = "report.html"
@@ -62,7 +62,7 @@ def _plots(trace: Trace, salt: str) -> list[str]:
     """Each panel as a <figure> with inline SVG."""
     out = []
     for kind in goal_kinds(trace):
-        fig = new_figure(11, 4.2)
+        fig = panel_figure(11, 4.2)
         lines = draw_goal_distances(fig.add_subplot(), trace, kind)
         out.append(figure(to_svg(fig, f"{salt}-goal-{kind}"),
                           f"Distance to each {'Cartesian' if kind == 'tcp' else 'joint'} goal ({lines} goals) over the "
@@ -70,18 +70,19 @@ def _plots(trace: Trace, salt: str) -> list[str]:
                           f"plot-goals-{kind}"))
     moved, flat = joint_groups(trace)
     if moved or flat:
-        fig = new_figure(11, 1.9 * (len(moved) + (1 if flat else 0)) + 0.6)
+        rows = len(moved) + (1 if flat else 0)
+        fig = panel_figure(11, 1.9 * rows + 0.6, rows)
         draw_joints(fig, trace)
         names = trace.joint_names
         out.append(figure(to_svg(fig, f"{salt}-joints"),
                           f"Commanded (dashed) vs measured (solid) per joint; moved: "
                           f"{', '.join(names[j] for j in moved) or 'none'}; did not move: "
                           f"{', '.join(names[j] for j in flat) or 'none'}. Grey lines: goal starts.", "plot-joints"))
-    fig = new_figure(11, 3.2)
+    fig = panel_figure(11, 3.2)
     draw_latency(fig.add_subplot(), trace)
     out.append(figure(to_svg(fig, f"{salt}-latency"), "State -> command loop latency (host monotonic clock).",
                       "plot-latency"))
-    fig = new_figure(11, 1.2 + 0.35 * max(1, len({e.node for e in trace.events})))
+    fig = panel_figure(11, 1.2 + 0.35 * max(1, len({e.node for e in trace.events})))
     draw_events(fig.add_subplot(), trace)
     out.append(figure(to_svg(fig, f"{salt}-events"), "Node events on the robot's clock.", "plot-events"))
     return out
