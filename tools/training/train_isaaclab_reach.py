@@ -48,6 +48,8 @@ from roarm.kinematics import body_ik_step, body_position
 from roarm.safety import BadCommand, check_command
 from sim_node.backends import make_backend
 from sim_node.randomization import sample
+from tools.training import adam
+from tools.training.adam import Minibatches
 from tools.training.numerics import elu, matmul
 from tools.training.rollout import Backend
 from tools.training.train_reach import RANDOMIZATION, Progress
@@ -172,45 +174,20 @@ def decorrelate(x: np.ndarray, slices: list[slice], rng: np.random.Generator) ->
     return out
 
 
+def _elu_slope(a: np.ndarray) -> np.ndarray:
+    """ELU'(z) = 1 for z > 0, else exp(z) = elu(z) + 1."""
+    return np.where(a > 0, np.float32(1.0), a + np.float32(1.0))
+
+
+# The moments' mixing factors this model was trained with (written as 0.1 and 0.001, not 1 - beta).
+MIX = (0.1, 0.001)
+
+
 def fit(mlp: EluMlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg: IsaacTrainConfig,
         rng: np.random.Generator, progress: Callable[[int], None]) -> float:
     """Weighted MSE by Adam on minibatches (a cosine learning rate); the last epoch's mean loss."""
-    params = [*mlp.weights, *mlp.biases]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    t, loss, n = 0, math.nan, len(mlp.weights)
-    for epoch in range(epochs):
-        progress(epoch)
-        lr = cfg.lr * (0.5 * (1 + math.cos(math.pi * epoch / epochs)) * 0.9 + 0.1)
-        order = rng.permutation(len(x))
-        total = 0.0
-        for start in range(0, len(x), cfg.batch):
-            idx = order[start : start + cfg.batch]
-            out, acts = mlp.forward(x[idx])
-            diff = (out - y[idx]) * w[idx, None]
-            total += float(np.sum(diff * (out - y[idx])))
-            grad = 2 * diff / len(idx)
-            grads_w: list[np.ndarray] = [np.empty(0)] * n
-            grads_b: list[np.ndarray] = [np.empty(0)] * n
-            for i in reversed(range(n)):
-                grads_w[i] = matmul(acts[i].T, grad)
-                grads_b[i] = grad.sum(axis=0)
-                if i > 0:
-                    # ELU'(z) = 1 for z > 0, else exp(z) = elu(z) + 1
-                    a = acts[i]
-                    grad = matmul(grad, mlp.weights[i].T) * np.where(a > 0, np.float32(1.0), a + np.float32(1.0))
-            t += 1
-            grads = [*grads_w, *grads_b]
-            if mlp.fixed is not None:
-                grads = [np.where(f, np.float32(0.0), g) for f, g in zip(mlp.fixed, grads)]
-            for p, g, mi, vi in zip(params, grads, m, v):
-                mi *= 0.9
-                mi += 0.1 * g
-                vi *= 0.999
-                vi += 0.001 * g * g
-                p -= (lr * math.sqrt(1 - 0.999**t) / (1 - 0.9**t)) * mi / (np.sqrt(vi) + 1e-8)
-        loss = total / len(x)
-    return loss
+    return adam.fit(mlp.weights, mlp.biases, mlp.forward, _elu_slope, x, y, w, Minibatches(epochs, cfg.batch, cfg.lr),
+                    rng, progress, fixed=mlp.fixed, mix=MIX)
 
 
 # -- the task, as the importer reads it ---------------------------------------------------------------

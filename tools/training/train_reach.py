@@ -36,6 +36,8 @@ from roarm.kinematics import sample_reachable_goal, sample_task_pose
 from schemas.services_pb2 import RandomizationRanges
 from sim_node.backends import make_backend
 from sim_node.randomization import sample
+from tools.training import adam
+from tools.training.adam import Minibatches
 from tools.training.numerics import matmul, tanh
 from tools.training.rollout import Backend, rollout
 
@@ -98,47 +100,15 @@ class Mlp:
         return [*self.weights, *self.biases]
 
 
-def _quiet_progress(_done: int) -> None:
-    return None
+def _tanh_slope(a: np.ndarray) -> np.ndarray:
+    return 1 - a**2
 
 
 def fit(mlp: Mlp, x: np.ndarray, y: np.ndarray, w: np.ndarray, epochs: int, cfg: TrainConfig,
-        rng: np.random.Generator, progress: Callable[[int], None] = _quiet_progress) -> float:
+        rng: np.random.Generator, progress: Callable[[int], None] = adam.no_progress) -> float:
     """Weighted MSE by Adam on minibatches; returns the last epoch's mean loss."""
-    params = mlp.params()
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    t = 0
-    loss = float("nan")
-    n_layers = len(mlp.weights)
-    for epoch in range(epochs):
-        progress(epoch)
-        lr = cfg.lr * (0.5 * (1 + math.cos(math.pi * epoch / epochs)) * 0.9 + 0.1)
-        order = rng.permutation(len(x))
-        total = 0.0
-        for start in range(0, len(x), cfg.batch):
-            idx = order[start : start + cfg.batch]
-            out, acts = mlp.forward(x[idx])
-            diff = (out - y[idx]) * w[idx, None]
-            total += float(np.sum(diff * (out - y[idx])))
-            grad = 2 * diff / len(idx)
-            grads_w: list[np.ndarray] = [np.empty(0)] * n_layers
-            grads_b: list[np.ndarray] = [np.empty(0)] * n_layers
-            for i in reversed(range(n_layers)):
-                grads_w[i] = matmul(acts[i].T, grad)
-                grads_b[i] = grad.sum(axis=0)
-                if i > 0:
-                    grad = matmul(grad, mlp.weights[i].T) * (1 - acts[i] ** 2)
-            t += 1
-            for p, g, mi, vi in zip(params, [*grads_w, *grads_b], m, v):
-                mi *= beta1
-                mi += (1 - beta1) * g
-                vi *= beta2
-                vi += (1 - beta2) * g * g
-                p -= (lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)) * mi / (np.sqrt(vi) + eps)
-        loss = total / len(x)
-    return loss
+    return adam.fit(mlp.weights, mlp.biases, mlp.forward, _tanh_slope, x, y, w, Minibatches(epochs, cfg.batch, cfg.lr),
+                    rng, progress)
 
 
 class MlpPolicy:
@@ -202,7 +172,7 @@ class Progress:
 
 
 def collect(backend: Backend, driver: Policy, expert: Ik, spec: PolicySpec, episodes: int, cfg: TrainConfig,
-            rng: np.random.Generator, progress: Callable[[int], None] = _quiet_progress) -> tuple[np.ndarray, np.ndarray]:
+            rng: np.random.Generator, progress: Callable[[int], None] = adam.no_progress) -> tuple[np.ndarray, np.ndarray]:
     """(features, expert step / scale) for every state ``driver`` visits."""
     xs, ys = [], []
     scale = np.asarray(spec.action_scale)[:MOVING]
