@@ -246,9 +246,9 @@ class SimNode:
             has_input = node.spin(IDLE_MS if remaining > IDLE_S else max(0, int(remaining * 1000 - WAKE_MARGIN_MS)))
             if node.request is not None:
                 return node.request
-            if has_input:
-                # recv(0) rather than drain(): no exception per wake-up on the hot path
-                envelope = self.commands.recv(0)
+            if has_input and self.commands.socket in node.ready:
+                # The poll said the socket is readable: take() reads without asking again.
+                envelope = self.commands.take()
                 if envelope is not None:
                     message = envelope.message
                     assert isinstance(message, messages_pb2.JointCommand)
@@ -316,9 +316,9 @@ class SimNode:
 
     def joint_state(self) -> messages_pb2.JointState:
         """State k as it goes on the wire; the TCP is FK of the measured joints (contract)."""
-        state = self.backend.read_state()
-        return self.role.joint_state(time.monotonic_ns(), self.k, state.position, state.velocity, state.effort,
-                                     state.tcp, self.k * self.dt, self.applied_hash)
+        position, velocity, effort, tcp = self.backend.read_floats()
+        return self.role.joint_state(time.monotonic_ns(), self.k, position, velocity, effort, tcp,
+                                     self.k * self.dt, self.applied_hash)
 
     def publish_state(self) -> messages_pb2.JointState:
         """Publish state k and, on a step ``--clock-every`` says, the matching sim/clock; in lockstep the
