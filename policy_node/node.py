@@ -181,7 +181,13 @@ class PolicyNode:
                 for envelope in goals.drain():
                     self.goal = envelope.message  # type: ignore[assignment]
                     self.target = goal_target(self.goal)
-            fresh = self._fresh_states() if states.socket in ready else None
+            if states.socket in ready:
+                fresh = self._fresh_states()
+            elif self.watchdog.stale():
+                waiting = states.drain()  # before holding, one look for a state that came after the poll
+                fresh = waiting[-1] if waiting else None
+            else:
+                fresh = None
             if fresh is not None:
                 self.answer(fresh)
             elif self.watchdog.stale():
