@@ -4,6 +4,7 @@
   ``--keys``, ``--insecure`` for every command that talks to a run;
   ``security_options`` / ``command_line_security``: ``--keys`` and
   ``--insecure`` alone (``hil run`` makes its own run folder);
+- ``spin_option``: ``--spin`` for the nodes' loops (bus/waiting.py);
 - ``HilCommand`` / ``HilGroup``: a ``HilError`` that reaches the top ends the
   command with ``Error: <message>`` on stderr and the error's exit status
   (bus/errors.py), Ctrl-C with 130; never a traceback.
@@ -24,6 +25,7 @@ import click
 from bus.endpoints import EndpointError, Endpoints, resolve
 from bus.errors import EXIT_INTERRUPTED, HilError
 from bus.security import SecurityConfig
+from bus.waiting import Waiting
 
 # click's ctx.meta keys for --keys / --insecure (not passed to the command:
 # load_endpoints applies them, so every command gets them without new arguments).
@@ -82,6 +84,23 @@ def endpoint_options(func: F) -> F:
         "[default: $HIL_RUN_DIR or <tmp>/roarm-hil-<uid>/default].",
     )(func)
     return func
+
+
+def _spin_us(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    try:
+        return Waiting.parse(value).spin_us
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def spin_option(func: F) -> F:
+    """``--spin auto|off|MICROSECONDS`` as ``spin_us`` (bus/waiting.py): how a node's loop waits for its
+    next message; ``auto`` spins only while the machine has cores to spare (judged once, at start)."""
+    return click.option("--spin", "spin_us", default="auto", show_default=True, callback=_spin_us,
+                        metavar="auto|off|US",
+                        help="Look for the next message without blocking for up to this many microseconds "
+                             "before blocking (a lockstep answer that comes while spinning costs no "
+                             "wake-up); auto: 50 us when 2 cores are idle, else off.")(func)
 
 
 def command_line_security(default: SecurityConfig) -> SecurityConfig:

@@ -19,6 +19,7 @@ _GROWTH = 1.01
 _LOG_GROWTH = math.log(_GROWTH)
 _MIN_S = 1e-7  # 100 ns: anything faster lands in the first bucket
 _BUCKETS = int(math.log(1e3 / _MIN_S) / _LOG_GROWTH) + 2  # up to 1000 s
+_LAST = _BUCKETS - 1
 
 
 @dataclass(frozen=True)
@@ -49,28 +50,37 @@ EMPTY = Summary(0, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
 
 class LatencyStats:
     def __init__(self, window: int = 1000) -> None:
-        self._hist = np.zeros(_BUCKETS, dtype=np.int64)
+        # A list, not a numpy array: a node adds a sample every step, and
+        # incrementing a Python int in a list costs a fraction of a numpy
+        # element's read-modify-write; ``total`` converts once per call.
+        self._hist = [0] * _BUCKETS
         self._window: deque[float] = deque(maxlen=window)
         self.count = 0
         self._sum = 0.0
         self._max = 0.0
 
     def add(self, seconds: float) -> None:
-        if not math.isfinite(seconds):
+        if not seconds > _MIN_S:  # NaN, negative, zero and the tiny: the first bucket, or not at all
+            if not math.isfinite(seconds):
+                return
+            seconds = max(seconds, 0.0)
+            index = 0
+        elif seconds < math.inf:
+            index = min(_LAST, int(math.log(seconds / _MIN_S) / _LOG_GROWTH) + 1)
+        else:
             return
-        seconds = max(seconds, 0.0)
-        index = 0 if seconds <= _MIN_S else min(_BUCKETS - 1, int(math.log(seconds / _MIN_S) / _LOG_GROWTH) + 1)
         self._hist[index] += 1
         self._window.append(seconds)
         self.count += 1
         self._sum += seconds
-        self._max = max(self._max, seconds)
+        if seconds > self._max:
+            self._max = seconds
 
     def total(self) -> Summary:
         """Percentiles over every sample since the start (bucket upper bounds)."""
         if self.count == 0:
             return EMPTY
-        cumulative = np.cumsum(self._hist)
+        cumulative = np.cumsum(np.array(self._hist, dtype=np.int64))
         values = []
         for p in PERCENTILES:
             index = int(np.searchsorted(cumulative, math.ceil(p / 100 * self.count)))

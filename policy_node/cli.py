@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from bus.cli_options import HilCommand, endpoint_options, load_endpoints
+from bus.cli_options import HilCommand, endpoint_options, load_endpoints, spin_option
 from bus.errors import Failed
 from policy_node.metrics import SlaConfig
 from policy_node.node import PolicyNode, PolicyNodeConfig, RobotMismatch
@@ -41,6 +41,7 @@ from schemas import messages_pb2
               help="Append every event as a JSON line, obs_seq as correlation id.")
 @click.option("--robot-timeout-s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="How long to wait for the robot node to answer 'info' at start.")
+@spin_option
 @endpoint_options
 def policy(
     model: Path | None,
@@ -55,6 +56,7 @@ def policy(
     metrics_file: Path | None,
     events_file: Path | None,
     robot_timeout_s: float,
+    spin_us: int,
     run_dir: Path | None,
     endpoints_file: Path | None,
 ) -> None:
@@ -84,6 +86,7 @@ def policy(
         metrics_file=metrics_file,
         events_file=events_file,
         robot_timeout_s=robot_timeout_s,
+        spin_us=spin_us,
     )
     endpoints = load_endpoints(run_dir, endpoints_file)
     try:

@@ -63,6 +63,8 @@ class PolicyNodeConfig:
     events_file: Path | None = None
     robot_timeout_s: float = 30.0
     housekeeping_period_s: float = 1.0
+    # Microseconds the loop looks for the next state without blocking before it blocks (bus/waiting.py; 0: never).
+    spin_us: int = 0
 
 
 class PolicyNode:
@@ -168,18 +170,41 @@ class PolicyNode:
             return  # stopped before the robot answered: nothing was driven
         self.report(Severity.INFO, "policy.started", f"{self.policy.name} driving {robot.node}")
         gc.freeze()  # start-up objects (model, modules) never again slow a collection inside the loop
-        while self.node.running:
-            self.node.spin(self._poll_ms())
-            for envelope in self.goals.drain():
-                self.goal = envelope.message  # type: ignore[assignment]
-                self.target = goal_target(self.goal)
-            fresh = self.states.drain()
-            if fresh:
-                self.answer(fresh[-1])
+        node, goals, states = self.node, self.goals, self.states
+        while node.running:
+            node.spin(self._poll_ms(), self.config.spin_us)
+            # Only the sockets the poll found readable are read (no readiness
+            # system call for the others); a message that came after the poll
+            # wakes the next one at once.
+            ready = node.ready
+            if goals.socket in ready:
+                for envelope in goals.drain():
+                    self.goal = envelope.message  # type: ignore[assignment]
+                    self.target = goal_target(self.goal)
+            if states.socket in ready:
+                fresh = self._fresh_states()
+            elif self.watchdog.stale():
+                waiting = states.drain()  # before holding, one look for a state that came after the poll
+                fresh = waiting[-1] if waiting else None
+            else:
+                fresh = None
+            if fresh is not None:
+                self.answer(fresh)
             elif self.watchdog.stale():
                 self.hold_stale()
             self.housekeeping()
         self.report(Severity.INFO, "policy.stopped", self.node.detail)
+
+    def _fresh_states(self) -> Envelope | None:
+        """The newest state waiting, after a poll said the state socket is readable.
+
+        ``take`` reads the first without asking whether one waits; one
+        readiness check then drains any queued behind it (the robot ran
+        ahead), so the newest is answered, as before.
+        """
+        first = self.states.take()
+        behind = self.states.drain()
+        return behind[-1] if behind else first
 
     def answer(self, envelope: Envelope) -> None:
         """One command for one state: the policy's, or a hold if the watchdog objects."""

@@ -39,9 +39,9 @@ class JointSpec:
     """Everything a node needs to check and clamp commands for one arm."""
 
     names: tuple[str, ...] = NAMES
-    lower: tuple[float, ...] = tuple(LOWER)
-    upper: tuple[float, ...] = tuple(UPPER)
-    max_velocity: tuple[float, ...] = tuple(MAX_VELOCITY)
+    lower: tuple[float, ...] = tuple(LOWER.tolist())
+    upper: tuple[float, ...] = tuple(UPPER.tolist())
+    max_velocity: tuple[float, ...] = tuple(MAX_VELOCITY.tolist())
 
     def clamp(self, position: np.ndarray) -> np.ndarray:
         return np.clip(position, self.lower, self.upper)

@@ -14,6 +14,7 @@ one (the wrist pitch), which the damped least-squares IK resolves smoothly.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -130,6 +131,11 @@ def fk(q: np.ndarray) -> np.ndarray:
     plain floats: the robot nodes call this every control step, and for one
     point a handful of scalar products beats building 4x4 numpy matrices.
     """
+    return np.array(_to_world(q, _TCP_POINT, 5))
+
+
+def fk_floats(q: Sequence[float] | np.ndarray) -> tuple[float, float, float]:
+    """``fk`` as a tuple of Python floats, the same bits (a robot node fills its JointState from it)."""
     return _to_world(q, _TCP_POINT, 5)
 
 
@@ -147,10 +153,11 @@ def body_position(q: np.ndarray, name: str) -> np.ndarray:
         point, moved_by = _BODY_POINTS[name]
     except KeyError:
         raise ValueError(f"unknown body {name!r}; known: {', '.join(BODY_NAMES)}") from None
-    return _to_world(q, point, moved_by)
+    return np.array(_to_world(q, point, moved_by))
 
 
-def _to_world(q: np.ndarray, point: tuple[float, float, float], moved_by: int) -> np.ndarray:
+def _to_world(q: Sequence[float] | np.ndarray, point: tuple[float, float, float],
+              moved_by: int) -> tuple[float, float, float]:
     """``point`` (in the frame after joint ``moved_by - 1``) in the world, through joints moved_by-1..0:
     the scalar chain both ``fk`` and ``body_position`` use (plain floats, a fixed order: same bits everywhere)."""
     x, y, z = point
@@ -161,8 +168,8 @@ def _to_world(q: np.ndarray, point: tuple[float, float, float], moved_by: int) -
         x, y, z = (r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
                    r20 * x + r21 * y + r22 * z + t2)
     (r00, r01, r02, t0), (r10, r11, r12, t1), (r20, r21, r22, t2) = _AFFINE_BASE
-    return np.array((r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
-                     r20 * x + r21 * y + r22 * z + t2))
+    return (r00 * x + r01 * y + r02 * z + t0, r10 * x + r11 * y + r12 * z + t1,
+            r20 * x + r21 * y + r22 * z + t2)
 
 
 def _jacobian_rows(q: np.ndarray) -> list[list[float]]:

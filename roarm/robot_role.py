@@ -34,6 +34,12 @@ from roarm.safety import BadCommand, Checked, check_command, order_targets
 from schemas import messages_pb2, services_pb2
 
 Severity = messages_pb2.Severity
+Values = np.ndarray | Sequence[float]  # one value per joint (or the TCP's three)
+
+
+def _floats(values: Values) -> Sequence[float]:
+    """What a repeated double field is filled from fastest: a list (or tuple) of Python floats."""
+    return values.tolist() if isinstance(values, np.ndarray) else values
 
 # why a valid command is not applied -> (event severity, event text)
 IGNORED: dict[str, tuple[int, str]] = {
@@ -138,22 +144,25 @@ class RobotRole:
         self.node.event(severity, code, text, obs_seq)
 
     # -- outputs ----------------------------------------------------------------------
-    def joint_state(self, stamp_ns: int, seq: int, position: np.ndarray, velocity: np.ndarray, effort: np.ndarray,
-                    tcp: np.ndarray, sim_time: float, randomization_hash: str = "") -> messages_pb2.JointState:
+    def joint_state(self, stamp_ns: int, seq: int, position: Values, velocity: Values, effort: Values,
+                    tcp: Values, sim_time: float, randomization_hash: str = "") -> messages_pb2.JointState:
         """State ``seq`` as it goes on the wire (names in the spec's order, trusted).
 
-        The same message object every call, filled in place: publish it or
-        copy it (a reply's constructor copies) before the next call.
+        The values are numpy arrays or sequences of Python floats (what
+        ``SimBackend.read_floats`` gives: no conversion at all). The same
+        message object every call, filled in place: publish it or copy it (a
+        reply's constructor copies) before the next call.
         """
         state = self._state
         state.stamp_ns = stamp_ns
         state.seq = seq
-        state.position[:] = position.tolist()  # lists fill repeated fields faster than arrays
-        state.velocity[:] = velocity.tolist()
-        state.effort[:] = effort.tolist()
-        state.tcp[:] = tcp.tolist()
+        state.position[:] = _floats(position)  # lists fill repeated fields faster than arrays
+        state.velocity[:] = _floats(velocity)
+        state.effort[:] = _floats(effort)
+        state.tcp[:] = _floats(tcp)
         state.sim_time = sim_time
-        state.randomization_hash = randomization_hash
+        if state.randomization_hash != randomization_hash:
+            state.randomization_hash = randomization_hash
         return state
 
     def info(self, backend: str, dt: float, mode: str, model_hash: str = "",

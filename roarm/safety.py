@@ -8,6 +8,7 @@ from the previous target is limited to the maximum joint speed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,8 +40,57 @@ def order_targets(names: Sequence[str], position: Sequence[float], spec: JointSp
     An empty ``names`` means the canonical order. A partial name list is
     refused: a missing joint has no safe implicit value.
     """
+    return np.array(order_floats(names, position, spec), dtype=float)
+
+
+def order_floats(names: Sequence[str], position: Sequence[float], spec: JointSpec = ROARM_M3) -> list[float]:
+    """``order_targets`` as a list of Python floats: the same checks, errors and values.
+
+    A robot node judges every command it receives; on six values plain
+    floats cost a fraction of what numpy's per-call overhead does. Input
+    that is not a flat sequence of floats (ints, nested lists, arrays of
+    another dtype) takes the numpy path, so what is accepted and refused,
+    and every error's text, is the same either way.
+    """
+    if isinstance(position, np.ndarray):
+        values = position.tolist() if position.ndim == 1 and position.dtype == np.float64 else None
+    else:
+        values = list(position)
+        if not all(type(v) is float for v in values):
+            values = None
+    if values is None:
+        return _order_numpy(names, position, spec).tolist()
+    n = len(spec.names)
+    if not names:
+        if len(values) != n:
+            raise BadCommand("joint_count", f"expected {n} positions, got {len(values)}")
+        ordered = values
+    else:
+        if len(names) != len(values):
+            raise BadCommand("joint_count", f"{len(names)} names but {len(values)} positions")
+        _check_names(names, spec)
+        index = {name: i for i, name in enumerate(names)}
+        ordered = [values[index[name]] for name in spec.names]
+    if not all(map(math.isfinite, ordered)):
+        raise BadCommand("non_finite", f"NaN or inf in targets {ordered}")
+    return ordered
+
+
+def _check_names(names: Sequence[str], spec: JointSpec) -> None:
+    n = len(spec.names)
+    unknown = [name for name in names if name not in spec.names]
+    if unknown:
+        raise BadCommand("unknown_joint", f"unknown joint(s) {unknown}; known: {list(spec.names)}")
+    if len(set(names)) != n:
+        raise BadCommand("joint_count", f"command names {len(set(names))} of the {n} joints; all are required")
+
+
+def _order_numpy(names: Sequence[str], position: Sequence[float], spec: JointSpec) -> np.ndarray:
+    """The general path of ``order_floats`` (any input numpy turns into floats)."""
     values = np.asarray(position, dtype=float)
     n = len(spec.names)
+    if values.ndim != 1:  # nested input is not one value per joint, whatever its size
+        raise BadCommand("joint_count", f"expected {n} positions, got an array of shape {values.shape}")
     if not names:
         if values.shape != (n,):
             raise BadCommand("joint_count", f"expected {n} positions, got {values.size}")
@@ -48,11 +98,7 @@ def order_targets(names: Sequence[str], position: Sequence[float], spec: JointSp
     else:
         if len(names) != values.size:
             raise BadCommand("joint_count", f"{len(names)} names but {values.size} positions")
-        unknown = [name for name in names if name not in spec.names]
-        if unknown:
-            raise BadCommand("unknown_joint", f"unknown joint(s) {unknown}; known: {list(spec.names)}")
-        if len(set(names)) != n:
-            raise BadCommand("joint_count", f"command names {len(set(names))} of the {n} joints; all are required")
+        _check_names(names, spec)
         index = {name: i for i, name in enumerate(names)}
         ordered = values[[index[name] for name in spec.names]]
     if not np.all(np.isfinite(ordered)):
@@ -72,12 +118,37 @@ def check_command(
 
     ``dt`` is the time since the previous target took effect; the step is
     limited to ``max_velocity * dt`` per joint.
+
+    Plain floats, one joint at a time, with the operations numpy's ``clip``
+    does (``min(max(x, lo), hi)``, the bound winning a tie) in the same
+    order, so the target is bit for bit what the numpy form gave
+    (tests/test_safety_floats.py checks that against numpy).
     """
-    target = order_targets(names, position, spec)
-    limited = spec.clamp(target)
-    clamped_limits = not np.array_equal(limited, target)
-    vmax = np.asarray(spec.max_velocity if max_velocity is None else max_velocity, dtype=float)
-    step = vmax * max(dt, 0.0)
-    stepped = np.clip(limited, previous - step, previous + step)
-    clamped_speed = not np.array_equal(stepped, limited)
-    return Checked(stepped, clamped_limits, clamped_speed)
+    target = order_floats(names, position, spec)
+    n = len(target)
+    vmax = _per_joint(spec.max_velocity if max_velocity is None else max_velocity, n)
+    prev = _per_joint(previous, n)
+    scale = max(dt, 0.0)
+    stepped = []
+    clamped_limits = clamped_speed = False
+    for x, lo, hi, v, p in zip(target, spec.lower, spec.upper, vmax, prev, strict=True):
+        limited = x if x > lo else lo
+        limited = limited if limited < hi else hi
+        step = v * scale
+        lo, hi = p - step, p + step
+        s = limited if limited > lo else lo
+        s = s if s < hi else hi
+        clamped_limits = clamped_limits or limited != x
+        clamped_speed = clamped_speed or s != limited
+        stepped.append(s)
+    return Checked(np.array(stepped), clamped_limits, clamped_speed)
+
+
+def _per_joint(values: float | Sequence[float] | np.ndarray, n: int) -> list[float]:
+    """``n`` floats from one value per joint, or one for all (numpy's broadcasting, which the numpy form relied on)."""
+    if isinstance(values, np.ndarray):
+        if values.shape == (n,) and values.dtype == np.float64:
+            return values.tolist()
+    elif isinstance(values, (tuple, list)) and len(values) == n and all(type(v) is float for v in values):
+        return list(values)
+    return np.broadcast_to(np.asarray(values, dtype=float), (n,)).tolist()

@@ -36,7 +36,7 @@ import numpy as np
 from bus.errors import Failed, HilError
 from roarm.camera import CameraSpec, check_unique
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER
-from roarm.kinematics import fk
+from roarm.kinematics import fk, fk_floats
 from schemas.services_pb2 import Randomization
 
 # The objects of every simulated scene: the goal marker (a sphere of 12 mm
@@ -128,6 +128,7 @@ class SimBackend(ABC):
         self._commanded = np.zeros(6)
         self._delay: deque[np.ndarray] = deque()
         self._noise = np.zeros(6)
+        self._noise_floats = [0.0] * 6
 
     # -- the interface ----------------------------------------------------------
     @abstractmethod
@@ -163,6 +164,17 @@ class SimBackend(ABC):
         position, velocity, effort = self._measure()
         measured = position + self._noise
         return RobotState(measured, velocity.copy(), effort.copy(), fk(measured))
+
+    def read_floats(self) -> tuple[list[float], list[float], list[float], tuple[float, float, float]]:
+        """``read_state`` as Python floats (position, velocity, effort, tcp), the same bits.
+
+        What the node puts in every JointState: protobuf fills repeated
+        fields from lists, and six-value numpy arithmetic costs more in call
+        overhead than it computes. The lists are the caller's to keep.
+        """
+        position, velocity, effort = self._measure_floats()
+        measured = [p + n for p, n in zip(position, self._noise_floats)]
+        return measured, list(velocity), list(effort), fk_floats(measured)
 
     def close(self) -> None:
         """Release the simulator. Safe to call twice."""
@@ -202,9 +214,15 @@ class SimBackend(ABC):
     def _measure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """True (position, velocity, effort), bus order."""
 
+    def _measure_floats(self) -> tuple[Sequence[float], Sequence[float], Sequence[float]]:
+        """``_measure`` as sequences of Python floats (a backend that keeps floats returns them as they are)."""
+        position, velocity, effort = self._measure()
+        return position.tolist(), velocity.tolist(), effort.tolist()
+
     def _draw_noise(self) -> None:
         std = float(self.randomization.obs_noise_std)
         self._noise = self._rng.normal(0.0, std, 6) if std > 0 else np.zeros(6)
+        self._noise_floats = self._noise.tolist()
 
     def __enter__(self) -> SimBackend:
         self.connect()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from bus.cli_options import HilCommand, endpoint_options, load_endpoints
+from bus.cli_options import HilCommand, endpoint_options, load_endpoints, spin_option
 from roarm.camera import CameraSpec, CameraSpecError, check_unique, parse_compact
 from sim_node.node import SimConfig, SimNode
 
@@ -53,10 +53,11 @@ def camera_specs(_ctx: click.Context, _param: click.Parameter, values: tuple[str
               help="Render a camera (repeatable): keys mount (world or a link, e.g. link5), pos, lookat, quat "
                    "(vectors as 0.6/0/0.4), w, h, fov (vertical, degrees), every (control periods), "
                    "enc (raw, jpeg, png). E.g. wrist:mount=link5,w=320,h=240,fov=60,every=5,enc=jpeg")
+@spin_option
 @endpoint_options
 def sim(backend: str, mode: str, dt: float, physics_dt: float | None, deadline_ms: float, autostart: bool, seed: int,
-        rt_priority: int, clock_every: int | None, name: str, cameras: tuple[CameraSpec, ...], run_dir: Path | None,
-        endpoints_file: Path | None) -> None:
+        rt_priority: int, clock_every: int | None, name: str, cameras: tuple[CameraSpec, ...], spin_us: int,
+        run_dir: Path | None, endpoints_file: Path | None) -> None:
     """Run the simulated RoArm-M3 as the run's robot node until Ctrl-C or shutdown.
 
     \b
@@ -73,7 +74,7 @@ def sim(backend: str, mode: str, dt: float, physics_dt: float | None, deadline_m
         config = SimConfig(backend=backend, mode=mode, dt=dt, deadline_s=deadline_ms / 1000, autostart=autostart,
                            seed=seed, rt_priority=rt_priority, name=name, cameras=cameras,
                            backend_options={} if physics_dt is None else {"physics_dt": physics_dt},
-                           clock_every=clock_every)
+                           clock_every=clock_every, spin_us=spin_us)
         node = SimNode(config, endpoints)
     except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
         raise click.UsageError(str(exc)) from None

@@ -39,11 +39,25 @@ class MockBackend(SimBackend):
             raise ValueError(f"tau must be > 0, got {tau}")
         self.nominal_tau = float(tau)
         self.tau = self.nominal_tau
-        self.position = np.zeros(6)
-        self.velocity = np.zeros(6)
-        self.effort = np.zeros(6)
+        # The state as Python floats: six values per step cost less in plain
+        # arithmetic than in numpy calls (position, velocity, effort below: numpy copies of them).
+        self._q = [0.0] * 6
+        self._qd = [0.0] * 6
+        self._effort = [0.0] * 6
         self.model_hash = hashlib.sha256(f"mock tau={tau!r}".encode()).hexdigest()
-        self._max_step = MAX_VELOCITY * self.dt
+        self._limits = tuple(zip(LOWER.tolist(), UPPER.tolist(), (MAX_VELOCITY * self.dt).tolist(), strict=True))
+
+    @property
+    def position(self) -> np.ndarray:
+        return np.array(self._q)
+
+    @property
+    def velocity(self) -> np.ndarray:
+        return np.array(self._qd)
+
+    @property
+    def effort(self) -> np.ndarray:
+        return np.array(self._effort)
 
     def connect(self) -> None:
         """Nothing to load."""
@@ -51,22 +65,37 @@ class MockBackend(SimBackend):
     def _reset_physics(self, position: np.ndarray, randomization: Randomization) -> None:
         r = randomization
         self.tau = self.nominal_tau * r.mass_scale * r.damping_scale / r.actuator_gain_scale
-        self.position = position.copy()
-        self.velocity = np.zeros(6)
-        self.effort = np.zeros(6)
+        self._q = np.asarray(position, dtype=float).tolist()
+        self._qd = [0.0] * 6
+        self._effort = [0.0] * 6
 
     def _advance(self, target: np.ndarray) -> None:
-        # np.minimum/np.maximum rather than np.clip: same result, a fraction of
-        # the call overhead on 6-vectors, and this runs every control step.
-        target = np.minimum(np.maximum(target, LOWER), UPPER)
-        wanted = target + (self.position - target) * math.exp(-self.dt / self.tau)
-        max_step = self._max_step
-        moved = np.minimum(np.maximum(wanted - self.position, -max_step), max_step)
-        new = np.minimum(np.maximum(self.position + moved, LOWER), UPPER)
-        self.velocity = (new - self.position) / self.dt
-        # A servo's load grows with its tracking error; saturates at stall.
-        self.effort = np.minimum(np.maximum((target - new) * MAX_TORQUE, -MAX_TORQUE), MAX_TORQUE)
-        self.position = new
+        """One period per joint, in the order (and with the tie rules) of numpy's
+        minimum/maximum on arrays, so the result is the same bits the numpy form gave:
+        clamp the target to the limits, decay toward it, limit the step to the
+        speed and the result to the limits."""
+        decay = math.exp(-self.dt / self.tau)
+        dt = self.dt
+        position, velocity, effort = [], [], []
+        for t, p, (lo, hi, max_step) in zip(target.tolist(), self._q, self._limits, strict=True):
+            t = t if t > lo else lo
+            t = t if t < hi else hi
+            moved = t + (p - t) * decay - p
+            moved = moved if moved > -max_step else -max_step
+            moved = moved if moved < max_step else max_step
+            new = p + moved
+            new = new if new > lo else lo
+            new = new if new < hi else hi
+            velocity.append((new - p) / dt)
+            # A servo's load grows with its tracking error; saturates at stall.
+            load = (t - new) * MAX_TORQUE
+            load = load if load > -MAX_TORQUE else -MAX_TORQUE
+            effort.append(load if load < MAX_TORQUE else MAX_TORQUE)
+            position.append(new)
+        self._q, self._qd, self._effort = position, velocity, effort
 
     def _measure(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.position, self.velocity, self.effort
+        return np.array(self._q), np.array(self._qd), np.array(self._effort)
+
+    def _measure_floats(self) -> tuple[list[float], list[float], list[float]]:
+        return self._q, self._qd, self._effort

@@ -92,6 +92,9 @@ class SimConfig:
     cameras: tuple[CameraSpec, ...] = ()
     # sim/clock on every n-th step (bus/decimate.py; 0 = never); None: 10 in lockstep, 1 in realtime.
     clock_every: int | None = None
+    # Lockstep: microseconds the loop looks for the answer without blocking before it blocks
+    # (bus/waiting.py; 0 = never). Realtime ends each wait with its own busy wait (SPIN_S).
+    spin_us: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -100,6 +103,8 @@ class SimConfig:
             raise ValueError(f"dt must be a positive number of seconds, got {self.dt}")
         if not (self.deadline_s > 0 and math.isfinite(self.deadline_s)):
             raise ValueError(f"deadline must be positive, got {self.deadline_s} s")
+        if self.spin_us < 0:
+            raise ValueError(f"spin must be >= 0 microseconds (0 = never), got {self.spin_us}")
         if self.clock_every is not None and self.clock_every < 0:
             raise ValueError(f"clock every must be >= 0 steps (0 = never), got {self.clock_every}")
 
@@ -166,6 +171,7 @@ class SimNode:
         # sim/clock repeats JointState's sim_time and seq: in lockstep every 10th step is plenty.
         default_every = CLOCK_EVERY_LOCKSTEP if self.lockstep else 1
         self.clock_every = Every(default_every if config.clock_every is None else config.clock_every)
+        self.spin_us = config.spin_us if self.lockstep else 0
         self.k = 0  # control step since the last reset (JointState.seq)
         self.target = pose("home")
         self.applied = services_pb2.Randomization()
@@ -192,10 +198,10 @@ class SimNode:
         try:
             if not self.lockstep or self.config.autostart:
                 self.reset(pose("home"), self.config.seed, None)
+            gc.freeze()  # everything allocated at start-up: later collections skip it
             if self.lockstep:
                 self._run_lockstep()
             else:
-                gc.freeze()  # everything allocated at start-up: later collections skip it
                 self._run_realtime()
         finally:
             self.backend.close()
@@ -236,6 +242,7 @@ class SimNode:
         Wake.STOP. Ping, info and shutdown are answered on the way (they read
         the node or stop it; they change nothing the loop holds)."""
         node = self.node
+        spin_us = self.spin_us
         while node.running:
             remaining = until - time.monotonic()
             if remaining <= 0:
@@ -243,12 +250,13 @@ class SimNode:
             # Poll timeouts are whole milliseconds and wake-ups come late: sleep
             # until at least WAKE_MARGIN_MS before ``until``, poll without
             # blocking after that, so the time is never overslept.
-            has_input = node.spin(IDLE_MS if remaining > IDLE_S else max(0, int(remaining * 1000 - WAKE_MARGIN_MS)))
+            has_input = node.spin(IDLE_MS if remaining > IDLE_S else max(0, int(remaining * 1000 - WAKE_MARGIN_MS)),
+                                  spin_us)
             if node.request is not None:
                 return node.request
-            if has_input:
-                # recv(0) rather than drain(): no exception per wake-up on the hot path
-                envelope = self.commands.recv(0)
+            if has_input and self.commands.socket in node.ready:
+                # The poll said the socket is readable: take() reads without asking again.
+                envelope = self.commands.take()
                 if envelope is not None:
                     message = envelope.message
                     assert isinstance(message, messages_pb2.JointCommand)
@@ -316,9 +324,9 @@ class SimNode:
 
     def joint_state(self) -> messages_pb2.JointState:
         """State k as it goes on the wire; the TCP is FK of the measured joints (contract)."""
-        state = self.backend.read_state()
-        return self.role.joint_state(time.monotonic_ns(), self.k, state.position, state.velocity, state.effort,
-                                     state.tcp, self.k * self.dt, self.applied_hash)
+        position, velocity, effort, tcp = self.backend.read_floats()
+        return self.role.joint_state(time.monotonic_ns(), self.k, position, velocity, effort, tcp,
+                                     self.k * self.dt, self.applied_hash)
 
     def publish_state(self) -> messages_pb2.JointState:
         """Publish state k and, on a step ``--clock-every`` says, the matching sim/clock; in lockstep the

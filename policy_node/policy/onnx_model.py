@@ -22,6 +22,7 @@ to fix it), never an onnxruntime traceback:
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -333,6 +334,6 @@ class OnnxPolicy:
             target = self.mapper(outputs[0], obs.position)
         except ActionSizeError as exc:
             raise ModelError(f"{self.path}: {exc}") from None
-        if np.all(np.isfinite(target)):
+        if all(map(math.isfinite, target.tolist())):  # six values: cheaper than np.isfinite + np.all
             self._held = target
         return target
