@@ -26,7 +26,7 @@ from tools.bag.frames import ImageSelection, jpeg_envelope
 from tools.bag.node_info import PREFIX, InfoProbe, as_metadata
 from tools.bag.writer import BagWriteError, BagWriter, WriterConfig
 from sim_node.urdf import roarm_m3_urdf
-from tools.viz.scene import URDF_ATTACHMENT, URDF_TOPIC, SceneDeriver, VizMessage
+from tools.viz.scene import TRANSFORMS_HZ, URDF_ATTACHMENT, URDF_TOPIC, SceneDeriver, VizMessage
 
 ROLE = "recorder"
 # Roles whose ``info`` the bag keeps (model hash, dt, limits, randomization).
@@ -51,6 +51,8 @@ class RecorderConfig:
     nice: int = 10
     # Add what Foxglove's 3D panel needs (link transforms, URDF, goal spheres, event logs).
     scene: bool = True
+    # Link transforms per second of robot time at most (0: one per state); tools/viz/scene.py says why.
+    scene_hz: float = TRANSFORMS_HZ
     # Which camera frames to keep, and whether raw frames are stored raw or as JPEG (tools/bag/frames.py).
     images: ImageSelection = field(default_factory=ImageSelection)
 
@@ -96,7 +98,7 @@ def record(config: RecorderConfig) -> RecordResult:
     }
     probe = InfoProbe(node.ctx, config.endpoints, DESCRIBED_ROLES, config.name, node.security)
     node.install_signal_handlers()
-    scene = SceneDeriver() if config.scene else None
+    scene = SceneDeriver(config.scene_hz) if config.scene else None
     error = ""
     try:
         while node.running:
@@ -110,6 +112,8 @@ def record(config: RecorderConfig) -> RecordResult:
             # keeps the recorder from stealing the CPU a lockstep loop needs.
             time.sleep(config.batch_s)
         _drain_into(bag, subscribers, node, scene, config.images)  # what arrived while stopping
+        for derived in scene.final() if scene is not None else ():
+            _write_derived(bag, derived)  # the last state's pose, when the rate bound skipped it
     except BagWriteError as exc:
         error = str(exc)
         node.event(Severity.ERROR, "record.write_failed", error)
