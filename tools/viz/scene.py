@@ -283,8 +283,8 @@ class SceneDeriver:
     robot time, and always the first state after a reset (robot time went
     back). A viewer needs no more (Foxglove interpolates between
     transforms), and drawing every state of a 100 Hz simulation was most of
-    what recording cost (issue 18). States without a robot time (sim_time 0)
-    are slotted by their host stamp instead. ``final`` draws the last state
+    what recording cost (issue 18). A source without robot time (sim_time
+    0 in state after state) is slotted by its host stamps instead. ``final`` draws the last state
     when it fell between slots, so a bag ends on the pose the robot last
     reported. ``transforms_hz`` 0: every state.
     """
@@ -298,6 +298,7 @@ class SceneDeriver:
         self.transforms_hz = transforms_hz
         self._slot: int | None = None  # of the last state drawn
         self._held: Envelope | None = None  # the last state not drawn, for ``final``
+        self._robot_time = -1.0  # of the last state (-1: none yet)
 
     def derive(self, envelope: Envelope) -> list[VizMessage]:
         out = []
@@ -329,10 +330,13 @@ class SceneDeriver:
             state = messages_pb2.JointState.FromString(envelope.payload)
             hz = self.transforms_hz
             if hz:
-                robot_time = state.sim_time
-                # a slot of robot time; without one, of the host's clock (negative: never equal to the other)
-                slot = int(robot_time * hz) if robot_time > 0 else -1 - int((state.stamp_ns or envelope.sent_ns) * hz // 1e9)
-                if slot == self._slot:
+                robot_time, last = state.sim_time, self._robot_time
+                self._robot_time = robot_time
+                if (robot_time > 0 or last < 0 or robot_time < last) and math.isfinite(robot_time):
+                    slot = int(robot_time * hz)
+                else:  # a source without robot time (sim_time stays 0): slots of the host's clock, negative
+                    slot = -1 - int((state.stamp_ns or envelope.sent_ns) * hz // 1e9)
+                if slot == self._slot and not robot_time < last:  # robot time going back: a reset, drawn
                     self._held = envelope
                     return None
                 self._slot = slot
