@@ -20,7 +20,7 @@ from bus.endpoints import ROLES, Endpoints
 from bus.envelope import Envelope, Reject
 from bus.node import Node, Severity
 from bus.pubsub import Subscriber
-from bus.topics import QueuePolicy
+from bus.topics import CAMERA_PREFIX, QueuePolicy
 from schemas import services_pb2
 from tools.bag.frames import ImageSelection, jpeg_envelope
 from tools.bag.node_info import PREFIX, InfoProbe, as_metadata
@@ -138,17 +138,21 @@ def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node,
     """
     images = images or ImageSelection()
     keeps = images.keeps
+    # Per message only what it needs: camera topics alone are filtered and re-encoded, and the scene
+    # sees only the topics it draws from (most messages are commands and states).
     batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items()
              for envelope in sub.drain(many=True)  # many: queued since the last batch, no ask per message
-             if keeps(envelope.topic)]
+             if not envelope.topic.startswith(CAMERA_PREFIX) or keeps(envelope.topic)]
     batch.sort(key=itemgetter(0))  # by the senders' stamps alone
     write = bag.write
     raw = images.raw
+    derives = scene.derives if scene is not None else frozenset()
     for _sent, role, received in batch:
-        envelope = received if raw else _as_jpeg(received, node)
-        gap = write(role, envelope, received.topic)
-        if scene is not None:
-            for derived in scene.derive(envelope):
+        topic = received.topic
+        envelope = received if raw or not topic.startswith(CAMERA_PREFIX) else _as_jpeg(received, node)
+        gap = write(role, envelope, topic)
+        if topic in derives:
+            for derived in scene.derive(envelope):  # type: ignore[union-attr]
                 _write_derived(bag, derived)
         if gap:
             node.counters["dropped"] += gap

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from foxglove_schemas_protobuf.Color_pb2 import Color
 from foxglove_schemas_protobuf.FrameTransform_pb2 import FrameTransform
@@ -80,9 +80,9 @@ LEVELS = {messages_pb2.DEBUG: Log.DEBUG, messages_pb2.INFO: Log.INFO, messages_p
           messages_pb2.ERROR: Log.ERROR, messages_pb2.CRITICAL: Log.FATAL}
 
 
-@dataclass(frozen=True)
-class VizMessage:
-    """One derived message, ready for a bag channel or a live channel."""
+class VizMessage(NamedTuple):
+    """One derived message, ready for a bag channel or a live channel (a named tuple: the
+    recorder makes one per drawn state, and a frozen dataclass costs several times more to make)."""
 
     topic: str
     schema: str  # foxglove.FrameTransforms, ... or URDF_SCHEMA
@@ -228,10 +228,14 @@ def frame_transforms(position: list[float], stamp_ns: int) -> FrameTransforms:
     return out
 
 
+_NAMES = list(NAMES)  # a repeated field compares equal to a list (not to a tuple), without a copy
+
+
 def _canonical(state: messages_pb2.JointState) -> list[float] | None:
     """Positions in bus order; None when the state cannot say (wrong count, unknown names)."""
-    if not state.names or tuple(state.names) == NAMES:
-        return list(state.position) if len(state.position) == len(NAMES) else None
+    if not state.names or state.names == _NAMES:
+        position = state.position[:]  # a list
+        return position if len(position) == len(NAMES) else None
     index = {name: i for i, name in enumerate(state.names)}
     if set(index) != set(NAMES) or len(state.position) != len(state.names):
         return None
@@ -299,6 +303,9 @@ class SceneDeriver:
         self._slot: int | None = None  # of the last state drawn
         self._held: Envelope | None = None  # the last state not drawn, for ``final``
         self._robot_time = -1.0  # of the last state (-1: none yet)
+        # The topics anything is drawn from: a caller may skip ``derive`` for the rest (the URDF then
+        # comes with the first of these instead of the first message of any topic).
+        self.derives = frozenset((JOINT_STATE, GOAL, EVENT))
 
     def derive(self, envelope: Envelope) -> list[VizMessage]:
         out = []
