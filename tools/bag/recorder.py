@@ -103,7 +103,10 @@ def record(config: RecorderConfig) -> RecordResult:
     try:
         while node.running:
             node.spin(timeout_ms=0)  # services and heartbeat; never waits here
-            heard = _drain_into(bag, subscribers, node, scene, config.images)
+            # only the sockets the spin's poll found readable: an empty one costs a raised zmq.Again
+            ready = node.ready
+            heard = _drain_into(bag, {role: sub for role, sub in subscribers.items() if sub.socket in ready},
+                                node, scene, config.images)
             for role, info in probe.ask(heard).items():
                 bag.add_metadata(PREFIX + role, as_metadata(info))
             bag.flush_if_due()
