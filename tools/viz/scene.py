@@ -152,14 +152,16 @@ def _field(tag: int, body: bytes) -> bytes:
 
 _QUATERNION = struct.Struct("<BdBdBdBd")  # foxglove.Quaternion: x=1, y=2, z=3, w=4 (doubles)
 _VECTOR3 = struct.Struct("<BdBdBd")
+# (packer, its arguments with the constants in, (argument index, joint, origin quaternion) of each turning joint)
+_Packer = tuple[struct.Struct, list[object], list[tuple[int, int, tuple[float, float, float, float]]]]
 
 
 class TransformBuilder:
     """``foxglove.FrameTransforms`` bytes for joint positions in bus order.
 
     The recorder does this for every state it draws, so the message is
-    written in protobuf's wire format directly, with one ``struct.pack``:
-    the frame names, translations and fixed rotations are constant bytes,
+    written in protobuf's wire format directly, with one ``struct.pack`` for
+    the message and one per turning joint's rotation: the frame names, translations and fixed rotations are constant bytes,
     only the stamp (the same in every transform) and the moving joints'
     rotations change. The layout depends on the stamp's length alone, so
     one packer per stamp length is built once and kept. Building nested
@@ -177,9 +179,9 @@ class TransformBuilder:
             head = _field(0x12, parent.encode()) + _field(0x1A, child.encode()) + _field(
                 0x22, _VECTOR3.pack(0x09, xyz[0], 0x11, xyz[1], 0x19, xyz[2]))
             self._edges.append((head + b"\x2a" + bytes((_QUATERNION.size,)), joint, origin))
-        self._packers: dict[int, tuple[struct.Struct, list[object], list[tuple[int, int, tuple[float, ...]]]]] = {}
+        self._packers: dict[int, _Packer] = {}
 
-    def _packer(self, stamp_size: int) -> tuple[struct.Struct, list[object], list[tuple[int, int, tuple[float, ...]]]]:
+    def _packer(self, stamp_size: int) -> _Packer:
         """(packer, its argument list with the constants filled, (argument index, joint, origin) of each
         moving rotation) for stamps of ``stamp_size`` bytes; the stamp goes in at argument 1 + 4 k."""
         fmt, args, moving = ["<"], [], []
