@@ -20,8 +20,12 @@ import yaml
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from mcap.reader import make_reader
 
+from bus.envelope import Encoder, decode
+from bus.topics import JOINT_STATE
+from roarm.joints import NAMES
+from schemas.messages_pb2 import JointState
 from tests.conftest import HIL, ROOT
-from tools.viz.scene import TransformBuilder, frame_transforms
+from tools.viz.scene import TRANSFORMS_HZ, TRANSFORMS_TOPIC, SceneDeriver, TransformBuilder, frame_transforms
 from foxglove_schemas_protobuf.FrameTransforms_pb2 import FrameTransforms
 
 
@@ -90,7 +94,7 @@ def stamp_ns(t: Any) -> int:
 def test_link_transforms_reproduce_the_tcp_the_robot_reported(decoded: Decoded) -> None:
     states = {int(s.stamp_ns): s for _t, s in decoded.by_topic["robot/joint_state"]}
     frames = decoded.by_topic["viz/transforms"]
-    assert len(frames) == len(decoded.by_topic["robot/joint_state"]) > 400  # one per measured state
+    assert len(frames) > 100
     worst = 0.0
     for _log_time, message in frames:
         transforms = list(message.transforms)
@@ -100,6 +104,33 @@ def test_link_transforms_reproduce_the_tcp_the_robot_reported(decoded: Decoded) 
         tcp = chain_to_world(transforms, "hand_tcp")[:3, 3]
         worst = max(worst, float(np.max(np.abs(tcp - np.asarray(state.tcp)))))
     assert worst < 1e-9  # metres: the same chain, to rounding
+
+
+def test_transforms_are_drawn_once_per_slot_of_robot_time_and_at_each_reset_and_the_end(decoded: Decoded) -> None:
+    """At most TRANSFORMS_HZ per second of robot time: every 1/30 s slot of robot time (per episode:
+    sim_time restarts at each reset) in which the robot reported a state has exactly one transform,
+    the first state of each episode is drawn, and so is the last state of the run."""
+    states = [s for _t, s in decoded.by_topic["robot/joint_state"]]
+    drawn = [stamp_ns(m.transforms[0]) for _t, m in decoded.by_topic["viz/transforms"]]
+    assert len(drawn) == len(set(drawn))
+    drawn_set = set(drawn)
+    episode, last, per_slot, firsts = 0, -1.0, defaultdict(list), []
+    for state in states:
+        if state.sim_time < last:
+            episode += 1
+        if state.sim_time < last or last < 0:
+            firsts.append(state.stamp_ns)
+        last = state.sim_time
+        per_slot[(episode, int(state.sim_time * TRANSFORMS_HZ))].append(state.stamp_ns)
+    assert episode >= 1 and len(per_slot) > 50  # resets and many slots: the rule is exercised
+    final_slot = (episode, int(states[-1].sim_time * TRANSFORMS_HZ))
+    for slot, stamps in per_slot.items():
+        shown = [s for s in stamps if s in drawn_set]
+        assert shown[:1] == stamps[:1], slot  # the first state of each slot
+        assert len(shown) == 1 or (slot == final_slot and shown == [stamps[0], stamps[-1]]), slot
+    assert set(firsts) <= drawn_set and states[-1].stamp_ns in drawn_set
+    assert len(drawn) == len(per_slot) + (states[-1].stamp_ns != per_slot[final_slot][0])
+    assert len(drawn) < len(states) / 2  # the reach scenario's robot runs at 100 Hz
 
 
 def test_the_bag_carries_the_urdf_that_matches_the_transforms(decoded: Decoded) -> None:
@@ -148,3 +179,46 @@ def test_replay_and_export_still_work_on_a_bag_with_scene_channels(bag: Path, tm
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "csv" / "_robot_description.csv").read_text().count("<robot ") == 1
     assert (tmp_path / "csv" / "viz_transforms.csv").stat().st_size > 1000
+
+
+def _state_envelopes(times: list[tuple[float, int]]) -> list[Any]:
+    """Real bus envelopes of JointStates with these (sim_time, host stamp ns)."""
+    encoder = Encoder("sim")
+    out = []
+    for k, (sim_time, stamp) in enumerate(times):
+        state = JointState(stamp_ns=stamp, seq=k, names=NAMES, position=[0.1 * k % 1, -0.2, 1.5, 0.3, 0.0, 0.7],
+                           sim_time=sim_time)
+        out.append(decode(encoder.encode_raw(JOINT_STATE, "roarm.v1.JointState", state.SerializeToString(),
+                                             sent_ns=stamp), parse=False))
+    return out
+
+
+def _drawn(deriver: SceneDeriver, envelopes: list[Any]) -> list[int]:
+    """Host stamps of the states the deriver drew transforms for, ``final`` included."""
+    messages = [m for e in envelopes for m in deriver.derive(e)] + deriver.final()
+    return [stamp_ns(FrameTransforms.FromString(m.data).transforms[0]) for m in messages if m.topic == TRANSFORMS_TOPIC]
+
+
+def test_the_rate_bound_counts_robot_time_and_draws_resets_and_the_last_state() -> None:
+    # 2 s of robot time at 100 Hz, delivered in 0.2 s of host time (lockstep, 10x faster than real time),
+    # then a reset and 0.05 s more.
+    times = [(k * 0.01, 1_000_000_000 + k * 1_000_000) for k in range(200)]
+    times += [(k * 0.01, 1_300_000_000 + k * 1_000_000) for k in range(6)]
+    drawn = _drawn(SceneDeriver(30.0), _state_envelopes(times))
+    by_stamp = dict((stamp, t) for t, stamp in times)
+    first_episode = [by_stamp[s] for s in drawn if s < 1_300_000_000]
+    assert len(first_episode) == 60  # 2 s x 30 Hz of robot time, though only 0.2 s of host time passed
+    assert [int(t * 30) for t in first_episode] == list(range(60))  # the first state of each 1/30 s slot
+    # after the reset: its first state (slot 0 again), the next slot (0.04 s), and the last state
+    assert drawn[60:] == [1_300_000_000, 1_304_000_000, 1_305_000_000]
+
+
+def test_every_state_at_rate_zero_and_host_time_for_sources_without_robot_time() -> None:
+    times = [(k * 0.01, 1_000_000_000 + k * 10_000_000) for k in range(50)]
+    assert _drawn(SceneDeriver(0.0), _state_envelopes(times)) == [stamp for _t, stamp in times]
+    # sim_time 0 throughout (no robot time): 1 s of host stamps at 1 kHz, slotted by the host clock
+    times = [(0.0, 5_000_000_000 + k * 1_000_000) for k in range(1000)]
+    drawn = _drawn(SceneDeriver(30.0), _state_envelopes(times))
+    assert 30 <= len(drawn) <= 33 and drawn[-1] == times[-1][1]
+    with pytest.raises(ValueError):
+        SceneDeriver(-1.0)

@@ -32,6 +32,7 @@ from tools.bag.replay import ReplayConfig, count_states, live_policy
 from tools.bag.replay import replay as run_replay
 from tools.bag.video import export_video
 from tools.bag.writer import WriterConfig
+from tools.viz.scene import TRANSFORMS_HZ
 
 
 @click.group()
@@ -68,6 +69,9 @@ def _split_topics(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--scene/--no-scene", default=True, show_default=True,
               help="Add what Foxglove's 3D panel draws: link transforms from the measured joints, the URDF, "
                    "goal spheres, events as logs (docs/foxglove.md).")
+@click.option("--scene-hz", type=click.FloatRange(min=0), default=TRANSFORMS_HZ, show_default=True,
+              help="Link transforms per second of robot time at most (the first state after a reset and the "
+                   "last state always); 0: one per state.")
 @click.option("--image-topics", multiple=True, metavar="CAMERA|TOPIC",
               help="Record only these cameras' frames: camera names or frame topics such as camera/wrist/image "
                    "(repeat or comma-separate) [default: every camera].")
@@ -76,7 +80,7 @@ def _split_topics(values: tuple[str, ...]) -> tuple[str, ...]:
                    "policy; about 20x larger).")
 @endpoint_options
 def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_json: Path | None,
-           flush_interval: float, name: str, nice: int, scene: bool, image_topics: tuple[str, ...],
+           flush_interval: float, name: str, nice: int, scene: bool, scene_hz: float, image_topics: tuple[str, ...],
            raw_images: bool, run_dir: Path | None, endpoints_file: Path | None) -> None:
     """Record every bus topic of a run into an MCAP bag until Ctrl-C, SIGTERM or `shutdown`.
 
@@ -107,7 +111,7 @@ def record(output: Path, topics: tuple[str, ...], meta: tuple[str, ...], meta_js
     except ProvenanceError as exc:
         raise click.UsageError(str(exc)) from None
     config = RecorderConfig(output, endpoints, facts, _split_topics(topics), name,
-                            WriterConfig(flush_interval_s=flush_interval), nice=nice, scene=scene,
+                            WriterConfig(flush_interval_s=flush_interval), nice=nice, scene=scene, scene_hz=scene_hz,
                             images=ImageSelection(wanted, raw_images))
     try:
         result = run_recorder(config)

@@ -20,13 +20,13 @@ from bus.endpoints import ROLES, Endpoints
 from bus.envelope import Envelope, Reject
 from bus.node import Node, Severity
 from bus.pubsub import Subscriber
-from bus.topics import QueuePolicy
+from bus.topics import CAMERA_PREFIX, QueuePolicy
 from schemas import services_pb2
 from tools.bag.frames import ImageSelection, jpeg_envelope
 from tools.bag.node_info import PREFIX, InfoProbe, as_metadata
 from tools.bag.writer import BagWriteError, BagWriter, WriterConfig
 from sim_node.urdf import roarm_m3_urdf
-from tools.viz.scene import URDF_ATTACHMENT, URDF_TOPIC, SceneDeriver, VizMessage
+from tools.viz.scene import TRANSFORMS_HZ, URDF_ATTACHMENT, URDF_TOPIC, SceneDeriver, VizMessage
 
 ROLE = "recorder"
 # Roles whose ``info`` the bag keeps (model hash, dt, limits, randomization).
@@ -51,6 +51,8 @@ class RecorderConfig:
     nice: int = 10
     # Add what Foxglove's 3D panel needs (link transforms, URDF, goal spheres, event logs).
     scene: bool = True
+    # Link transforms per second of robot time at most (0: one per state); tools/viz/scene.py says why.
+    scene_hz: float = TRANSFORMS_HZ
     # Which camera frames to keep, and whether raw frames are stored raw or as JPEG (tools/bag/frames.py).
     images: ImageSelection = field(default_factory=ImageSelection)
 
@@ -96,12 +98,15 @@ def record(config: RecorderConfig) -> RecordResult:
     }
     probe = InfoProbe(node.ctx, config.endpoints, DESCRIBED_ROLES, config.name, node.security)
     node.install_signal_handlers()
-    scene = SceneDeriver() if config.scene else None
+    scene = SceneDeriver(config.scene_hz) if config.scene else None
     error = ""
     try:
         while node.running:
             node.spin(timeout_ms=0)  # services and heartbeat; never waits here
-            heard = _drain_into(bag, subscribers, node, scene, config.images)
+            # only the sockets the spin's poll found readable: an empty one costs a raised zmq.Again
+            ready = node.ready
+            heard = _drain_into(bag, {role: sub for role, sub in subscribers.items() if sub.socket in ready},
+                                node, scene, config.images)
             for role, info in probe.ask(heard).items():
                 bag.add_metadata(PREFIX + role, as_metadata(info))
             bag.flush_if_due()
@@ -110,6 +115,8 @@ def record(config: RecorderConfig) -> RecordResult:
             # keeps the recorder from stealing the CPU a lockstep loop needs.
             time.sleep(config.batch_s)
         _drain_into(bag, subscribers, node, scene, config.images)  # what arrived while stopping
+        for derived in scene.final() if scene is not None else ():
+            _write_derived(bag, derived)  # the last state's pose, when the rate bound skipped it
     except BagWriteError as exc:
         error = str(exc)
         node.event(Severity.ERROR, "record.write_failed", error)
@@ -134,17 +141,21 @@ def _drain_into(bag: BagWriter, subscribers: dict[str, Subscriber], node: Node,
     """
     images = images or ImageSelection()
     keeps = images.keeps
+    # Per message only what it needs: camera topics alone are filtered and re-encoded, and the scene
+    # sees only the topics it draws from (most messages are commands and states).
     batch = [(envelope.sent_ns, role, envelope) for role, sub in subscribers.items()
              for envelope in sub.drain(many=True)  # many: queued since the last batch, no ask per message
-             if keeps(envelope.topic)]
+             if not envelope.topic.startswith(CAMERA_PREFIX) or keeps(envelope.topic)]
     batch.sort(key=itemgetter(0))  # by the senders' stamps alone
     write = bag.write
     raw = images.raw
+    derives = scene.derives if scene is not None else frozenset()
     for _sent, role, received in batch:
-        envelope = received if raw else _as_jpeg(received, node)
-        gap = write(role, envelope, received.topic)
-        if scene is not None:
-            for derived in scene.derive(envelope):
+        topic = received.topic
+        envelope = received if raw or not topic.startswith(CAMERA_PREFIX) else _as_jpeg(received, node)
+        gap = write(role, envelope, topic)
+        if topic in derives:
+            for derived in scene.derive(envelope):  # type: ignore[union-attr]
                 _write_derived(bag, derived)
         if gap:
             node.counters["dropped"] += gap

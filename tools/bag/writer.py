@@ -30,6 +30,7 @@ from bus import registry
 from bus.envelope import Envelope
 from bus.errors import Failed
 from schemas import SCHEMA_VERSION
+from tools.bag.chunk_append import ChunkAppender
 from tools.bag.drops import DropCounter, StreamCount
 from tools.bag.provenance import METADATA_NAME, SUMMARY_NAME
 from tools.viz.scene import VizMessage, schema_bytes
@@ -79,7 +80,10 @@ class BagWriter:
                            "none": CompressionType.NONE}[self.config.compression]
             self._writer = Writer(self._file, chunk_size=self.config.chunk_size, compression=compression)
             self._writer.start(profile="", library=LIBRARY)
-            self._add_message = self._writer.add_message  # (channel, log_time, data, publish_time, sequence)
+            # (channel, log_time, data, publish_time, sequence): into the open chunk directly where the
+            # installed mcap allows (tools/bag/chunk_append.py), else through the package's add_message
+            appender = ChunkAppender.attach(self._writer)
+            self._add_message = appender.append if appender is not None else self._writer.add_message
             self._writer.add_metadata(METADATA_NAME, provenance)
             self._sync()
         except OSError as exc:
@@ -170,8 +174,7 @@ class BagWriter:
                 channel_id = self._channels[key] = self._writer.register_channel(
                     message.topic, message.encoding, schema_id,
                     {"role": "recorder", "src": "recorder", "type": message.schema, "derived": "true"})
-            self._writer.add_message(channel_id, log_time=message.log_time_ns, data=message.data,
-                                     publish_time=message.publish_time_ns, sequence=0)
+            self._add_message(channel_id, message.log_time_ns, message.data, message.publish_time_ns, 0)
         except OSError as exc:
             raise BagWriteError(_describe(exc, self.path)) from None
 

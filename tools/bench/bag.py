@@ -14,8 +14,16 @@
    messages/s; beside it the floor of raw pyzmq sending the same prepared
    frames to the same subscriber in the same run. Target: >= 20,000 msg/s.
 
+Beside the recorder's CPU per message, the floor of the same run: a bare
+subscriber process receiving what the recorder receives, the same way
+(every role, queued, payloads left serialized, drained in 20 ms batches,
+niced like the recorder) and writing nothing: what receiving alone costs
+(ZMQ's I/O thread, three frames a message, the envelope check), which no
+change to the recorder can remove.
+
 Also ``python -m tools.bench.bag count RUN_DIR EXPECTED``: the counting
-subscriber alone.
+subscriber alone; ``python -m tools.bench.bag receive RUN_DIR SECONDS``:
+the bare subscriber (prints messages and CPU seconds over its window).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from pathlib import Path
 import zmq
 
 from bus.client import NodeClient
-from bus.endpoints import Endpoints
+from bus.endpoints import ROLES, Endpoints
 from bus.envelope import Encoder, decode
 from bus.processes import Child, Processes
 from bus.pubsub import Subscriber
@@ -62,6 +70,7 @@ class LoopResult:
     recorded: float = 0.0  # messages the recorder took in over the with-recorder windows
     dropped: int = 0
     bag_bytes: int = 0
+    receive_floor_us: float = math.nan  # a bare subscriber's CPU per message, same loop (receiving alone)
 
     @property
     def overhead(self) -> float:
@@ -147,9 +156,49 @@ def lockstep_cost(seconds: float, rounds: int, workdir: Path) -> LoopResult:
             finally:
                 recorder.stop()
             result.bag_bytes = max(result.bag_bytes, bag.stat().st_size)
+        result.receive_floor_us = _receive_floor(run, seconds)
     finally:
         run.close()
     return result
+
+
+def _receive_floor(run: LockstepPair, seconds: float) -> float:
+    """CPU per message of a bare subscriber process on the same loop (see the module's docstring)."""
+    child = run.processes.start("receiver", [sys.executable, "-m", "tools.bench.bag", "receive", str(run.dir),
+                                             str(seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = child.communicate(timeout=seconds + 60)
+        messages, cpu_s = out.split()
+        return float(cpu_s) / int(messages) * 1e6 if int(messages) else math.nan
+    except (subprocess.TimeoutExpired, ValueError):
+        run.processes.stop([child], term_s=0.0)
+        return math.nan
+
+
+def receive(run_dir: Path, seconds: float, batch_s: float = 0.02, nice: int = 10) -> tuple[int, float]:
+    """Receive like the recorder for ``seconds`` after the first message, write nothing; print and return
+    (messages, CPU seconds of this process, all threads) over that window."""
+    os.nice(nice)
+    ctx = zmq.Context()
+    endpoints = Endpoints.for_run(run_dir)
+    subs = [Subscriber(ctx, [endpoints[role].pub], (), policy=QueuePolicy.QUEUE, parse=False)
+            for role in ROLES if role != "recorder" and role in endpoints.roles]
+    deadline = time.monotonic() + 30.0
+    while not any(sub.drain(many=True) for sub in subs):  # subscribed and receiving
+        if time.monotonic() > deadline:
+            break
+        time.sleep(batch_s)
+    received, cpu0, end = 0, time.process_time(), time.monotonic() + seconds
+    while time.monotonic() < end:
+        for sub in subs:
+            received += len(sub.drain(many=True))
+        time.sleep(batch_s)
+    cpu_s = time.process_time() - cpu0
+    for sub in subs:
+        sub.close()
+    ctx.term()
+    print(received, f"{cpu_s:.6f}", flush=True)
+    return received, cpu_s
 
 
 def write_states_bag(path: Path, count: int) -> None:
@@ -253,7 +302,8 @@ def report(seconds: float, rounds: int, messages: int, targets: Targets) -> str:
         f"{OVERHEAD_TARGET * 100:.0f} %: {verdict(targets.check('recording cost', loop.overhead, OVERHEAD_TARGET))})",
         f"  recorder CPU per message recorded: {loop.cpu_per_message_us:.1f} us (target <= "
         f"{RECORDER_CPU_TARGET_US:.0f} us: "
-        f"{verdict(targets.check('recorder CPU/message', loop.cpu_per_message_us, RECORDER_CPU_TARGET_US))})",
+        f"{verdict(targets.check('recorder CPU/message', loop.cpu_per_message_us, RECORDER_CPU_TARGET_US))}); "
+        f"floor: a bare subscriber receiving the same, writing nothing: {loop.receive_floor_us:.1f} us",
         f"  recorder CPU per loop CPU: {loop.cpu_share * 100:.1f} % ({loop.recorder_cpu_s:.2f} s beside "
         f"{loop.loop_cpu_s:.2f} s of sim + responder); stored "
         f"{sum(loop.recorded_per_s) / len(loop.recorded_per_s):,.0f} msg/s, {loop.dropped} dropped, "
@@ -275,5 +325,7 @@ def report(seconds: float, rounds: int, messages: int, targets: Targets) -> str:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "count":
         count(Path(sys.argv[2]), int(sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "receive":
+        receive(Path(sys.argv[2]), float(sys.argv[3]))
     else:
-        sys.exit("usage: python -m tools.bench.bag count RUN_DIR EXPECTED")
+        sys.exit("usage: python -m tools.bench.bag count RUN_DIR EXPECTED | receive RUN_DIR SECONDS")

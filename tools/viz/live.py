@@ -4,8 +4,9 @@ protocol (the ``foxglove-sdk`` server).
 Every bus topic is forwarded as it comes (raw protobuf, with the message's
 schema), so the Raw Messages and Plot panels see joint states, commands,
 goals and heartbeats; the scene that draws the arm (link transforms from the
-measured joints, goal spheres, event logs, the URDF) comes from the same
-``SceneDeriver`` the recorder writes into bags. The URDF is re-sent every
+measured joints, at most 30 per second of robot time; goal spheres, event
+logs, the URDF) comes from the same ``SceneDeriver`` the recorder writes
+into bags. The URDF is re-sent every
 second, and so is the active goal's sphere, so a client that connects late
 still gets the robot and the goal (the derived channels are advertised at
 start, before anything flows). Camera frames

@@ -2,10 +2,12 @@
 
 - ``foxglove.FrameTransforms`` on ``viz/transforms``: one transform per URDF
   joint (world -> base_link -> link1 ... link5 -> gripper_link, link5 ->
-  hand_tcp) from the *measured* joints of each ``robot/joint_state``: the
+  hand_tcp) from the *measured* joints of ``robot/joint_state``: the
   joint's fixed origin times its rotation about z, the same chain as
   ``roarm.kinematics`` (so the frames end exactly at the TCP the robot
-  reported).
+  reported). At most ``TRANSFORMS_HZ`` (30) per second of robot time, the
+  first state after each reset and the last state always
+  (``SceneDeriver``).
 - the URDF with visual shapes (``sim_node.urdf``) on ``/robot_description``
   as a one-field protobuf message ``{string data = 1}`` (the topic and field
   Foxglove's 3D panel loads a robot description from; protobuf like every
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from foxglove_schemas_protobuf.Color_pb2 import Color
 from foxglove_schemas_protobuf.FrameTransform_pb2 import FrameTransform
@@ -58,6 +60,8 @@ URDF_SCHEMA = "roarm_hil.viz.RobotDescription"
 URDF_ATTACHMENT = "roarm_m3.urdf"
 WORLD = "world"
 TCP_FRAME = "hand_tcp"
+# Link transforms per second of robot time, at most (SceneDeriver): what a viewer needs.
+TRANSFORMS_HZ = 30.0
 
 Xyz = tuple[float, float, float]
 # (parent, child, origin xyz, origin rpy, index of the joint turning it about z, or None when fixed).
@@ -76,9 +80,9 @@ LEVELS = {messages_pb2.DEBUG: Log.DEBUG, messages_pb2.INFO: Log.INFO, messages_p
           messages_pb2.ERROR: Log.ERROR, messages_pb2.CRITICAL: Log.FATAL}
 
 
-@dataclass(frozen=True)
-class VizMessage:
-    """One derived message, ready for a bag channel or a live channel."""
+class VizMessage(NamedTuple):
+    """One derived message, ready for a bag channel or a live channel (a named tuple: the
+    recorder makes one per drawn state, and a frozen dataclass costs several times more to make)."""
 
     topic: str
     schema: str  # foxglove.FrameTransforms, ... or URDF_SCHEMA
@@ -148,40 +152,66 @@ def _field(tag: int, body: bytes) -> bytes:
 
 _QUATERNION = struct.Struct("<BdBdBdBd")  # foxglove.Quaternion: x=1, y=2, z=3, w=4 (doubles)
 _VECTOR3 = struct.Struct("<BdBdBd")
+# (packer, its arguments with the constants in, (argument index, joint, origin quaternion) of each turning joint)
+_Packer = tuple[struct.Struct, list[object], list[tuple[int, int, tuple[float, float, float, float]]]]
 
 
 class TransformBuilder:
     """``foxglove.FrameTransforms`` bytes for joint positions in bus order.
 
-    The recorder does this for every state, so the message is written in
-    protobuf's wire format directly: the frame names and translations are
-    fixed bytes, only the stamp and the moving joints' rotations change.
-    Building nested protobuf objects instead costs ~10x more (measured: ~200
-    us a state, a fifth of a core for a lockstep run). ``frame_transforms``
-    builds the same message with the package's classes; a test checks both
-    agree and that an independent reader decodes them.
+    The recorder does this for every state it draws, so the message is
+    written in protobuf's wire format directly, with one ``struct.pack`` for
+    the message and one per turning joint's rotation: the frame names, translations and fixed rotations are constant bytes,
+    only the stamp (the same in every transform) and the moving joints'
+    rotations change. The layout depends on the stamp's length alone, so
+    one packer per stamp length is built once and kept. Building nested
+    protobuf objects instead costs ~10x more (measured: ~200 us a state);
+    joining per-field pieces in Python cost 26 us (issue 18's profile).
+    ``frame_transforms`` builds the same message with the package's classes;
+    a test checks both agree and that an independent reader decodes them.
     """
 
     def __init__(self) -> None:
-        self._parts = []
-        for parent, child, xyz, _rpy, joint in EDGES:
+        # Per edge: the bytes after the stamp up to the rotation's doubles, which joint turns it (None:
+        # fixed), and for a fixed edge its whole rotation field.
+        self._edges: list[tuple[bytes, int | None, tuple[float, float, float, float]]] = []
+        for (parent, child, xyz, _rpy, joint), origin in zip(EDGES, _ORIGIN_QUATS):
             head = _field(0x12, parent.encode()) + _field(0x1A, child.encode()) + _field(
                 0x22, _VECTOR3.pack(0x09, xyz[0], 0x11, xyz[1], 0x19, xyz[2]))
-            self._parts.append((head, joint))
+            self._edges.append((head + b"\x2a" + bytes((_QUATERNION.size,)), joint, origin))
+        self._packers: dict[int, _Packer] = {}
+
+    def _packer(self, stamp_size: int) -> _Packer:
+        """(packer, its argument list with the constants filled, (argument index, joint, origin) of each
+        moving rotation) for stamps of ``stamp_size`` bytes; the stamp goes in at argument 1 + 4 k."""
+        fmt, args, moving = ["<"], [], []
+        for head, joint, origin in self._edges:
+            body_size = stamp_size + len(head) + _QUATERNION.size
+            prefix = b"\x0a" + _varint(body_size)
+            fmt.append(f"{len(prefix)}s{stamp_size}s{len(head)}s{_QUATERNION.size}s")
+            args += [prefix, b"", head, b""]
+            if joint is None:
+                args[-1] = _QUATERNION.pack(0x09, origin[0], 0x11, origin[1], 0x19, origin[2], 0x21, origin[3])
+            else:
+                moving.append((len(args) - 1, joint, origin))
+        packer = struct.Struct("".join(fmt))
+        self._packers[stamp_size] = (packer, args, moving)
+        return packer, args, moving
 
     def encode(self, position: list[float], stamp_ns: int) -> bytes:
         seconds, nanos = divmod(stamp_ns, 1_000_000_000)
         stamp = _field(0x0A, b"\x08" + _varint(seconds) + b"\x10" + _varint(nanos))
-        out = []
-        for (head, joint), origin in zip(self._parts, _ORIGIN_QUATS):
-            rotation = origin
-            if joint is not None:
-                half = 0.5 * position[joint]
-                rotation = _quat_mul(origin, (0.0, 0.0, math.sin(half), math.cos(half)))
-            body = stamp + head + _field(0x2A, _QUATERNION.pack(0x09, rotation[0], 0x11, rotation[1],
-                                                               0x19, rotation[2], 0x21, rotation[3]))
-            out.append(_field(0x0A, body))
-        return b"".join(out)
+        packer, args, moving = self._packers.get(len(stamp)) or self._packer(len(stamp))
+        args = args.copy()
+        args[1::4] = [stamp] * len(self._edges)
+        pack = _QUATERNION.pack
+        sin, cos = math.sin, math.cos
+        for at, joint, (ax, ay, az, aw) in moving:
+            half = 0.5 * position[joint]
+            s, c = sin(half), cos(half)
+            # origin * (0, 0, sin, cos): _quat_mul with the zero terms left out
+            args[at] = pack(0x09, ax * c + ay * s, 0x11, ay * c - ax * s, 0x19, aw * s + az * c, 0x21, aw * c - az * s)
+        return packer.pack(*args)
 
 
 def frame_transforms(position: list[float], stamp_ns: int) -> FrameTransforms:
@@ -200,10 +230,14 @@ def frame_transforms(position: list[float], stamp_ns: int) -> FrameTransforms:
     return out
 
 
+_NAMES = list(NAMES)  # a repeated field compares equal to a list (not to a tuple), without a copy
+
+
 def _canonical(state: messages_pb2.JointState) -> list[float] | None:
     """Positions in bus order; None when the state cannot say (wrong count, unknown names)."""
-    if not state.names or tuple(state.names) == NAMES:
-        return list(state.position) if len(state.position) == len(NAMES) else None
+    if not state.names or state.names == _NAMES:
+        position = state.position[:]  # a list
+        return position if len(position) == len(NAMES) else None
     index = {name: i for i, name in enumerate(state.names)}
     if set(index) != set(NAMES) or len(state.position) != len(state.names):
         return None
@@ -247,12 +281,33 @@ def urdf_message() -> bytes:
 
 class SceneDeriver:
     """Turns bus envelopes into the derived messages; remembers the active goal so
-    a goal re-sent every 0.25 s becomes one scene update."""
+    a goal re-sent every 0.25 s becomes one scene update.
 
-    def __init__(self) -> None:
+    Link transforms are drawn at most ``transforms_hz`` times per second of
+    robot time (``JointState.sim_time``: simulated time, or the real arm's
+    time since reset): the first state of each 1/``transforms_hz`` slot of
+    robot time, and always the first state after a reset (robot time went
+    back). A viewer needs no more (Foxglove interpolates between
+    transforms), and drawing every state of a 100 Hz simulation was most of
+    what recording cost (issue 18). A source without robot time (sim_time
+    0 in state after state) is slotted by its host stamps instead. ``final`` draws the last state
+    when it fell between slots, so a bag ends on the pose the robot last
+    reported. ``transforms_hz`` 0: every state.
+    """
+
+    def __init__(self, transforms_hz: float = TRANSFORMS_HZ) -> None:
+        if transforms_hz < 0 or not math.isfinite(transforms_hz):
+            raise ValueError(f"transforms_hz must be a finite number >= 0, got {transforms_hz}")
         self.goal_id: str | None = None
         self.urdf_sent = False
         self.transforms = TransformBuilder()
+        self.transforms_hz = transforms_hz
+        self._slot: int | None = None  # of the last state drawn
+        self._held: Envelope | None = None  # the last state not drawn, for ``final``
+        self._robot_time = -1.0  # of the last state (-1: none yet)
+        # The topics anything is drawn from: a caller may skip ``derive`` for the rest (the URDF then
+        # comes with the first of these instead of the first message of any topic).
+        self.derives = frozenset((JOINT_STATE, GOAL, EVENT))
 
     def derive(self, envelope: Envelope) -> list[VizMessage]:
         out = []
@@ -269,15 +324,42 @@ class SceneDeriver:
             out.append(VizMessage(TOPICS[schema], schema, "protobuf", data, envelope.recv_ns, envelope.sent_ns))
         return out
 
+    def final(self) -> list[VizMessage]:
+        """The transforms of the last state seen when the rate bound skipped it (else nothing)."""
+        held, self._held = self._held, None
+        if held is None:
+            return []
+        state = messages_pb2.JointState.FromString(held.payload)
+        data = self._transforms(state, held)
+        return [] if data is None else [VizMessage(TRANSFORMS_TOPIC, "foxglove.FrameTransforms", "protobuf", data,
+                                                   held.recv_ns, held.sent_ns)]
+
     def _derived(self, envelope: Envelope) -> tuple[str, bytes] | None:
         if envelope.topic == JOINT_STATE:
             state = messages_pb2.JointState.FromString(envelope.payload)
-            position = _canonical(state)
-            if position is None or not all(map(math.isfinite, position)):
-                return None
-            return "foxglove.FrameTransforms", self.transforms.encode(position, state.stamp_ns or envelope.sent_ns)
+            hz = self.transforms_hz
+            if hz:
+                robot_time, last = state.sim_time, self._robot_time
+                self._robot_time = robot_time
+                if (robot_time > 0 or last < 0 or robot_time < last) and math.isfinite(robot_time):
+                    slot = int(robot_time * hz)
+                else:  # a source without robot time (sim_time stays 0): slots of the host's clock, negative
+                    slot = -1 - int((state.stamp_ns or envelope.sent_ns) * hz // 1e9)
+                if slot == self._slot and not robot_time < last:  # robot time going back: a reset, drawn
+                    self._held = envelope
+                    return None
+                self._slot = slot
+            self._held = None
+            data = self._transforms(state, envelope)
+            return None if data is None else ("foxglove.FrameTransforms", data)
         message = self._other(envelope)
         return None if message is None else (message.DESCRIPTOR.full_name, message.SerializeToString())
+
+    def _transforms(self, state: messages_pb2.JointState, envelope: Envelope) -> bytes | None:
+        position = _canonical(state)
+        if position is None or not all(map(math.isfinite, position)):
+            return None
+        return self.transforms.encode(position, state.stamp_ns or envelope.sent_ns)
 
     def _other(self, envelope: Envelope) -> Message | None:
         if envelope.topic == GOAL:
