@@ -48,19 +48,17 @@ def order_floats(names: Sequence[str], position: Sequence[float], spec: JointSpe
 
     A robot node judges every command it receives; on six values plain
     floats cost a fraction of what numpy's per-call overhead does. Input
-    that is not a flat sequence of floats (ints, nested lists, arrays of
-    another dtype) takes the numpy path, so what is accepted and refused,
-    and every error's text, is the same either way.
+    that is not already a flat sequence of floats (ints, arrays of another
+    dtype, nested lists) is turned into floats by numpy first, so what is
+    accepted and refused is the same whatever the input's type.
     """
-    if isinstance(position, np.ndarray):
-        values = position.tolist() if position.ndim == 1 and position.dtype == np.float64 else None
-    else:
-        values = list(position)
-        if not all(type(v) is float for v in values):
-            values = None
-    if values is None:
-        return _order_numpy(names, position, spec).tolist()
     n = len(spec.names)
+    values = _flat_floats(position)
+    if values is None:
+        array = np.asarray(position, dtype=float)
+        if array.ndim != 1:  # nested input is not one value per joint, whatever its size
+            raise BadCommand("joint_count", f"expected {n} positions, got an array of shape {array.shape}")
+        values = array.tolist()
     if not names:
         if len(values) != n:
             raise BadCommand("joint_count", f"expected {n} positions, got {len(values)}")
@@ -68,7 +66,11 @@ def order_floats(names: Sequence[str], position: Sequence[float], spec: JointSpe
     else:
         if len(names) != len(values):
             raise BadCommand("joint_count", f"{len(names)} names but {len(values)} positions")
-        _check_names(names, spec)
+        unknown = [name for name in names if name not in spec.names]
+        if unknown:
+            raise BadCommand("unknown_joint", f"unknown joint(s) {unknown}; known: {list(spec.names)}")
+        if len(set(names)) != n:
+            raise BadCommand("joint_count", f"command names {len(set(names))} of the {n} joints; all are required")
         index = {name: i for i, name in enumerate(names)}
         ordered = [values[index[name]] for name in spec.names]
     if not all(map(math.isfinite, ordered)):
@@ -76,34 +78,12 @@ def order_floats(names: Sequence[str], position: Sequence[float], spec: JointSpe
     return ordered
 
 
-def _check_names(names: Sequence[str], spec: JointSpec) -> None:
-    n = len(spec.names)
-    unknown = [name for name in names if name not in spec.names]
-    if unknown:
-        raise BadCommand("unknown_joint", f"unknown joint(s) {unknown}; known: {list(spec.names)}")
-    if len(set(names)) != n:
-        raise BadCommand("joint_count", f"command names {len(set(names))} of the {n} joints; all are required")
-
-
-def _order_numpy(names: Sequence[str], position: Sequence[float], spec: JointSpec) -> np.ndarray:
-    """The general path of ``order_floats`` (any input numpy turns into floats)."""
-    values = np.asarray(position, dtype=float)
-    n = len(spec.names)
-    if values.ndim != 1:  # nested input is not one value per joint, whatever its size
-        raise BadCommand("joint_count", f"expected {n} positions, got an array of shape {values.shape}")
-    if not names:
-        if values.shape != (n,):
-            raise BadCommand("joint_count", f"expected {n} positions, got {values.size}")
-        ordered = values
-    else:
-        if len(names) != values.size:
-            raise BadCommand("joint_count", f"{len(names)} names but {values.size} positions")
-        _check_names(names, spec)
-        index = {name: i for i, name in enumerate(names)}
-        ordered = values[[index[name] for name in spec.names]]
-    if not np.all(np.isfinite(ordered)):
-        raise BadCommand("non_finite", f"NaN or inf in targets {ordered.tolist()}")
-    return ordered
+def _flat_floats(position: Sequence[float]) -> list[float] | None:
+    """The values as a list when they already are floats (the bus's repeated double, a float64 array)."""
+    if isinstance(position, np.ndarray):
+        return position.tolist() if position.ndim == 1 and position.dtype == np.float64 else None
+    values = list(position)
+    return values if all(type(v) is float for v in values) else None
 
 
 def check_command(
