@@ -228,16 +228,18 @@ class FrameSubscriber:
             return {}
         newest: dict[str, tuple[list[zmq.Frame], Envelope]] = {}
         count = 0
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while True:  # a message is waiting (ZMQ_EVENTS is asked once per message: it costs microseconds)
             frames = _recv_views(sock)
             count += 1
             try:
                 envelope = self._envelope(frames)
             except Reject as reject:
                 self._reject(reject)
-                continue
-            if envelope.topic in self.topics:
-                newest[envelope.topic] = (frames, envelope)
+            else:
+                if envelope.topic in self.topics:
+                    newest[envelope.topic] = (frames, envelope)
+            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                break
         images: dict[str, Image] = {}
         for frames, envelope in newest.values():
             image = self._image(frames, envelope)
