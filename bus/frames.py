@@ -224,7 +224,7 @@ class FrameSubscriber:
         """The newest good frame of each camera that sent one, waiting up to
         ``timeout_ms`` (-1: forever) for the first; {} when none came."""
         sock = self.socket
-        if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN and not sock.poll(timeout_ms):
+        if not sock.poll(timeout_ms):  # (returns at once when one is waiting)
             return {}
         newest: dict[str, tuple[list[zmq.Frame], Envelope]] = {}
         count = 0
