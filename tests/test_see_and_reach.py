@@ -1,5 +1,5 @@
 """The shipped vision example end to end on MuJoCo: scenarios/see_and_reach.yaml passes, twice the
-same for a seed, its bag decodes with mcap's own reader (frames in the order of the states, goals
+same for a seed (every state, command and frame; reach.yaml without a camera too), its bag decodes with mcap's own reader (frames in the order of the states, goals
 that never say where the cube is), and check-policy replays the recorded frames exactly."""
 
 from __future__ import annotations
@@ -104,6 +104,22 @@ def test_see_and_reach_passes_the_same_way_twice_and_replays_exactly(tmp_path: P
     assert "PASS: every checked command matches within atol" in check.stdout
     page = (tmp_path / "a" / "report.html").read_text()
     assert 'id="cameras"' in page
+
+
+@pytest.mark.slow
+def test_a_lockstep_run_without_a_camera_is_the_same_twice_too(tmp_path: Path) -> None:
+    """reach.yaml (ONNX policy, domain randomization, four episodes): every state and command equal."""
+    runs = []
+    for name in ("a", "b"):
+        done = subprocess.run([HIL, "run", str(ROOT / "scenarios" / "reach.yaml"), "--out", str(tmp_path / name)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs.append(streams(decoded(tmp_path / name / "run.mcap")))
+    one, two = runs
+    assert one["state"] and one["command"] and not one["frame"]
+    assert one == two
+    assert [c[1] for c in one["command"]] == [s[0] for s in one["state"]]  # each state answered once, in order
+    assert len([s for s in one["state"] if s[0] == 0]) == 4
 
 
 def test_a_visual_goal_needs_its_object_in_the_scene(tmp_path: Path) -> None:
