@@ -361,6 +361,8 @@ class PolicyNode:
             if self.frames is not None:
                 info.metrics["frames_waited"] = float(self.frames.waited)
         info.extra["deadline_ms"] = f"{self.config.watchdog.deadline_s * 1e3:g}"
+        # The goal the next state is answered with: a runner waits for it before a reset (scenarios/runner.py).
+        info.extra["goal_seq"] = "" if self.goal is None else str(self.goal.seq)
         info.extra["budget_us"] = f"{self.config.watchdog.budget_s * 1e6:g}"
         if self.robot is not None:
             info.extra["robot"] = self.robot.node

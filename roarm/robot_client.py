@@ -29,6 +29,13 @@ class RobotClient(NodeClient):
         return self.request("step", services_pb2.StepRequest(steps=steps), services_pb2.StepReply,
                             timeout_s=timeout_s, retries=retries)
 
+    def limit(self, last_step: int | None, *, timeout_s: float | None = None,
+              retries: int | None = None) -> services_pb2.Ack:
+        """Let commands move a lockstep robot up to state ``last_step`` and no further (None: no limit)."""
+        request = services_pb2.LimitRequest(off=True) if last_step is None else services_pb2.LimitRequest(
+            last_step=last_step)
+        return self.request("limit", request, services_pb2.Ack, timeout_s=timeout_s, retries=retries)
+
     def scene(self, objects: Sequence[services_pb2.SceneObject] = (), *, timeout_s: float | None = None,
               retries: int | None = None) -> services_pb2.SceneReply:
         """Place scene objects (a simulator; none: only ask); the reply lists every object as placed now."""

@@ -118,6 +118,7 @@ class Monitor:
         self._state_pos: dict[int, np.ndarray] = {}
         self._command_pos: dict[int, np.ndarray] = {}
         self._answered: set[int] = set()
+        self.newest_answer = -1  # the highest obs_seq of a command answering a state of this episode
         self.hold: HoldWatch | None = None
 
     def new_episode(self, since_ns: int) -> None:
@@ -131,6 +132,7 @@ class Monitor:
         self._state_pos.clear()
         self._command_pos.clear()
         self._answered.clear()
+        self.newest_answer = -1
         self._episode_ns = since_ns
         self.tracking = False
         self.trace.new_episode()
@@ -219,6 +221,8 @@ class Monitor:
         if command.hold:
             self.hold_commands += 1
         obs_seq = int(command.obs_seq)
+        if obs_seq in self._state_pos:  # (one of this episode's states)
+            self.newest_answer = max(self.newest_answer, obs_seq)
         target = ordered(command.names, command.position)
         # Only commands for states already seen in this episode: the state
         # travels robot -> runner, its command the longer robot -> policy ->

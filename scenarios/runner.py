@@ -9,6 +9,14 @@ Read ``Run.execute`` top to bottom:
    randomization), then loop: judge each new state against the active goal,
    move to the next goal when it is reached or timed out, fire kill actions,
    watch processes and heartbeats, until every goal is judged.
+   A lockstep robot with a step limit (the sim node) is granted steps in
+   chunks of LIMIT_CHUNK, at most two chunks past the last state judged; an
+   episode that must end (a verdict before a goal with ``reset``, or the
+   run's end) ends at the limit granted then, a step no wall-clock timing
+   decides. The runner waits for that state and the policy's answer to it,
+   publishes the next goal, waits until the policy says it holds it, and
+   only then resets: every state, command and frame of a lockstep run is the
+   same for a seed.
 3. stop: ask each node to shut down, then SIGTERM, then SIGKILL its group.
 4. judge: assertions over what was observed; report.json and junit.xml.
 
@@ -62,6 +70,13 @@ BATCH_S = 0.005
 # The goal clock starts once the measured joints are this close (rad) to the
 # initial pose after a reset.
 POSE_TOLERANCE = 0.05
+# Lockstep with a step limit: steps granted at a time (the robot runs up to two
+# chunks past the last state judged; an episode runs on 1-2 chunks past its verdict).
+LIMIT_CHUNK = 25
+# How long to wait for the policy's answer to an episode's last state, and for a
+# policy that says which goal it holds (info extra ``goal_seq``) to hold a new one.
+END_WAIT_S = 2.0
+GOAL_WAIT_S = 2.0
 
 
 class SetupFailed(HilError, RuntimeError):
@@ -162,6 +177,10 @@ class Run:
         self.settling = False
         self.settle_deadline = 0.0
         self.scene_objects: frozenset[str] = frozenset()  # what the robot's scene service can place
+        self.limited = False  # the robot is lockstep and takes a step limit (module docstring)
+        self.granted = 0  # the step limit granted this episode
+        self.end_step: int | None = None  # the step this episode ends at (its verdict is in)
+        self.end_seen_at = 0.0
 
     # -- the whole run -------------------------------------------------------------
     def execute(self) -> Report:
@@ -236,6 +255,7 @@ class Run:
         for warning in fit.warnings + self._unobserved_goals():
             self.status.note(f"warning: {warning}")
         robot = self.infos["robot"]
+        self.limited = (robot.mode or self.settings.mode) == "lockstep" and "step_limit" in robot.extra
         self.scene_objects = frozenset(filter(None, robot.extra.get("scene_objects", "").split(",")))
         self.monitor.lower = _limits(robot.lower, self.monitor.lower)
         self.monitor.upper = _limits(robot.upper, self.monitor.upper)
@@ -304,6 +324,7 @@ class Run:
         scenario = self.scenario
         self.monitor.discard_pending()
         self._lead_first_goal()
+        self._await_goal(0)
         reply = self._start_episode()
         self.report.provenance["randomization_hash"] = reply.randomization_hash
         self.report.figures["randomization"] = json_format.MessageToDict(reply.applied,
@@ -323,21 +344,41 @@ class Run:
             self.thumbnails.poll(self.sim_time)
             for state, position in self.monitor.poll():
                 self.sim_time = self.episode_offset + state.sim_time
-                if self.settling:
-                    if np.max(np.abs(position - self.scenario.robot.initial_pose)) > POSE_TOLERANCE:
-                        continue  # the real arm is still moving to the initial pose
-                    self.settling = False
-                    self.monitor.tracking = True
-                    self.goals.start(state.sim_time)
-                self.monitor.trace.state(self.sim_time, state, position, self.goals)  # for report.html
-                if self.goals.observe(state, position):
-                    self._goal_finished()
-                    if self.goals.current is not None and self.goals.current.reset:
-                        self._start_episode()
-                        break  # what is left of this batch belongs to the old episode
+                seq = int(state.seq)
+                if self.end_step is None:
+                    if self.settling:
+                        if np.max(np.abs(position - self.scenario.robot.initial_pose)) > POSE_TOLERANCE:
+                            self._grant(seq)
+                            continue  # the real arm is still moving to the initial pose
+                        self.settling = False
+                        self.monitor.tracking = True
+                        self.goals.start(state.sim_time)
+                    self.monitor.trace.state(self.sim_time, state, position, self.goals)  # for report.html
+                    if self.goals.observe(state, position):
+                        resets = self.goals.current is not None and self.goals.current.reset
+                        if self.limited and resets:
+                            self._goal_finished(send=False)  # sent once the episode is over
+                            self._end_at(seq)
+                        else:
+                            self._goal_finished()
+                            if resets:
+                                self._start_episode()
+                                break  # what is left of this batch belongs to the old episode
+                    if self.limited and self.end_step is None:
+                        if self.goals.done and not actions and self.sim_time >= scenario.duration_s:
+                            self._end_at(seq)
+                        else:
+                            self._grant(seq)
                 while actions and self.sim_time >= actions[0].at_s:
                     self._kill(actions.pop(0).node, state.sim_time)
-            if self.goals.done and not actions and self.sim_time >= scenario.duration_s:
+            if self.end_step is not None:
+                if self._episode_over():
+                    if self.goals.done:
+                        break
+                    self.goal_publisher.send(self.goals.current, self.goals.index)
+                    self._await_goal(self.goals.index)
+                    self._start_episode()
+            elif not self.limited and self.goals.done and not actions and self.sim_time >= scenario.duration_s:
                 break
             now = time.monotonic()
             self.goal_publisher.resend_if_due(now)
@@ -354,6 +395,10 @@ class Run:
         goal and commands planned before it are never judged.
         """
         self.episode_offset = self.sim_time
+        self.end_step = None
+        if self.limited:  # the robot waits at its last step (>= this) until the reset
+            self.granted = 2 * LIMIT_CHUNK
+            self._limit(self.granted)
         if self.settings.remote:  # its clock against ours, for the loop latency (scenarios/remote.py)
             offset = clock_offset(self.robot)
             self.monitor.clock_offset_ns = offset.offset_ns
@@ -365,6 +410,63 @@ class Run:
         self.settling = True
         self.settle_deadline = time.monotonic() + self.scenario.timeouts.startup_s
         return reply
+
+    def _grant(self, seq: int) -> None:
+        """State ``seq`` is judged (no verdict): let the robot run up to two chunks past it."""
+        if not self.limited:
+            return
+        want = max(2 * LIMIT_CHUNK, (seq // LIMIT_CHUNK + 2) * LIMIT_CHUNK)
+        if want > self.granted:
+            self.granted = want
+            self._limit(want)
+
+    def _end_at(self, seq: int) -> None:
+        """The episode ends at the limit granted once every state before ``seq`` was judged (a function
+        of ``seq`` alone: the same step in every run, whichever batch the states came in)."""
+        self.end_step = max(2 * LIMIT_CHUNK, ((seq - 1) // LIMIT_CHUNK + 2) * LIMIT_CHUNK)
+        self.end_seen_at = 0.0
+        if self.end_step > self.granted:  # (states were lost on the way: grant what they would have)
+            self.granted = self.end_step
+            self._limit(self.end_step)
+
+    def _episode_over(self) -> bool:
+        """The robot is at the episode's last step and the policy answered it (or never will)."""
+        state = self.monitor.state
+        if self.end_step is None or state is None or int(state.seq) < self.end_step:
+            return False
+        if self.monitor.newest_answer >= self.end_step:
+            return True
+        if not self.end_seen_at:
+            self.end_seen_at = time.monotonic()
+        return time.monotonic() - self.end_seen_at > END_WAIT_S
+
+    def _limit(self, last_step: int) -> None:
+        try:
+            self.robot.limit(last_step, timeout_s=5.0, retries=1)
+        except (ServiceUnavailable, ServiceError, WrongReply) as exc:
+            raise SetupFailed(f"the robot refused its step limit: {exc}") from None
+
+    def _await_goal(self, seq: int) -> None:
+        """Until the policy holds goal ``seq`` (it says so in info ``goal_seq``), so that it answers the
+        next episode's state 0 with it; a policy that does not say was given GOAL_LEAD_S already."""
+        client = self.clients.get("policy")
+        if client is None or self.goals.current is None:
+            return
+        deadline = time.monotonic() + GOAL_WAIT_S
+        while True:
+            try:
+                info = client.info(timeout_s=1.0, retries=1)
+            except (ServiceUnavailable, ServiceError, WrongReply):
+                return  # judged as it goes: a dead policy shows in the run
+            if "goal_seq" not in info.extra or info.extra["goal_seq"] == str(seq):
+                return
+            if time.monotonic() > deadline:
+                self.status.note(f"warning: the policy did not take goal {self.goals.current.id} within "
+                                 f"{GOAL_WAIT_S:g} s")
+                return
+            self.goal_publisher.resend_if_due()
+            self.node.spin(2)
+            self._check_interrupt()
 
     def _lead_first_goal(self) -> None:
         if self.goals.current is None:
@@ -408,11 +510,12 @@ class Run:
         except (ServiceUnavailable, ServiceError, WrongReply) as exc:
             raise SetupFailed(f"the robot refused the reset: {exc}") from None
 
-    def _goal_finished(self) -> None:
+    def _goal_finished(self, send: bool = True) -> None:
         result = self.goals.results[self.goals.index - 1]
         verdict = f"reached in {result.time_s:.2f} s" if result.reached else "NOT reached"
         self.status.note(f"goal {self.goals.index}/{len(self.goals.goals)} {result.id}: {verdict}")
-        self.goal_publisher.send(self.goals.current, self.goals.index)  # None: nothing left to send
+        if send:
+            self.goal_publisher.send(self.goals.current, self.goals.index)  # None: nothing left to send
         if self.goals.current is not None and not self.goals.current.reset:  # a reset places them itself
             self._place(self._scene_for(self.goals.current))
 

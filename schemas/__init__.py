@@ -9,7 +9,7 @@ from __future__ import annotations
 # nodes refuse peers of another major version. SCHEMA_MINOR grows with
 # compatible additions (new fields, new messages).
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 3
+SCHEMA_MINOR = 4
 SCHEMA_VERSION = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 PACKAGE = "roarm.v1"

@@ -150,6 +150,14 @@ class StepReply(_message.Message):
     state: _messages_pb2.JointState
     def __init__(self, state: _Optional[_Union[_messages_pb2.JointState, _Mapping]] = ...) -> None: ...
 
+class LimitRequest(_message.Message):
+    __slots__ = ("last_step", "off")
+    LAST_STEP_FIELD_NUMBER: _ClassVar[int]
+    OFF_FIELD_NUMBER: _ClassVar[int]
+    last_step: int
+    off: bool
+    def __init__(self, last_step: _Optional[int] = ..., off: bool = ...) -> None: ...
+
 class ShutdownRequest(_message.Message):
     __slots__ = ("reason",)
     REASON_FIELD_NUMBER: _ClassVar[int]

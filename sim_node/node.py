@@ -13,7 +13,9 @@ deadline the loop waits for:
   still be joining); after it, a missed deadline holds the last command and
   counts ``deadline_miss``. reset publishes state 0, step the state it leads
   to. Paused until the first ``reset`` unless autostarted. Deterministic for
-  a seed.
+  a seed. A step limit (the ``limit`` service) stops the loop at a given
+  state: the command answering it is kept until the limit is raised (a
+  reset drops it), so a runner ends an episode at a step of its choosing.
 - realtime: the deadline is the next tick, one control period per ``dt`` of
   wall clock; the newest command wins; no command means the last target is
   held.
@@ -66,6 +68,7 @@ from sim_node.randomization import check_ranges, randomization_hash, sample
 
 Severity = messages_pb2.Severity
 MODES = ("lockstep", "realtime")
+NO_LIMIT = 2**63  # the step limit of a started robot: none
 MAX_STEPS_PER_CALL = 10_000  # a step call holds the REP socket (and ping); bound it
 SPIN_S = 0.0002  # realtime: the last stretch before a tick is a busy wait
 IDLE_S = 0.05  # the longest single wait (heartbeats stay on time while paused)
@@ -160,6 +163,8 @@ class SimNode:
         self.node.add_service("estop", services_pb2.EstopRequest)
         self.handlers["scene"] = self.on_scene
         self.node.add_service("scene", services_pb2.SceneRequest)
+        self.handlers["limit"] = self.on_limit
+        self.node.add_service("limit", services_pb2.LimitRequest)
         # Frames go out on the camera role's own PUB (16 frames queued per subscriber: bus/frames.py).
         self.cameras: tuple[CameraSpec, ...] = self.backend.cameras
         self.frames: CameraRole | None = None
@@ -178,6 +183,8 @@ class SimNode:
         self.applied_hash = ""
         self.paused = True
         self.joined = False  # lockstep: a command answered a state since the last reset
+        self.limit = NO_LIMIT  # lockstep: the last state commands may lead to (the limit service)
+        self.kept: messages_pb2.JointCommand | None = None  # lockstep: the answer to state ``limit``
         self.estop = False
         # lockstep: when the wait for the answer to state k ends (none while paused);
         # realtime: when the next control period starts.
@@ -271,6 +278,9 @@ class SimNode:
             return
         self.answer.add((time.monotonic_ns() - self._published_ns) / 1e9)
         self.joined = True
+        if self.k >= self.limit:
+            self.keep(command)
+            return
         self.accept(command)
         self.advance()
         self.publish_state()
@@ -279,12 +289,36 @@ class SimNode:
         """No answer to state k in time: publish it again until the policy has
         joined, after that hold the last command and advance."""
         if self.joined:
+            if self.k >= self.limit:  # at the step limit: wait for it to rise, no miss
+                self.deadline = math.inf
+                return
             self.node.counters["deadline_miss"] += 1
             self.node.event(Severity.WARNING, "deadline_miss",
                             f"no command for state {self.k} within {self.config.deadline_s * 1000:.0f} ms; "
                             "holding the last command", self.k)
             self.advance()
         self.publish_state()
+
+    def keep(self, command: messages_pb2.JointCommand) -> None:
+        """State k is the last one allowed: keep its answer until the limit rises."""
+        self.kept = command
+        self.deadline = math.inf
+
+    def on_limit(self, request: Message) -> services_pb2.Ack:
+        """Set the step limit; raised past k, the kept answer to state k is applied now (lockstep)."""
+        assert isinstance(request, services_pb2.LimitRequest)
+        if not self.lockstep:
+            raise self.node.refuse("limit is a lockstep service; this node runs in realtime mode")
+        self.limit = NO_LIMIT if request.off else int(request.last_step)
+        if self.k < self.limit and not self.paused:
+            if self.kept is not None:
+                command, self.kept = self.kept, None
+                self.accept(command)
+                self.advance()
+                self.publish_state()
+            elif self.deadline == math.inf:  # was waiting at the limit: the policy's wait starts again
+                self.deadline = time.monotonic() + self.config.deadline_s
+        return services_pb2.Ack(ok=True, text=f"step limit {'off' if request.off else self.limit}, at step {self.k}")
 
     # -- realtime events ------------------------------------------------------------
     def on_tick(self) -> None:
@@ -408,6 +442,7 @@ class SimNode:
         self.joined = False
         self.paused = False
         self.newest = None
+        self.kept = None
         if self.estop:
             self.target = self.backend.read_state().position.copy()
         return self.publish_state()
@@ -478,6 +513,8 @@ class SimNode:
             info.extra["camera_pub"] = self.node.endpoints["camera"].pub
             info.metrics.update(self.render_time.total().as_dict("render_"))
             info.metrics["frames"] = float(self.frames.frames if self.frames else 0)
+        if self.lockstep:
+            info.extra["step_limit"] = "off" if self.limit == NO_LIMIT else str(self.limit)
         info.metrics.update({"step": float(self.k), "steps": float(self.total_steps),
                              "deadline_miss": float(self.node.counters["deadline_miss"])})
         info.metrics.update(self.physics.total().as_dict("physics_"))

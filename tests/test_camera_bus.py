@@ -7,18 +7,20 @@ import time
 from pathlib import Path
 
 import cv2
+import msgpack
 import numpy as np
 import pytest
 import zmq
 
 from bus.endpoints import Endpoints
 from bus.envelope import Encoder, Reject
-from bus.frames import FramePublisher, FrameSubscriber
-from bus.images import Image
+from bus.frames import FramePublisher, FrameSubscriber, frame_header_prefix
+from bus.images import Image, RawReader, raw_head, read_raw, stamp, stamp_ns_of
 from bus.node import Node
 from bus.pubsub import Subscriber
 from bus.sockets import send_frames
 from bus.topics import QueuePolicy, compressed_topic, image_topic
+from schemas import SCHEMA_MAJOR, SCHEMA_MINOR
 from schemas.foxglove import CompressedImage, RawImage
 from tests.conftest import ROOT, Procs
 from tests.nodes.frame_talker import pattern
@@ -171,3 +173,55 @@ def test_a_slow_frame_subscriber_does_not_slow_the_control_loop(
     assert slowed["rate_hz"] >= 0.7 * alone["rate_hz"], (alone, slowed)
     # The frames PUB queues at most FRAME_HWM frames (15 MB) for the viewer.
     assert slowed["rss_growth_mb"] < alone["rss_growth_mb"] + 100, (alone, slowed)
+
+
+def outcome(read: object) -> object:
+    """What reading a payload gives: its fields (pixels as bytes) or the reject's reason and detail."""
+    try:
+        fields = read()  # type: ignore[operator]
+    except Reject as reject:
+        return reject.reason, reject.detail
+    return (*fields[:-1], bytes(fields[-1]))
+
+
+def test_frame_fast_paths_accept_and_refuse_exactly_what_the_full_parse_does() -> None:
+    """The publisher's RawImage head is protobuf's own bytes, its envelope header plain msgpack; a
+    RawReader that has seen a stream gives what read_raw gives, for good frames and bad ones."""
+    for stamp_ns in (0, 5, 1_700_000_000_123_456_789):
+        head = raw_head(width=320, height=240, encoding="rgb8", row_stride=960, stamp_ns=stamp_ns, frame_id="front",
+                        size=230_400)
+        fields = RawImage(timestamp=stamp(stamp_ns), frame_id="front", width=320, height=240, encoding="rgb8",
+                          step=960)
+        assert head == fields.SerializeToString() + b"\x32\x80\x88\x0e"  # data (field 6): 230,400 bytes
+        fields.data = b"\1" * 230_400
+        assert RawImage.FromString(head + b"\1" * 230_400) == fields
+    header = frame_header_prefix("camera", "foxglove.RawImage")
+    decoded = msgpack.unpackb(header + bytes.fromhex("cf" + "00" * 7 + "07" + "a3736571" + "cf" + "00" * 7 + "02"
+                                                     + "a773656e745f6e73" + "cf" + "00" * 7 + "09"))
+    assert decoded == {"src": "camera", "type": "foxglove.RawImage", "v": [SCHEMA_MAJOR, SCHEMA_MINOR], "step": 7,
+                       "seq": 2, "sent_ns": 9}
+
+    def frame(stamp_ns: int = 7, size: int = 24, data: bytes | None = None, **fields: object) -> memoryview:
+        given = {"width": 4, "height": 2, "encoding": "rgb8", "row_stride": 12, "frame_id": "wrist", **fields}
+        return memoryview(raw_head(stamp_ns=stamp_ns, size=size, **given) + (bytes(range(size)) if data is None
+                                                                                 else data))  # type: ignore[arg-type]
+
+    def reference(payload: memoryview) -> tuple[object, ...]:
+        message, data = read_raw(payload)
+        return (stamp_ns_of(message.timestamp), message.frame_id, message.encoding, message.width, message.height,
+                message.step, data)
+
+    reader = RawReader()
+    cases = [
+        frame(), frame(stamp_ns=0), frame(stamp_ns=1_700_000_000_123_456_789),  # good, then the fast path
+        frame(size=24, data=bytes(23)), frame(size=24, data=bytes(25)),  # the remembered head, wrong pixel count
+        frame(size=23), frame(size=25),  # a head that declares a wrong size
+        frame(width=2, row_stride=6, size=12), frame(),  # another resolution, and back
+        frame(encoding="rgb7"), frame(row_stride=8, size=16), frame(frame_id="other"),
+        memoryview(b"\x0a\x7f" + bytes(frame())[2:]),  # a timestamp length past the message
+        memoryview(b"\x0a\x03\x08\x80\x80" + bytes(frame())[4:]),  # a truncated timestamp
+        memoryview(RawImage(width=4, height=2, encoding="rgb8", step=12, data=bytes(24)).SerializeToString()),
+    ]
+    for payload in cases:
+        assert outcome(lambda: reader.read("camera/wrist/image", payload)) == outcome(lambda: reference(payload))
+    assert reader.read("camera/wrist/image", frame(stamp_ns=42))[0] == 42

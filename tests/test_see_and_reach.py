@@ -1,5 +1,5 @@
 """The shipped vision example end to end on MuJoCo: scenarios/see_and_reach.yaml passes, twice the
-same for a seed, its bag decodes with mcap's own reader (frames in the order of the states, goals
+same for a seed (every state, command and frame; reach.yaml without a camera too), its bag decodes with mcap's own reader (frames in the order of the states, goals
 that never say where the cube is), and check-policy replays the recorded frames exactly."""
 
 from __future__ import annotations
@@ -35,18 +35,18 @@ def decoded(bag: Path) -> list[tuple[str, object]]:
     return out
 
 
-def episodes(messages: list[tuple[str, object]]) -> list[dict[int, tuple[float, ...]]]:
-    """The policy's commands (holds left out) per episode (obs_seq restarts at 0): obs_seq -> targets."""
-    out: list[dict[int, tuple[float, ...]]] = []
-    last = None
-    for topic, command in messages:
-        if topic != "robot/joint_command":
-            continue
-        if last is None or command.obs_seq < last:
-            out.append({})
-        last = command.obs_seq
-        if not command.hold:
-            out[-1].setdefault(command.obs_seq, tuple(command.position))
+def streams(messages: list[tuple[str, object]]) -> dict[str, list[tuple[object, ...]]]:
+    """Everything of a run that a seed decides, in order: every state, command and frame with all their
+    fields but the wall-clock ones (stamps; a frame's timestamp is its state's stamp)."""
+    out: dict[str, list[tuple[object, ...]]] = {"state": [], "command": [], "frame": []}
+    for topic, m in messages:
+        if topic == "robot/joint_state":
+            out["state"].append((m.seq, m.sim_time, tuple(m.names), tuple(m.position), tuple(m.velocity),
+                                 tuple(m.effort), tuple(m.tcp), m.randomization_hash, m.trusted))
+        elif topic == "robot/joint_command":
+            out["command"].append((m.seq, m.obs_seq, tuple(m.names), tuple(m.position), tuple(m.velocity), m.hold))
+        elif topic == "camera/front/image":
+            out["frame"].append((m.frame_id, m.width, m.height, m.encoding, m.step, bytes(m.data)))  # step: row stride
     return out
 
 
@@ -58,23 +58,22 @@ def test_see_and_reach_passes_the_same_way_twice_and_replays_exactly(tmp_path: P
         assert done.returncode == 0, done.stdout + done.stderr
         assert "PASS" in done.stdout and done.stdout.count("<= 15 mm") == 3
     a, b = decoded(tmp_path / "a" / "run.mcap"), decoded(tmp_path / "b" / "run.mcap")
-    # Bit for bit for the same seed: every step both runs took (an episode ends when the runner, which
-    # judges beside the loop, resets the robot: a step more or less at the end is the runner's timing).
-    # The next goal reaches the policy while the runner resets: the steps after a goal was judged are
-    # the runner's timing, not the policy's, so each episode is compared up to its goal's verdict.
+    # Bit for bit for the same seed, the whole run: every state, command and frame of every episode,
+    # in order (an episode ends at a step the runner granted, never when it happened to react).
     goals = [json.loads((tmp_path / d / "report.json").read_text())["goals"] for d in ("a", "b")]
     assert [(g["error"], g["time_s"]) for g in goals[0]] == [(g["error"], g["time_s"]) for g in goals[1]]
-    runs = episodes(a), episodes(b)
-    assert len(runs[0]) == len(runs[1]) == 3  # one episode per goal
-    compared = 0
-    for one, two, goal in zip(*runs, goals[0], strict=True):
-        # The verdict comes at state `judged` (reached + hold_s): in lockstep every command before it was
-        # sent before that state existed, so before the runner could send the next goal.
-        judged = round((goal["time_s"] + 0.1) / 0.02)
-        steps = [k for k in range(judged) if k in one or k in two]
-        assert [one.get(k) for k in steps] == [two.get(k) for k in steps]
-        compared += len(steps)
-    assert compared > 60
+    one, two = streams(a), streams(b)
+    for kind in ("state", "command", "frame"):
+        assert len(one[kind]) == len(two[kind]), kind
+        first = next((i for i, (x, y) in enumerate(zip(one[kind], two[kind])) if x != y), None)
+        assert first is None, f"the runs' {kind}s differ first at #{first}: {one[kind][first]} != {two[kind][first]}"
+    seqs = [s[0] for s in one["state"]]
+    starts = [i for i, seq in enumerate(seqs) if seq == 0]
+    assert len(starts) == 3 and seqs == [k for start, end in zip(starts, starts[1:] + [len(seqs)])
+                                         for k in range(end - start)]  # 3 episodes, no step skipped or repeated
+    # Each state answered once, by the policy, in order (the last state of each episode too).
+    assert [c[1] for c in one["command"]] == seqs and not any(c[-1] for c in one["command"])
+    assert len(one["frame"]) == len([k for k in seqs if k % 5 == 0])  # a frame every 5 steps, none more
 
     # Goals name a colour, never a place.
     goals = [m for t, m in a if t == "task/goal"]
@@ -105,6 +104,22 @@ def test_see_and_reach_passes_the_same_way_twice_and_replays_exactly(tmp_path: P
     assert "PASS: every checked command matches within atol" in check.stdout
     page = (tmp_path / "a" / "report.html").read_text()
     assert 'id="cameras"' in page
+
+
+@pytest.mark.slow
+def test_a_lockstep_run_without_a_camera_is_the_same_twice_too(tmp_path: Path) -> None:
+    """reach.yaml (ONNX policy, domain randomization, four episodes): every state and command equal."""
+    runs = []
+    for name in ("a", "b"):
+        done = subprocess.run([HIL, "run", str(ROOT / "scenarios" / "reach.yaml"), "--out", str(tmp_path / name)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs.append(streams(decoded(tmp_path / name / "run.mcap")))
+    one, two = runs
+    assert one["state"] and one["command"] and not one["frame"]
+    assert one == two
+    assert [c[1] for c in one["command"]] == [s[0] for s in one["state"]]  # each state answered once, in order
+    assert len([s for s in one["state"] if s[0] == 0]) == 4
 
 
 def test_a_visual_goal_needs_its_object_in_the_scene(tmp_path: Path) -> None:

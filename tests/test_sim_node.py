@@ -311,3 +311,53 @@ def test_command_velocity_field_lowers_the_speed_limit(endpoints: Endpoints) -> 
     finally:
         sim.backend.close()
         sim.node.close()
+
+
+def test_step_limit_stops_lockstep_at_its_state_and_applies_the_kept_answer_when_raised(
+        procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> None:
+    """The runner's episode boundary (scenarios/runner.py): commands move a lockstep robot up to the
+    limit and no further, without deadline misses; raising it goes on from the kept answer; a reset
+    keeps the limit; realtime refuses it."""
+    start_sim(procs, run_dir, "--backend", "mock", "--deadline-ms", "50")
+    client = wait_robot(zctx, endpoints)
+    policy = Publisher(zctx, endpoints["policy"].pub, "test-policy")
+    sub = Subscriber(zctx, [endpoints["robot"].pub], [JOINT_STATE], policy=QueuePolicy.QUEUE)
+    target = pose("home")
+    target[0] = 0.3
+    seen: list[int] = []
+
+    def answer_until(seq: int) -> bool:
+        for s in states(sub, 20):
+            seen.append(int(s.seq))
+            policy.publish(JOINT_COMMAND, messages_pb2.JointCommand(obs_seq=s.seq, position=target))
+        return bool(seen) and seen[-1] >= seq
+
+    assert client.limit(10).ok
+    client.reset(seed=1)
+    poll_until(lambda: answer_until(10), "state 10")
+    misses = metric(client, "deadline_miss")  # (a slow answer on the way: this test is no fast policy)
+    until = time.monotonic() + 0.5  # 10 deadlines of 50 ms: it waits at 10, answered, without a miss
+    while time.monotonic() < until:
+        answer_until(11)
+    assert max(seen) == 10 and client.info().extra["step_limit"] == "10"
+    assert metric(client, "deadline_miss") == misses
+    client.limit(20)  # the answer to state 10, kept, moves it on
+    poll_until(lambda: answer_until(20), "state 20")
+    time.sleep(0.3)
+    answer_until(21)
+    assert max(seen) == 20 and sorted(set(seen)) == list(range(21))
+    seen.clear()
+    client.reset(seed=1)  # the limit outlives a reset
+    poll_until(lambda: answer_until(20), "state 20 of the next episode")
+    assert seen[0] == 0 and max(seen) == 20
+    client.limit(None)
+    poll_until(lambda: answer_until(40), "states past the old limit")
+    assert client.info().extra["step_limit"] == "off"
+
+
+def test_realtime_refuses_a_step_limit(procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> None:
+    start_sim(procs, run_dir, "--backend", "mock", "--mode", "realtime")
+    client = wait_robot(zctx, endpoints)
+    with pytest.raises(ServiceError, match="lockstep"):
+        client.limit(5)
+    assert "step_limit" not in client.info().extra

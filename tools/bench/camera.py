@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import tempfile
 import time
 from dataclasses import dataclass
@@ -58,7 +59,8 @@ def _pattern(width: int, height: int) -> np.ndarray:
     return image.reshape(-1)
 
 
-def _flood(endpoint: str, ready: mp.Event, seconds: float, width: int, height: int, raw: bool) -> None:
+def _flood(endpoint: str, ready: mp.Event, seconds: float, width: int, height: int, raw: bool,
+           result: mp.Queue) -> None:
     """Send frames for ``seconds``: each a fresh buffer filled from one image, sent without a copy."""
     ctx = zmq.Context()
     image = _pattern(width, height)
@@ -74,6 +76,7 @@ def _flood(endpoint: str, ready: mp.Event, seconds: float, width: int, height: i
     topic, header = image_topic("bench").encode(), b"h" * 80
     end = time.monotonic() + seconds
     step = 0
+    cpu = time.process_time()
     while time.monotonic() < end:
         storage = np.empty(PREFIX_ROOM + nbytes, np.uint8)
         if raw:
@@ -85,6 +88,7 @@ def _flood(endpoint: str, ready: mp.Event, seconds: float, width: int, height: i
             pub.publish_raw("bench", buffer, width=width, height=height, encoding="rgb8",
                             stamp_ns=time.monotonic_ns(), step=step)
         step += 1
+    result.put((step, time.process_time() - cpu))
     time.sleep(0.5)
     (sock if raw else pub.socket).close(1000)
     ctx.term()
@@ -95,6 +99,8 @@ class Throughput:
     frames: int
     seconds: float
     nbytes: int  # payload bytes per frame
+    send_cpu_us: float = 0.0  # CPU time of the sending process per frame sent (filling the frame included)
+    recv_cpu_us: float = 0.0  # CPU time of the receiving process per frame received
 
     @property
     def fps(self) -> float:
@@ -118,12 +124,15 @@ def throughput(width: int, height: int, seconds: float, workdir: Path, raw: bool
         sub = FrameSubscriber(ctx, [endpoint], ["bench"])
     spawn = mp.get_context("spawn")
     ready = spawn.Event()
-    proc = spawn.Process(target=_flood, args=(endpoint, ready, seconds + 1.5, width, height, raw), daemon=True)
+    result = spawn.Queue()
+    proc = spawn.Process(target=_flood, args=(endpoint, ready, seconds + 1.5, width, height, raw, result),
+                         daemon=True)
     proc.start()
     ready.wait(30)
     count = 0
     start = 0.0
     stop = 0.0
+    cpu = 0.0
     nbytes = width * height * 3
     try:
         while True:
@@ -143,10 +152,12 @@ def throughput(width: int, height: int, seconds: float, workdir: Path, raw: bool
             now = time.perf_counter()
             if not start:
                 start = now  # the window opens with the first frame
+                cpu = time.process_time()
                 continue
             count += got
             stop = now
             if now - start >= seconds:
+                cpu = time.process_time() - cpu
                 break
     finally:
         proc.join(seconds + 10)
@@ -154,7 +165,12 @@ def throughput(width: int, height: int, seconds: float, workdir: Path, raw: bool
             proc.kill()
         (sock if raw else sub.socket).close(0)
         ctx.term()
-    return Throughput(count, stop - start, nbytes)
+    try:
+        sent, send_cpu = result.get(timeout=5)
+    except queue.Empty:  # the sender died: no figure
+        sent, send_cpu = 0, 0.0
+    return Throughput(count, stop - start, nbytes, 1e6 * send_cpu / sent if sent else 0.0,
+                      1e6 * cpu / count if count else 0.0)
 
 
 @dataclass(frozen=True)
@@ -211,7 +227,8 @@ def report(seconds: float, targets: Targets) -> str:
     """The printed figures; each target is checked into ``targets``."""
     lines = [f"frames through the bus between 2 processes (ipc, {FRAME_HWM}-frame PUB queue), beside raw pyzmq "
              f"moving the same bytes in the same run (best of {ROUNDS} alternating rounds of {seconds:g} s):",
-             f"{'size':<9} {'bus fps':>8} {'bus MB/s':>9} {'raw fps':>8} {'raw MB/s':>9} {'bus/raw':>8}"]
+             f"{'size':<9} {'bus fps':>8} {'bus MB/s':>9} {'raw fps':>8} {'raw MB/s':>9} {'bus/raw':>8}   "
+             "CPU us per frame, send/receive (bus; raw)"]
     with tempfile.TemporaryDirectory(prefix="hbc-", dir="/tmp") as tmp:
         workdir = Path(tmp)
         for width, height in SIZES:
@@ -220,8 +237,10 @@ def report(seconds: float, targets: Targets) -> str:
             bus = max((b for b, _ in rounds), key=lambda t: t.fps)
             raw = max((r for _, r in rounds), key=lambda t: t.fps)
             ratio = bus.fps / raw.fps if raw.fps else 0.0
+            cpu = [min(getattr(t, field) for t in side) for side in ([b for b, _ in rounds], [r for _, r in rounds])
+                   for field in ("send_cpu_us", "recv_cpu_us")]
             lines.append(f"{width}x{height:<5} {bus.fps:>8.0f} {bus.mb_s:>9.0f} {raw.fps:>8.0f} {raw.mb_s:>9.0f} "
-                         f"{ratio:>7.2f}x")
+                         f"{ratio:>7.2f}x   {cpu[0]:.0f}/{cpu[1]:.0f}; {cpu[2]:.0f}/{cpu[3]:.0f}")
             targets.check(f"{width}x{height} bus >= {RATIO_TARGET}x raw", ratio, RATIO_TARGET, kind="min")
         lines.append("")
         try:
