@@ -21,6 +21,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bus.envelope import Reject
+from bus.wire import length_prefix, stamp, stamp_ns_of
 from schemas.foxglove import CompressedImage, RawImage
 
 # RawImage.encoding -> (bytes per pixel, values per pixel) (foxglove's raw encodings).
@@ -84,31 +85,6 @@ def check_compressed(fmt: str, data: bytes | memoryview) -> None:
         raise bad_image(f"data does not start like a {fmt} image")
 
 
-def stamp(stamp_ns: int) -> Timestamp:
-    return Timestamp(seconds=stamp_ns // 1_000_000_000, nanos=stamp_ns % 1_000_000_000)
-
-
-def stamp_ns_of(timestamp: Timestamp) -> int:
-    return timestamp.seconds * 1_000_000_000 + timestamp.nanos
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
-
-
-def data_field_prefix(field: int, size: int) -> bytes:
-    """Tag and length of a bytes field of ``size`` bytes (protobuf wire format)."""
-    return _varint(field << 3 | 2) + _varint(size)
-
-
 class FrameBuffer:
     """One frame's pixels with room in front for the rest of its message.
 
@@ -158,12 +134,12 @@ def raw_rest(*, width: int, height: int, encoding: str, row_stride: int, frame_i
     """The head of a RawImage after its timestamp (protobuf writes fields in number order, 1 first):
     the same for every frame of a stream, so a publisher builds it once and a reader recognises it."""
     fields = RawImage(frame_id=frame_id, width=width, height=height, encoding=encoding, step=row_stride)
-    return fields.SerializeToString() + data_field_prefix(RAW_DATA_FIELD, size)
+    return fields.SerializeToString() + length_prefix(RAW_DATA_FIELD, size)
 
 
 def compressed_head(*, fmt: str, stamp_ns: int, frame_id: str, size: int) -> bytes:
     fields = CompressedImage(timestamp=stamp(stamp_ns), frame_id=frame_id, format=fmt).SerializeToString()
-    return fields + data_field_prefix(COMPRESSED_DATA_FIELD, size)
+    return fields + length_prefix(COMPRESSED_DATA_FIELD, size)
 
 
 def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:

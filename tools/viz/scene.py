@@ -42,11 +42,11 @@ from foxglove_schemas_protobuf.TextPrimitive_pb2 import TextPrimitive
 from foxglove_schemas_protobuf.Vector3_pb2 import Vector3
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError, Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from mcap_protobuf.schema import build_file_descriptor_set
 
 from bus.envelope import Envelope
 from bus.topics import EVENT, GOAL, JOINT_STATE
+from bus.wire import stamp, varint
 from roarm.joints import NAMES
 from roarm.kinematics import JOINT_ORIGINS, LINK5_TO_TCP, WORLD_TO_BASE, fk
 from schemas import messages_pb2
@@ -129,25 +129,9 @@ def _rpy_quat(rpy: Xyz) -> tuple[float, float, float, float]:
 _ORIGIN_QUATS = tuple(_rpy_quat(rpy) for _p, _c, _xyz, rpy, _j in EDGES)
 
 
-def _stamp(ns: int) -> Timestamp:
-    return Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _field(tag: int, body: bytes) -> bytes:
     """A length-delimited protobuf field."""
-    return bytes((tag,)) + _varint(len(body)) + body
+    return bytes((tag,)) + varint(len(body)) + body
 
 
 _QUATERNION = struct.Struct("<BdBdBdBd")  # foxglove.Quaternion: x=1, y=2, z=3, w=4 (doubles)
@@ -187,7 +171,7 @@ class TransformBuilder:
         fmt, args, moving = ["<"], [], []
         for head, joint, origin in self._edges:
             body_size = stamp_size + len(head) + _QUATERNION.size
-            prefix = b"\x0a" + _varint(body_size)
+            prefix = b"\x0a" + varint(body_size)
             fmt.append(f"{len(prefix)}s{stamp_size}s{len(head)}s{_QUATERNION.size}s")
             args += [prefix, b"", head, b""]
             if joint is None:
@@ -200,10 +184,10 @@ class TransformBuilder:
 
     def encode(self, position: list[float], stamp_ns: int) -> bytes:
         seconds, nanos = divmod(stamp_ns, 1_000_000_000)
-        stamp = _field(0x0A, b"\x08" + _varint(seconds) + b"\x10" + _varint(nanos))
-        packer, args, moving = self._packers.get(len(stamp)) or self._packer(len(stamp))
+        field = _field(0x0A, b"\x08" + varint(seconds) + b"\x10" + varint(nanos))
+        packer, args, moving = self._packers.get(len(field)) or self._packer(len(field))
         args = args.copy()
-        args[1::4] = [stamp] * len(self._edges)
+        args[1::4] = [field] * len(self._edges)
         pack = _QUATERNION.pack
         sin, cos = math.sin, math.cos
         for at, joint, (ax, ay, az, aw) in moving:
@@ -216,7 +200,7 @@ class TransformBuilder:
 
 def frame_transforms(position: list[float], stamp_ns: int) -> FrameTransforms:
     """The same message built with the schema package's classes (live view, tests)."""
-    stamp = _stamp(stamp_ns)
+    timestamp = stamp(stamp_ns)
     out = FrameTransforms()
     for (parent, child, xyz, _rpy, joint), origin in zip(EDGES, _ORIGIN_QUATS):
         rotation = origin
@@ -224,7 +208,7 @@ def frame_transforms(position: list[float], stamp_ns: int) -> FrameTransforms:
             half = 0.5 * position[joint]
             rotation = _quat_mul(origin, (0.0, 0.0, math.sin(half), math.cos(half)))
         out.transforms.append(FrameTransform(
-            timestamp=stamp, parent_frame_id=parent, child_frame_id=child,
+            timestamp=timestamp, parent_frame_id=parent, child_frame_id=child,
             translation=Vector3(x=xyz[0], y=xyz[1], z=xyz[2]),
             rotation=Quaternion(x=rotation[0], y=rotation[1], z=rotation[2], w=rotation[3])))
     return out
@@ -254,7 +238,7 @@ def goal_scene(goal: messages_pb2.Goal, stamp_ns: int) -> SceneUpdate:
     elif target == "joints" and len(goal.joints.position) == len(NAMES) and not goal.joints.names:
         x, y, z = fk(list(goal.joints.position))
         centre = (float(x), float(y), float(z))
-    entity = SceneEntity(timestamp=_stamp(stamp_ns), frame_id=WORLD, id="goal", frame_locked=False)
+    entity = SceneEntity(timestamp=stamp(stamp_ns), frame_id=WORLD, id="goal", frame_locked=False)
     pose = Pose(position=Vector3(x=centre[0], y=centre[1], z=centre[2]) if centre else Vector3(),
                 orientation=Quaternion(w=1.0))
     if centre is not None:
@@ -270,7 +254,7 @@ def goal_scene(goal: messages_pb2.Goal, stamp_ns: int) -> SceneUpdate:
 
 
 def event_log(event: messages_pb2.Event) -> Log:
-    return Log(timestamp=_stamp(event.stamp_ns), level=LEVELS.get(event.severity, Log.UNKNOWN),
+    return Log(timestamp=stamp(event.stamp_ns), level=LEVELS.get(event.severity, Log.UNKNOWN),
                message=f"{event.code}: {event.text}" if event.text else event.code, name=event.node)
 
 
