@@ -369,6 +369,8 @@ class Run:
                             self._end_at(seq)
                         else:
                             self._grant(seq)
+                else:  # the steps the episode runs past its verdict, to the step it ends at
+                    self.monitor.trace.state(self.sim_time, state, position, self.goals, judged=False)
                 while actions and self.sim_time >= actions[0].at_s:
                     self._kill(actions.pop(0).node, state.sim_time)
             if self.end_step is not None:

@@ -72,14 +72,15 @@ class TraceRecorder:
 
     # -- fed by the runner ----------------------------------------------------
     def state(self, run_t: float, state: messages_pb2.JointState, position: np.ndarray,
-              goals: GoalSequence) -> None:
-        """One state as the runner judges it, before the goal sequence sees it."""
+              goals: GoalSequence, judged: bool = True) -> None:
+        """One state as the runner judges it, before the goal sequence sees it; ``judged=False``
+        for the steps a lockstep episode runs past its verdict (drawn, no goal's distance)."""
         self._now = run_t
         key = (self._episode, int(state.seq))
         if key == self._last_key:
             return  # a lockstep robot re-publishing state 0 while the policy joins
         self._last_key = key
-        goal = goals.current
+        goal = goals.current if judged else None
         index = goals.index if goal is not None else -1
         elapsed, distance = math.nan, None
         if goal is not None:
