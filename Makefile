@@ -21,8 +21,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/hil run scenarios/reach.yaml
 
+# Two pytest workers, each taking whole files: most tests wait on real
+# processes, real time and real sockets, so two at once nearly halve the
+# wall time on two cores (TEST_JOBS=0 runs them in this one process).
+TEST_JOBS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 # Speed is measured here, not in tests; each prints its figures beside a
 # baseline taken in the same run (docs/benchmarks.md has the last figures).
