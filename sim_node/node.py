@@ -273,7 +273,9 @@ class SimNode:
     # -- lockstep events ------------------------------------------------------------
     def on_command(self, command: messages_pb2.JointCommand) -> None:
         """The command answering state k: apply it, advance, publish k + 1. Any other is stale."""
-        if command.obs_seq != self.k or self.paused:
+        # At the step limit the first answer to state k is kept; a second one (a policy whose
+        # watchdog held while the limit stood) is as stale as it would be had the robot moved on.
+        if command.obs_seq != self.k or self.paused or self.kept is not None:
             self.node.counters["stale_command"] += 1
             return
         self.answer.add((time.monotonic_ns() - self._published_ns) / 1e9)

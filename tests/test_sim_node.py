@@ -314,6 +314,27 @@ def test_command_velocity_field_lowers_the_speed_limit(endpoints: Endpoints) -> 
         sim.node.close()
 
 
+def test_at_the_step_limit_the_first_answer_is_kept_and_a_later_hold_is_stale(endpoints: Endpoints) -> None:
+    """A policy whose watchdog holds while the runner keeps the limit up sends a second command for
+    the same state; the first (the policy's real answer) is what the robot goes on with."""
+    from sim_node.node import SimConfig, SimNode
+
+    sim = SimNode(SimConfig(backend="mock", mode="lockstep"), endpoints)
+    try:
+        sim.on_limit(services_pb2.LimitRequest(last_step=0))
+        sim.reset(pose("home"), 0, None)
+        answer = pose("home")
+        answer[0] = 0.3
+        sim.on_command(messages_pb2.JointCommand(obs_seq=0, position=answer))
+        sim.on_command(messages_pb2.JointCommand(obs_seq=0, position=pose("home"), hold=True))
+        assert sim.k == 0 and sim.node.counters["stale_command"] == 1
+        sim.on_limit(services_pb2.LimitRequest(last_step=5))
+        assert sim.k == 1 and sim.target[0] > 0.0  # moved toward the kept answer, not held at home
+    finally:
+        sim.backend.close()
+        sim.node.close()
+
+
 def test_step_limit_stops_lockstep_at_its_state_and_applies_the_kept_answer_when_raised(
         procs: Procs, run_dir: Path, endpoints: Endpoints, zctx: zmq.Context) -> None:
     """The runner's episode boundary (scenarios/runner.py): commands move a lockstep robot up to the
