@@ -40,6 +40,18 @@ class Rollout:
     final_error: float = float("nan")
 
 
+def step_as_robot(backend: Backend, target: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Apply ``target`` as the robot node would (clamped to limits and speed; a refused one keeps
+    ``previous``), advance one step, and return the target now held."""
+    try:
+        previous = check_command((), target, previous, backend.dt).target
+    except BadCommand:
+        pass  # the robot node would reject it too and keep the previous target
+    backend.apply_command(previous)
+    backend.step()
+    return previous
+
+
 def rollout(
     backend: Backend,
     policy: Policy,
@@ -69,11 +81,6 @@ def rollout(
         if keep:
             result.observations.append(obs)
             result.targets.append(label(obs) if label is not None else target)
-        try:
-            previous = check_command((), target, previous, backend.dt).target
-        except BadCommand:
-            pass  # the robot node would reject it too and keep the previous target
-        backend.apply_command(previous)
-        backend.step()
+        previous = step_as_robot(backend, target, previous)
     result.final_error = float(np.linalg.norm(backend.read_state().tcp - goal_xyz))
     return result

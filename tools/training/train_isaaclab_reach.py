@@ -45,13 +45,12 @@ from policy_node.policy.isaaclab import import_isaaclab, load_yaml
 from policy_node.policy.observation import ObservationBuilder
 from roarm.joints import LOWER, MAX_VELOCITY, UPPER
 from roarm.kinematics import body_ik_step, body_position
-from roarm.safety import BadCommand, check_command
 from sim_node.backends import make_backend
 from sim_node.randomization import sample
 from tools.training import adam
 from tools.training.adam import Minibatches
 from tools.training.numerics import elu, matmul
-from tools.training.rollout import Backend
+from tools.training.rollout import Backend, step_as_robot
 from tools.training.train_reach import RANDOMIZATION, Progress
 
 BODY = "gripper_link"
@@ -323,12 +322,7 @@ def collect(backend: Backend, adapter: Adapter, learner: EluMlp | None, episodes
             ws.append(1.0 + 0.02 / (error + 0.005))
             raw = label if learner is None else learner.forward(obs[None, :])[0][0]
             target = adapter.mapper(raw, state.position)
-            try:
-                previous = check_command((), target, previous, backend.dt).target
-            except BadCommand:
-                pass
-            backend.apply_command(previous)
-            backend.step()
+            previous = step_as_robot(backend, target, previous)
     return np.asarray(xs, dtype=np.float32), np.asarray(ys, dtype=np.float32), np.asarray(ws, dtype=np.float32)
 
 
@@ -343,12 +337,7 @@ def evaluate(backend: Backend, adapter: Adapter, act: Callable[[np.ndarray], np.
         for _ in range(steps):
             state = backend.read_state()
             target = adapter.mapper(act(adapter.observe(state, goal)), state.position)
-            try:
-                previous = check_command((), target, previous, backend.dt).target
-            except BadCommand:
-                pass
-            backend.apply_command(previous)
-            backend.step()
+            previous = step_as_robot(backend, target, previous)
         errors.append(float(np.linalg.norm(body_position(backend.read_state().position, BODY) - goal)))
     return np.asarray(errors)
 
