@@ -118,6 +118,10 @@ class Monitor:
         self._state_pos: dict[int, np.ndarray] = {}
         self._command_pos: dict[int, np.ndarray] = {}
         self._answered: set[int] = set()
+        # Commands taken before the state they answer: the runner reads robot
+        # and policy over separate connections, fair-queued, so when it falls
+        # behind a command can come out of its socket ahead of its state.
+        self._early: dict[int, list[messages_pb2.JointCommand]] = {}
         self.newest_answer = -1  # the highest obs_seq of a command answering a state of this episode
         self.hold: HoldWatch | None = None
 
@@ -132,6 +136,7 @@ class Monitor:
         self._state_pos.clear()
         self._command_pos.clear()
         self._answered.clear()
+        self._early.clear()
         self.newest_answer = -1
         self._episode_ns = since_ns
         self.tracking = False
@@ -191,6 +196,10 @@ class Monitor:
         self._state_stamp[seq] = int(state.stamp_ns) - self.clock_offset_ns
         self._state_pos[seq] = position
         self._prune(seq)
+        for early in self._early.pop(seq, ()):
+            # (one stamped before this state answers an older state of that seq: a previous episode's)
+            if early.stamp_ns >= self._state_stamp[seq]:
+                self._pair(early, seq)
         self._check_limits(position, seq)
         command = self._command_pos.get(seq - self.tracking_lag) if self.tracking else None
         if command is not None:
@@ -221,22 +230,29 @@ class Monitor:
         if command.hold:
             self.hold_commands += 1
         obs_seq = int(command.obs_seq)
-        if obs_seq in self._state_pos:  # (one of this episode's states)
-            self.newest_answer = max(self.newest_answer, obs_seq)
+        # Only commands for states of this episode: the state travels robot ->
+        # runner, its command the longer robot -> policy -> runner, so a
+        # command for an unseen state is either early (kept until its state
+        # comes) or answers a state from before a reset (dropped with it).
+        if obs_seq in self._state_pos:
+            self._pair(command, obs_seq)
+        elif len(self._early) < _PAIR_WINDOW:
+            self._early.setdefault(obs_seq, []).append(command)
+
+    def _pair(self, command: messages_pb2.JointCommand, obs_seq: int) -> None:
+        """A command with the state it answers: its target for tracking, and
+        (each state's first answer only) the loop latency."""
+        self.newest_answer = max(self.newest_answer, obs_seq)
         target = ordered(command.names, command.position)
-        # Only commands for states already seen in this episode: the state
-        # travels robot -> runner, its command the longer robot -> policy ->
-        # runner, so anything else answers a state from before a reset.
-        if target is not None and obs_seq in self._state_pos:
+        if target is not None:
             self._command_pos.setdefault(obs_seq, target)
             self.trace.command(obs_seq, target, bool(command.hold))
-        stamp = self._state_stamp.get(obs_seq)
-        # Each state's first answer only; state 0 may be re-published while
-        # the policy joins, so its age says nothing about the loop.
-        if stamp is not None and obs_seq > 0 and obs_seq not in self._answered:
+        # State 0 may be re-published while the policy joins, so its age says nothing about the loop.
+        if obs_seq > 0 and obs_seq not in self._answered:
             self._answered.add(obs_seq)
-            self.latency.add((command.stamp_ns - stamp) / 1e9)
-            self.trace.latency(obs_seq, (command.stamp_ns - stamp) / 1e9)
+            latency = (command.stamp_ns - self._state_stamp[obs_seq]) / 1e9
+            self.latency.add(latency)
+            self.trace.latency(obs_seq, latency)
 
     def _on_heartbeat(self, beat: messages_pb2.Heartbeat) -> None:
         health = self.health.setdefault(beat.role, RoleHealth())
@@ -259,7 +275,7 @@ class Monitor:
     def _prune(self, seq: int) -> None:
         if len(self._state_pos) > _PAIR_WINDOW:
             cutoff = seq - _PAIR_WINDOW // 2
-            for table in (self._state_stamp, self._state_pos, self._command_pos):
+            for table in (self._state_stamp, self._state_pos, self._command_pos, self._early):
                 for key in [k for k in table if k < cutoff]:
                     del table[key]
             self._answered = {k for k in self._answered if k >= cutoff}

@@ -95,6 +95,27 @@ def test_tracking_latency_and_limits_from_a_stream(bus: Bus) -> None:
     assert [s.seq for s, _ in bus.states] == list(range(29))
 
 
+def test_commands_taken_before_their_states_are_paired_when_the_states_come(bus: Bus) -> None:
+    """A runner that falls behind reads robot and policy fair-queued: a state's
+    command can come out of its socket first. It still counts for latency and
+    tracking; a previous episode's command for the same seq does not."""
+    old_episode = time.monotonic_ns()
+    bus.monitor.new_episode(old_episode)
+    bus.monitor.tracking = True
+    stamps = [old_episode + 1_000_000 * (k + 1) for k in range(8)]
+    bus.command(7, HOME, old_episode - 1)  # stamped before any state of this episode: a previous episode's
+    for k in range(1, 8):
+        bus.command(k, HOME, stamps[k] + 2_000_000)  # each 2 ms after its state, but taken first
+    bus.until(lambda: bus.monitor.commands == 8)
+    assert bus.monitor.latency.count == 0
+    for k in range(8):
+        bus.state(k, HOME, stamp_ns=stamps[k])
+    bus.until(lambda: bus.monitor.states == 8)
+    latency = bus.monitor.latency.total()
+    assert latency.count == 7 and latency.p50_s == pytest.approx(0.002, rel=0.02)
+    assert bus.monitor.newest_answer == 7 and bus.monitor.tracking_count == 5  # states 3..7 against commands 1..5
+
+
 def test_a_new_episode_drops_states_from_before_the_reset(bus: Bus) -> None:
     old = bus.state(500, HOME)
     bus.monitor.new_episode(old + 5_000)  # the reset, as stamped by the robot
