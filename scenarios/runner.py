@@ -3,7 +3,9 @@
 Read ``Run.execute`` top to bottom:
 
 1. start-up: each node (recorder, robot, policy) in its own process group,
-   all at once; wait until each answers ping; compare the robot's and the
+   all at once; wait until each answers ping, its heartbeats reach the
+   runner and the recorder has heard every node (nothing of the run is
+   lost to a subscription still joining); compare the robot's and the
    policy's info (joint names, limits, period).
 2. the run: publish the first goal, reset the robot (seed, pose,
    randomization), then loop: judge each new state against the active goal,
@@ -238,6 +240,7 @@ class Run:
                 self._check_interrupt()  # Ctrl-C while waiting is an interruption, not a broken node
                 raise
         self._wait_for_heartbeats(deadline)
+        self._wait_for_recorder(deadline)
         for role in ("robot", "policy"):
             self.infos[role] = self._info(role)
         if self.settings.remote:  # the target is what the remote robot says it is
@@ -299,6 +302,25 @@ class Run:
                 raise SetupFailed(f"no heartbeat from {', '.join(missing)} reached the runner within "
                                   f"{self.scenario.timeouts.startup_s:g} s although it answers ping")
             time.sleep(0.01)
+
+    def _wait_for_recorder(self, deadline: float) -> None:
+        """The recorder's subscriptions join as ours do, asynchronously (a
+        connect that came before the peer bound retries later): wait until it
+        has heard every other node, so the bag holds the run from state 0."""
+        if "recorder" not in self.clients:
+            return
+        roles = set(self._watched_roles()) - {"recorder"}
+        while True:
+            heard = set(self._info("recorder").extra.get("heard", "").split(","))
+            missing = sorted(roles - heard)
+            if not missing:
+                return
+            self._check_interrupt()
+            if time.monotonic() > deadline:
+                raise SetupFailed(f"the recorder heard nothing from {', '.join(missing)} within "
+                                  f"{self.scenario.timeouts.startup_s:g} s: its bag would miss the run's start")
+            self._serve_while_waiting()
+            time.sleep(0.02)
 
     def _watched_roles(self) -> list[str]:
         """Roles whose heartbeats must arrive: the nodes started, and a remote robot."""

@@ -235,3 +235,6 @@ def test_the_example_reaches_goals_of_a_run_from_any_folder(procs: Procs, tmp_pa
     check = subprocess.run([HIL, "bag", "check-policy", str(out / "run.mcap"), "--policy",
                             f"{EXAMPLE}:make_policy"], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
+    # The run started once the recorder heard every node: the bag holds it from state 0.
+    assert {"robot", "policy"} <= set(report["nodes"]["recorder"]["info"]["extra"]["heard"].split(","))
+    assert "starts mid-episode" not in check.stdout, check.stdout

@@ -75,6 +75,7 @@ def record(config: RecorderConfig) -> RecordResult:
     bag = BagWriter(config.output, config.provenance, config.writer)  # fails early, before any socket
     if config.nice:
         os.nice(config.nice)
+    heard: set[str] = set()  # roles a message came from: the runner starts a run once every role is heard
 
     def describe() -> services_pb2.NodeInfo:
         info = services_pb2.NodeInfo(backend="mcap")
@@ -82,6 +83,7 @@ def record(config: RecorderConfig) -> RecordResult:
         info.extra["topics"] = ",".join(config.topics) or "*"
         info.extra["image_topics"] = ",".join(config.images.wanted) or "*"
         info.extra["images"] = "raw" if config.images.raw else "jpeg"
+        info.extra["heard"] = ",".join(sorted(heard))
         info.metrics["received"] = float(bag.drops.received)
         info.metrics["dropped"] = float(bag.drops.dropped)
         return info
@@ -105,9 +107,10 @@ def record(config: RecorderConfig) -> RecordResult:
             node.spin(timeout_ms=0)  # services and heartbeat; never waits here
             # only the sockets the spin's poll found readable: an empty one costs a raised zmq.Again
             ready = node.ready
-            heard = _drain_into(bag, {role: sub for role, sub in subscribers.items() if sub.socket in ready},
-                                node, scene, config.images)
-            for role, info in probe.ask(heard).items():
+            now_heard = _drain_into(bag, {role: sub for role, sub in subscribers.items() if sub.socket in ready},
+                                    node, scene, config.images)
+            heard |= now_heard
+            for role, info in probe.ask(now_heard).items():
                 bag.add_metadata(PREFIX + role, as_metadata(info))
             bag.flush_if_due()
             # Let messages pile up in the sockets' queues (100,000 deep) and take
