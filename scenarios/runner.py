@@ -32,6 +32,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -291,17 +292,13 @@ class Run:
         a publisher drops what it sends before a subscriber has joined, and
         the robot's first state must not be lost that way."""
         roles = self._watched_roles()
-        while True:
-            self.node.spin(0)
+
+        def missing() -> list[str]:
             self.monitor.discard_pending()
-            missing = [role for role in roles if role not in self.monitor.health]
-            if not missing:
-                return
-            self._check_interrupt()
-            if time.monotonic() > deadline:
-                raise SetupFailed(f"no heartbeat from {', '.join(missing)} reached the runner within "
-                                  f"{self.scenario.timeouts.startup_s:g} s although it answers ping")
-            time.sleep(0.01)
+            return [role for role in roles if role not in self.monitor.health]
+
+        self._wait_until_none(missing, deadline, "no heartbeat from {} reached the runner within {:g} s although "
+                              "it answers ping")
 
     def _wait_for_recorder(self, deadline: float) -> None:
         """The recorder's subscriptions join as ours do, asynchronously (a
@@ -310,17 +307,25 @@ class Run:
         if "recorder" not in self.clients:
             return
         roles = set(self._watched_roles()) - {"recorder"}
+
+        def missing() -> list[str]:
+            return sorted(roles - set(self._info("recorder").extra.get("heard", "").split(",")))
+
+        self._wait_until_none(missing, deadline, "the recorder heard nothing from {} within {:g} s: its bag would "
+                              "miss the run's start")
+
+    def _wait_until_none(self, missing: Callable[[], list[str]], deadline: float, failure: str) -> None:
+        """Serve our services until ``missing()`` is empty; past ``deadline``
+        SetupFailed with ``failure`` naming what is missing and the start-up timeout."""
         while True:
-            heard = set(self._info("recorder").extra.get("heard", "").split(","))
-            missing = sorted(roles - heard)
-            if not missing:
+            self.node.spin(0)
+            left = missing()
+            if not left:
                 return
             self._check_interrupt()
             if time.monotonic() > deadline:
-                raise SetupFailed(f"the recorder heard nothing from {', '.join(missing)} within "
-                                  f"{self.scenario.timeouts.startup_s:g} s: its bag would miss the run's start")
-            self._serve_while_waiting()
-            time.sleep(0.02)
+                raise SetupFailed(failure.format(", ".join(left), self.scenario.timeouts.startup_s))
+            time.sleep(0.01)
 
     def _watched_roles(self) -> list[str]:
         """Roles whose heartbeats must arrive: the nodes started, and a remote robot."""
