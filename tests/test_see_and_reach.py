@@ -114,12 +114,14 @@ def test_see_and_reach_passes_the_same_way_twice_and_replays_exactly(tmp_path: P
 def test_a_lockstep_run_without_a_camera_is_the_same_twice_too(tmp_path: Path) -> None:
     """reach.yaml (ONNX policy, domain randomization, four episodes): every state, and each state's answer, equal.
 
-    As in see_and_reach.yaml, the policy gets a budget and deadline that timing never decides: a
-    watchdog hold on a loaded machine is the real-time safety net, not part of the policy's answer."""
+    As in see_and_reach.yaml, the policy gets a budget and deadline and the robot a deadline for each
+    answer that timing never decides: a watchdog hold on a loaded machine is the real-time safety net,
+    not part of the policy's answer."""
     text = (ROOT / "scenarios" / "reach.yaml").read_text()
     text = text.replace("  path: ../policies/reach.onnx\n", f"  path: {ROOT / 'policies' / 'reach.onnx'}\n"
                         '  args: ["--budget-us", "50000", "--deadline-ms", "1000"]\n')
-    assert "--budget-us" in text
+    text = text.replace("  mode: lockstep\n", '  mode: lockstep\n  options: {mujoco: ["--deadline-ms", "1000"]}\n')
+    assert "--budget-us" in text and "options:" in text
     scenario = tmp_path / "reach.yaml"
     scenario.write_text(text)
     runs = []
