@@ -119,7 +119,7 @@ def test_a_lockstep_run_without_a_camera_is_the_same_twice_too(tmp_path: Path) -
     not part of the policy's answer."""
     text = (ROOT / "scenarios" / "reach.yaml").read_text()
     text = text.replace("  path: ../policies/reach.onnx\n", f"  path: {ROOT / 'policies' / 'reach.onnx'}\n"
-                        '  args: ["--budget-us", "50000", "--deadline-ms", "1000"]\n')
+                        '  args: ["--budget-us", "1000000", "--deadline-ms", "1000"]\n')
     text = text.replace("  mode: lockstep\n", '  mode: lockstep\n  options: {mujoco: ["--deadline-ms", "1000"]}\n')
     assert "--budget-us" in text and "options:" in text
     scenario = tmp_path / "reach.yaml"
