@@ -84,6 +84,28 @@ def test_a_policy_that_moves_is_still_checked_after_the_primer(tmp_path: Path) -
     assert not result.ok and result.first is not None and result.first.obs_seq == 15
 
 
+def test_a_divergence_right_after_the_primer_says_what_a_mid_episode_bag_cannot_hold(tmp_path: Path) -> None:
+    """A policy that steps from its own last target (policies/python_ik) diverges from the first
+    checked step of a bag that starts mid-episode; the report says why and what to do."""
+    bag = tmp_path / "mid.mcap"
+    clock = Clock()
+    robot, policy = Encoder("sim"), Encoder("policy")
+    writer = BagWriter(bag, {"scenario": "by hand", "dt": "0.01"})
+    q = pose("home")
+    for k in range(10, 20):
+        state = messages_pb2.JointState(seq=k, names=NAMES, position=q, velocity=np.zeros(6), sim_time=k * 0.01,
+                                        tcp=list(fk(q)), trusted=True)
+        writer.write("robot", envelope(robot, JOINT_STATE, state, clock))
+        target = q + np.array([0, 0, 0.01 * (k - 9), 0, 0, 0])  # a target it kept stepping before the bag began
+        writer.write("policy", envelope(policy, JOINT_COMMAND,
+                                        messages_pb2.JointCommand(seq=k, obs_seq=k, position=target), clock))
+    writer.close()
+    cli = subprocess.run([HIL, "bag", "check-policy", str(bag), "--policy", REACH], capture_output=True, text=True,
+                         timeout=120)
+    assert cli.returncode == 1 and "first divergence at step 0 (obs_seq 11" in cli.stdout, cli.stdout + cli.stderr
+    assert "hint: it diverges from the first step after the primer" in cli.stdout
+
+
 def test_scripted_speed_follows_the_recorded_robots_limit(tmp_path: Path) -> None:
     """The real arm's node limits speed to 2 rad/s (info.max_velocity): a scripted policy driving it
     moves at half of that, and check-policy replays it with the speed the bag's robot reported."""

@@ -327,4 +327,8 @@ def format_result(result: CheckResult, bag: Path) -> str:
                      f"{d.joint} recorded {d.recorded:.6f}, policy now {d.replayed:.6f} "
                      f"(|error| {d.error:.3g} > {result.atol:g}); {result.diverging_steps} of {result.steps} "
                      "steps diverge")
+        if result.primed and d.step == 0:
+            lines.append("  hint: it diverges from the first step after the primer: a policy that remembers more "
+                         "than the position it holds (the target it steps from, a recurrent state) cannot be "
+                         "checked on a bag that starts mid-episode; record the run from its start (hil run does)")
     return "\n".join(lines)
