@@ -81,9 +81,10 @@ def synthetic_bag(path: Path, steps: int = 200, gap_every: int = 0,
 
 def kinematic_run(path: Path, act: Callable[[int, messages_pb2.JointState, messages_pb2.Goal], np.ndarray],
                   steps: int = 120, goals: int = 2, provenance: dict[str, str] | None = None,
-                  holds: tuple[int, ...] = ()) -> Path:
+                  holds: tuple[int, ...] = (), asked_holds: tuple[int, ...] = ()) -> Path:
     """A lockstep run of an ideal arm (state k+1 = command k) answered by ``act``;
-    at the steps in ``holds`` a watchdog hold answers instead (``act`` is not asked)."""
+    at the steps in ``holds`` a watchdog hold answers instead (``act`` is not asked: no fresh frame),
+    at those in ``asked_holds`` too, after ``act`` was asked (its answer was over budget)."""
     clock = Clock()
     robot, policy, runner = Encoder("sim"), Encoder("policy"), Encoder("runner")
     bag = BagWriter(path, provenance or {"scenario": "kinematic", "dt": str(DT)})
@@ -96,7 +97,9 @@ def kinematic_run(path: Path, act: Callable[[int, messages_pb2.JointState, messa
         state = messages_pb2.JointState(seq=k, names=NAMES, position=q, velocity=np.zeros(6), sim_time=k * DT,
                                         tcp=forward_tcp(q), trusted=True)
         bag.write("robot", envelope(robot, JOINT_STATE, state, clock))
-        if k in holds:
+        if k in holds or k in asked_holds:
+            if k in asked_holds:
+                act(k, state, goal)  # the watchdog replaces this answer
             command = messages_pb2.JointCommand(seq=k, obs_seq=k, position=q, hold=True)
         else:
             q = np.asarray(act(k, state, goal), dtype=float)

@@ -106,6 +106,19 @@ def test_a_divergence_right_after_the_primer_says_what_a_mid_episode_bag_cannot_
     assert "hint: it diverges from the first step after the primer" in cli.stdout
 
 
+def test_a_hold_that_replaced_an_answer_is_asked_of_the_policy_too(tmp_path: Path) -> None:
+    """The Python example steps from its own last target. Its first act of a run can take longer
+    than the node's budget (found in CI: 7.4 ms > 5 ms at state 0): the node asked it, and its
+    watchdog sent a hold instead. check-policy asks it too, so every later step still matches."""
+    source = f"{ROOT / 'policies' / 'python_ik' / 'policy.py'}:make_policy"
+    live = load_policy(source, dt=DT)
+    bag = kinematic_run(tmp_path / "held.mcap", lambda k, state, goal: live.act(Observation.from_state(state, goal)),
+                        steps=60, asked_holds=(0, 25))
+    result = check_policy(bag, source, dt=DT)
+    assert result.ok, (result.first, result.notes)
+    assert result.holds_skipped == 2 and result.holds_replayed == 2 and result.primed == 0 and result.steps == 58
+
+
 def test_scripted_speed_follows_the_recorded_robots_limit(tmp_path: Path) -> None:
     """The real arm's node limits speed to 2 rad/s (info.max_velocity): a scripted policy driving it
     moves at half of that, and check-policy replays it with the speed the bag's robot reported."""

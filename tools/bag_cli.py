@@ -300,7 +300,8 @@ def check_policy_cmd(bag_files: tuple[Path, ...], source: str, atol: float, dt: 
         first = result.first
         click.echo(json.dumps({
             "ok": result.ok, "policy": result.policy, "model_hash": result.model_hash, "steps": result.steps,
-            "holds_skipped": result.holds_skipped, "late_goal": result.late_goal,
+            "holds_skipped": result.holds_skipped, "holds_replayed": result.holds_replayed,
+            "late_goal": result.late_goal,
             "diverging_steps": result.diverging_steps,
             "max_error": [float(e) if np.isfinite(e) else None for e in result.max_error], "atol": result.atol,
             "first_divergence": None if first is None else {

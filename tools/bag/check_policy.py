@@ -12,7 +12,10 @@ its own run exactly:
 - the policy is reset when the state seq goes back (a robot reset), and a
   re-published state answered again is not fed twice;
 - watchdog holds (``hold=True``) are the node's output, not the policy's:
-  they are skipped and counted;
+  they are skipped and counted; but a hold that is the first answer to a
+  new state (the watchdog replaced an answer over budget or not finite)
+  came after the node asked the policy, so the policy is asked too (what it
+  remembers moves on) and its answer is not checked;
 - a vision policy gets each state's camera frames as the node paired them
   (tools/bag/frames.RecordedFrames: the frame stamped at or before the
   state, not older than the policy accepts);
@@ -90,6 +93,7 @@ class CheckResult:
     dt: float
     steps: int = 0
     holds_skipped: int = 0
+    holds_replayed: int = 0  # holds that replaced the policy's answer: the policy was asked, its answer not checked
     duplicates: int = 0
     unmatched: int = 0
     late_goal: int = 0
@@ -164,7 +168,12 @@ def _prime(policy: Policy, state: Message, goal: _Timed | None, recorded: np.nda
     if recorded.shape == (len(primer.position),):
         primer.position[:] = recorded.tolist()
         del primer.tcp[:]  # the measured TCP was for the real joints: forward kinematics of these instead
-    policy.act(Observation.from_state(primer, goal.message if goal else None, images=images))  # type: ignore[arg-type]
+    _ask(policy, primer, goal, images)
+
+
+def _ask(policy: Policy, state: Message, goal: _Timed | None, images: dict[str, CameraFrame] | None) -> None:
+    """Ask the policy about ``state`` and forget the answer (what it remembers moves on)."""
+    policy.act(Observation.from_state(state, goal.message if goal else None, images=images))  # type: ignore[arg-type]
 
 
 def _goal_key(goal: Message) -> bytes:
@@ -243,21 +252,39 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
             states[seq] = item
             continue
         command = item.message
-        if command.hold:  # type: ignore[attr-defined]
-            result.holds_skipped += 1
-            continue
+        hold = bool(command.hold)  # type: ignore[attr-defined]
         state = states.get(int(command.obs_seq))  # type: ignore[attr-defined]
         if state is None:
-            result.unmatched += 1
+            if hold:
+                result.holds_skipped += 1
+            else:
+                result.unmatched += 1
             continue
         seq = int(state.message.seq)  # type: ignore[attr-defined]
         key = (seq, np.asarray(state.message.position, dtype=float).tobytes())  # type: ignore[attr-defined]
         if key == last_key:
-            result.duplicates += 1  # the node re-sends its answer to a re-published state
+            if hold:
+                result.holds_skipped += 1  # a stale-state hold: no new state came, the policy was not asked
+            else:
+                result.duplicates += 1  # the node re-sends its answer to a re-published state
             continue
         newest = goals[-1] if goals else None
         recorded = np.asarray(command.position, dtype=float)  # type: ignore[attr-defined]
         images = _images(frames, state.message) if frames is not None else None  # type: ignore[arg-type]
+        if hold:
+            result.holds_skipped += 1
+            if (frames is not None and images is None) or (last_seq is None and seq > 0):
+                continue  # held for want of a frame (the policy was not asked), or mid-episode: the next answer primes
+            # The first answer to a new state is a hold: the node asked the policy and its watchdog
+            # replaced the answer (over budget, not finite). The policy moved on all the same (its last
+            # action, the target it steps from): ask it too, and check from the next state on.
+            if last_seq is not None and (seq < last_seq or seq == 0):
+                policy.reset()
+                result.resets += 1
+            last_seq, last_key = seq, key
+            _ask(policy, state.message, newest, images)
+            result.holds_replayed += 1
+            continue
         if frames is not None and images is None:
             result.no_frame += 1  # the live node had no fresh frame either: it held
             if last_seq is not None and (seq < last_seq or seq == 0):
@@ -311,7 +338,9 @@ def _images(frames: RecordedFrames, state: JointState) -> dict[str, CameraFrame]
 def format_result(result: CheckResult, bag: Path) -> str:
     lines = [
         f"check-policy: {result.policy} against {bag} (atol {result.atol:g}, dt {result.dt:g} s)",
-        f"  steps checked: {result.steps} (holds skipped: {result.holds_skipped}, re-sent answers: "
+        f"  steps checked: {result.steps} (holds skipped: {result.holds_skipped}"
+        + (f", {result.holds_replayed} of them asked of the policy" if result.holds_replayed else "")
+        + f", re-sent answers: "
         f"{result.duplicates}, commands without their state: {result.unmatched}, resets: {result.resets}, "
         f"answered before a new goal arrived: {result.late_goal}"
         + (f", states without a fresh frame: {result.no_frame}" if result.no_frame else "") + ")",
