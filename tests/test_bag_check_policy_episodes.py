@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,22 @@ def sagging_bag_without_goal(path: Path, first_seq: int = 50, steps: int = 80) -
     return path
 
 
+def held_home_bag(path: Path, target: Callable[[int, np.ndarray], np.ndarray]) -> Path:
+    """States 10..19 of an arm at home, recorded by hand, each answered with ``target(k, home)``."""
+    clock = Clock()
+    robot, policy = Encoder("sim"), Encoder("policy")
+    writer = BagWriter(path, {"scenario": "by hand", "dt": "0.01"})
+    q = pose("home")
+    for k in range(10, 20):
+        state = messages_pb2.JointState(seq=k, names=NAMES, position=q, velocity=np.zeros(6), sim_time=k * 0.01,
+                                        tcp=list(fk(q)), trusted=True)
+        writer.write("robot", envelope(robot, JOINT_STATE, state, clock))
+        writer.write("policy", envelope(policy, JOINT_COMMAND,
+                                        messages_pb2.JointCommand(seq=k, obs_seq=k, position=target(k, q)), clock))
+    writer.close()
+    return path
+
+
 def test_a_bag_without_goal_that_starts_mid_episode_passes(tmp_path: Path) -> None:
     bag = sagging_bag_without_goal(tmp_path / "by_hand.mcap")
     result = check_policy(bag, REACH)
@@ -67,19 +84,8 @@ def test_a_policy_that_moves_is_still_checked_after_the_primer(tmp_path: Path) -
     bag = sagging_bag_without_goal(tmp_path / "by_hand.mcap")
     result = check_policy(bag, "scripted:ik", dt=0.01)  # ik holds too without a goal: same commands
     assert result.ok, result.first
-    changed = tmp_path / "changed.mcap"
-    clock = Clock()
-    robot, policy = Encoder("sim"), Encoder("policy")
-    writer = BagWriter(changed, {"scenario": "by hand", "dt": "0.01"})
-    q = pose("home")
-    for k in range(10, 20):
-        state = messages_pb2.JointState(seq=k, names=NAMES, position=q, velocity=np.zeros(6), sim_time=k * 0.01,
-                                        tcp=list(fk(q)), trusted=True)
-        writer.write("robot", envelope(robot, JOINT_STATE, state, clock))
-        target = q + (np.array([0, 0, 0.01, 0, 0, 0]) if k == 15 else 0.0)
-        writer.write("policy", envelope(policy, JOINT_COMMAND,
-                                        messages_pb2.JointCommand(seq=k, obs_seq=k, position=target), clock))
-    writer.close()
+    changed = held_home_bag(tmp_path / "changed.mcap", lambda k, q: q + (np.array([0, 0, 0.01, 0, 0, 0]) if k == 15
+                                                                            else 0.0))
     result = check_policy(changed, REACH)
     assert not result.ok and result.first is not None and result.first.obs_seq == 15
 
@@ -87,19 +93,8 @@ def test_a_policy_that_moves_is_still_checked_after_the_primer(tmp_path: Path) -
 def test_a_divergence_right_after_the_primer_says_what_a_mid_episode_bag_cannot_hold(tmp_path: Path) -> None:
     """A policy that steps from its own last target (policies/python_ik) diverges from the first
     checked step of a bag that starts mid-episode; the report says why and what to do."""
-    bag = tmp_path / "mid.mcap"
-    clock = Clock()
-    robot, policy = Encoder("sim"), Encoder("policy")
-    writer = BagWriter(bag, {"scenario": "by hand", "dt": "0.01"})
-    q = pose("home")
-    for k in range(10, 20):
-        state = messages_pb2.JointState(seq=k, names=NAMES, position=q, velocity=np.zeros(6), sim_time=k * 0.01,
-                                        tcp=list(fk(q)), trusted=True)
-        writer.write("robot", envelope(robot, JOINT_STATE, state, clock))
-        target = q + np.array([0, 0, 0.01 * (k - 9), 0, 0, 0])  # a target it kept stepping before the bag began
-        writer.write("policy", envelope(policy, JOINT_COMMAND,
-                                        messages_pb2.JointCommand(seq=k, obs_seq=k, position=target), clock))
-    writer.close()
+    # a target it kept stepping before the bag began
+    bag = held_home_bag(tmp_path / "mid.mcap", lambda k, q: q + np.array([0, 0, 0.01 * (k - 9), 0, 0, 0]))
     cli = subprocess.run([HIL, "bag", "check-policy", str(bag), "--policy", REACH], capture_output=True, text=True,
                          timeout=120)
     assert cli.returncode == 1 and "first divergence at step 0 (obs_seq 11" in cli.stdout, cli.stdout + cli.stderr
