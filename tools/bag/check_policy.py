@@ -171,6 +171,13 @@ def _prime(policy: Policy, state: Message, goal: _Timed | None, recorded: np.nda
     _ask(policy, primer, goal, images)
 
 
+def _reset_on_new_episode(policy: Policy, result: CheckResult, last_seq: int | None, seq: int) -> None:
+    """The robot was reset (its seq went back, or restarted at 0): so is the policy, as the node resets it."""
+    if last_seq is not None and (seq < last_seq or seq == 0):
+        policy.reset()
+        result.resets += 1
+
+
 def _ask(policy: Policy, state: Message, goal: _Timed | None, images: dict[str, CameraFrame] | None) -> None:
     """Ask the policy about ``state`` and forget the answer (what it remembers moves on)."""
     policy.act(Observation.from_state(state, goal.message if goal else None, images=images))  # type: ignore[arg-type]
@@ -278,18 +285,14 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
             # The first answer to a new state is a hold: the node asked the policy and its watchdog
             # replaced the answer (over budget, not finite). The policy moved on all the same (its last
             # action, the target it steps from): ask it too, and check from the next state on.
-            if last_seq is not None and (seq < last_seq or seq == 0):
-                policy.reset()
-                result.resets += 1
+            _reset_on_new_episode(policy, result, last_seq, seq)
             last_seq, last_key = seq, key
             _ask(policy, state.message, newest, images)
             result.holds_replayed += 1
             continue
         if frames is not None and images is None:
             result.no_frame += 1  # the live node had no fresh frame either: it held
-            if last_seq is not None and (seq < last_seq or seq == 0):
-                policy.reset()  # still a new episode
-                result.resets += 1
+            _reset_on_new_episode(policy, result, last_seq, seq)  # still a new episode
             if last_seq is not None or seq == 0:  # else the next command with a frame primes the policy
                 last_seq, last_key = seq, key
             continue
@@ -300,9 +303,7 @@ def check_policy(bag: Path, source: str, atol: float = DEFAULT_ATOL, dt: float |
                                 "primed the policy (what it held before the bag began) and is not checked")
             last_seq, last_key = seq, key
             continue
-        if last_seq is not None and (seq < last_seq or seq == 0):
-            policy.reset()
-            result.resets += 1
+        _reset_on_new_episode(policy, result, last_seq, seq)
         last_seq, last_key = seq, key
 
         candidates = [newest]
@@ -340,7 +341,7 @@ def format_result(result: CheckResult, bag: Path) -> str:
         f"check-policy: {result.policy} against {bag} (atol {result.atol:g}, dt {result.dt:g} s)",
         f"  steps checked: {result.steps} (holds skipped: {result.holds_skipped}"
         + (f", {result.holds_replayed} of them asked of the policy" if result.holds_replayed else "")
-        + f", re-sent answers: "
+        + ", re-sent answers: "
         f"{result.duplicates}, commands without their state: {result.unmatched}, resets: {result.resets}, "
         f"answered before a new goal arrived: {result.late_goal}"
         + (f", states without a fresh frame: {result.no_frame}" if result.no_frame else "") + ")",
