@@ -292,10 +292,32 @@ class OnnxPolicy:
         self._fetch = self.io.fetch
         self._state_names = self.recurrent.output_names
         self._held: np.ndarray | None = None
+        self._binding: Any = None
+        self._outputs: list[np.ndarray] = []
         # The first run allocates and plans; do it now, not inside the first control step's budget.
         if sized:
-            self._run()
+            outputs = self._run()
+            if not self._images:
+                self._bind(outputs)
         self.reset()
+
+    def _bind(self, outputs: list[np.ndarray]) -> None:
+        """Bind every input and output to its fixed buffer once (onnxruntime's IOBinding).
+
+        Without images every array the model reads is allocated once and
+        refilled in place, so each step can skip converting the feed dict and
+        allocating the outputs: ``session.run`` cost about 50 us of CPU per
+        step in the live node, most of it in that conversion (docs/benchmarks.md).
+        A frame of a new size reallocates its tensor, so image models keep
+        ``session.run``. The outputs' shapes are the warm-up run's.
+        """
+        binding = self.session.io_binding()
+        for name, array in self._feed.items():
+            binding.bind_cpu_input(name, array)
+        self._outputs = [np.empty_like(array) for array in outputs]
+        for name, array in zip(self._fetch, self._outputs, strict=True):
+            binding.bind_output(name, "cpu", 0, array.dtype, list(array.shape), array.ctypes.data)
+        self._binding = binding
 
     def reset(self) -> None:
         """A new episode: last action and recurrent state back to zero, nothing held."""
@@ -304,14 +326,18 @@ class OnnxPolicy:
         self.recurrent.reset()
 
     def _run(self) -> list[np.ndarray]:
+        """The model's outputs in ``fetch`` order; with a binding, its buffers (valid until the next run)."""
         try:
+            if self._binding is not None:
+                self.session.run_with_iobinding(self._binding)
+                return self._outputs
             return self.session.run(self._fetch, self._feed)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own (Fail, InvalidArgument, ...) classes
             feed = ", ".join(f"{name} {list(a.shape)} {a.dtype}" for name, a in self._feed.items())
             raise ModelError(f"{self.path}: onnxruntime could not run the model on {feed}: {_first_line(exc)}") from None
 
     def infer(self, features: np.ndarray) -> np.ndarray:
-        """Raw model output for one observation vector (benchmarks time this)."""
+        """Raw model output for one observation vector (benchmarks time this); valid until the next call."""
         self.builder.vector[:] = features
         return self._run()[0].reshape(-1)
 
