@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from bus.affinity import CpuSetError, parse_cpus
 from bus.endpoints import EndpointError, Endpoints, resolve
 from bus.errors import EXIT_INTERRUPTED, HilError
 from bus.security import SecurityConfig
@@ -101,6 +102,30 @@ def spin_option(func: F) -> F:
                         help="Look for the next message without blocking for up to this many microseconds "
                              "before blocking (a lockstep answer that comes while spinning costs no "
                              "wake-up); auto: 50 us when 2 cores are idle, else off.")(func)
+
+
+def phases_option(func: F) -> F:
+    """``--phases``: the node measures its loop's CPU time per phase (bus/phases.py) into ``info.metrics``."""
+    return click.option("--phases", is_flag=True, default=False,
+                        help="Measure the loop's CPU time per phase of a step (wait, receive, act, send, ...) "
+                             "into info metrics cpu_us.*; costs about 1 us per phase per step.")(func)
+
+
+def _cpus(_ctx: click.Context, _param: click.Parameter, value: str | None) -> frozenset[int] | None:
+    if value is None:
+        return None
+    try:
+        return parse_cpus(value)
+    except CpuSetError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def cpus_option(func: F) -> F:
+    """``--cpus LIST`` as ``cpus`` (bus/affinity.py): the CPUs the node and its ZMQ I/O thread run on."""
+    return click.option("--cpus", default=None, callback=_cpus, metavar="LIST",
+                        help="Run the node and its ZMQ I/O thread only on these CPUs (e.g. 1, 0,2 or 0-3). "
+                             "Both nodes of a lockstep loop on one core spend less CPU per step than "
+                             "left to the scheduler (docs/benchmarks.md).")(func)
 
 
 def command_line_security(default: SecurityConfig) -> SecurityConfig:

@@ -12,7 +12,8 @@ import click
 import numpy as np
 import serial
 
-from bus.cli_options import HilCommand, endpoint_options, load_endpoints
+from bus.affinity import pin
+from bus.cli_options import HilCommand, cpus_option, endpoint_options, load_endpoints
 from hw_node.arm import ArmConfig
 from hw_node.control import ControlConfig
 from hw_node.emulator import Emulator, EmulatorConfig, Fault, FaultError
@@ -35,9 +36,10 @@ from hw_node.port_lock import PortBusyError, ensure_free
               help="Joint speed (rad/s) of the reset move.")
 @click.option("--torque-on-exit", type=click.Choice(["keep", "off"]), default="keep", show_default=True,
               help="Torque after shutdown: keep holding, or off (the arm goes limp and may fall).")
+@cpus_option
 @endpoint_options
 def hw(port: str, baud: int, rate: float, deadline_ms: float, max_speed: float, reset_speed: float,
-       torque_on_exit: str, run_dir: Path | None, endpoints_file: Path | None) -> None:
+       torque_on_exit: str, cpus: frozenset[int] | None, run_dir: Path | None, endpoints_file: Path | None) -> None:
     """Drive the real RoArm-M3 on a serial port as the run's robot node.
 
     Opens the port with DTR and RTS held low (they reset the ESP32), sets
@@ -54,6 +56,7 @@ def hw(port: str, baud: int, rate: float, deadline_ms: float, max_speed: float, 
         ensure_free(port)  # before any socket or the device is touched: refused at once
     except PortBusyError as exc:
         _refuse(str(exc))
+    pin(cpus)  # before the serial reader thread and ZMQ's I/O thread start
     endpoints = load_endpoints(run_dir, endpoints_file)
     config = HwConfig(
         arm=ArmConfig(link=LinkConfig(port=port, baud=baud)),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from bus.cli_options import HilCommand, endpoint_options, load_endpoints, spin_option
+from bus.affinity import pin
+from bus.cli_options import HilCommand, cpus_option, endpoint_options, load_endpoints, phases_option, spin_option
 from bus.errors import Failed
 from policy_node.metrics import SlaConfig
 from policy_node.node import PolicyNode, PolicyNodeConfig, RobotMismatch
@@ -42,6 +43,8 @@ from schemas import messages_pb2
 @click.option("--robot-timeout-s", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="How long to wait for the robot node to answer 'info' at start.")
 @spin_option
+@phases_option
+@cpus_option
 @endpoint_options
 def policy(
     model: Path | None,
@@ -57,6 +60,8 @@ def policy(
     events_file: Path | None,
     robot_timeout_s: float,
     spin_us: int,
+    phases: bool,
+    cpus: frozenset[int] | None,
     run_dir: Path | None,
     endpoints_file: Path | None,
 ) -> None:
@@ -87,7 +92,9 @@ def policy(
         events_file=events_file,
         robot_timeout_s=robot_timeout_s,
         spin_us=spin_us,
+        phases=phases,
     )
+    pin(cpus)  # before the model's runtime starts its threads and ZMQ its I/O thread
     endpoints = load_endpoints(run_dir, endpoints_file)
     try:
         node = PolicyNode(config, endpoints)

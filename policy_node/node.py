@@ -25,6 +25,7 @@ from bus.endpoints import Endpoints
 from bus.envelope import Envelope
 from bus.errors import Failed
 from bus.node import Node
+from bus.phases import phase_clock
 from bus.service import ServiceError, ServiceUnavailable
 from bus.images import Image
 from bus.topics import GOAL, JOINT_COMMAND, JOINT_STATE, calibration_topic, camera_of
@@ -65,6 +66,8 @@ class PolicyNodeConfig:
     housekeeping_period_s: float = 1.0
     # Microseconds the loop looks for the next state without blocking before it blocks (bus/waiting.py; 0: never).
     spin_us: int = 0
+    # Measure the loop's CPU time per phase into info.metrics cpu_us.* (bus/phases.py).
+    phases: bool = False
 
 
 class PolicyNode:
@@ -88,6 +91,7 @@ class PolicyNode:
         self._last_command: messages_pb2.JointCommand | None = None
         self._next_housekeeping = 0.0
         self._holding = False  # holding because the robot went quiet
+        self.phases = phase_clock(config.phases, ("wait", "receive", "observe", "act", "send", "bookkeeping"))
 
     def _pair_frames(self, needs: tuple[CameraNeed, ...]) -> FramePairing | None:
         """Subscriptions to the frames (raw and JPEG/PNG) and calibrations of the cameras the policy needs."""
@@ -170,9 +174,11 @@ class PolicyNode:
             return  # stopped before the robot answered: nothing was driven
         self.report(Severity.INFO, "policy.started", f"{self.policy.name} driving {robot.node}")
         gc.freeze()  # start-up objects (model, modules) never again slow a collection inside the loop
-        node, goals, states = self.node, self.goals, self.states
+        node, goals, states, phases = self.node, self.goals, self.states, self.phases
+        phases.skip()
         while node.running:
             node.spin(self._poll_ms(), self.config.spin_us)
+            phases.mark("wait")
             # Only the sockets the poll found readable are read (no readiness
             # system call for the others); a message that came after the poll
             # wakes the next one at once.
@@ -188,11 +194,13 @@ class PolicyNode:
                 fresh = waiting[-1] if waiting else None
             else:
                 fresh = None
+            phases.mark("receive")
             if fresh is not None:
                 self.answer(fresh)
             elif self.watchdog.stale():
                 self.hold_stale()
             self.housekeeping()
+            phases.mark("bookkeeping")
         self.report(Severity.INFO, "policy.stopped", self.node.detail)
 
     def _fresh_states(self) -> Envelope | None:
@@ -232,6 +240,7 @@ class PolicyNode:
         if self._holding:
             self._holding = False
             self.node.set_state("ok", f"robot state fresh again at state {obs.seq}")
+        self.phases.mark("observe")
         started = time.perf_counter()
         try:
             target = np.asarray(self.policy.act(obs), dtype=float)
@@ -239,6 +248,7 @@ class PolicyNode:
             target = np.full(6, np.nan)
             self.report(Severity.ERROR, "policy.error", f"{type(exc).__name__}: {exc}", state.seq)
         elapsed = time.perf_counter() - started
+        self.phases.mark("act")
         reason = self.watchdog.judge(target, elapsed)
         if reason is None:
             command = messages_pb2.JointCommand(obs_seq=state.seq, position=target.tolist())
@@ -250,8 +260,10 @@ class PolicyNode:
                 if reason == "budget_overrun" else f"output {np.round(target, 4).tolist()}"
             self.report(Severity.WARNING, f"watchdog.{reason}", f"hold at state {state.seq}: {detail}", state.seq)
         send_ns = self._send(command)
+        self.phases.mark("send")
         self._answered, self._last_command = key, command
         self.metrics.record(envelope.recv_ns, state.stamp_ns, send_ns, elapsed, reason is not None)
+        self.phases.step()
 
     def hold_stale_frame(self, state: messages_pb2.JointState, reason: str) -> None:
         """No camera frame fresh enough for this state: hold at its measured position instead of acting blind."""
@@ -368,6 +380,9 @@ class PolicyNode:
             info.extra["robot"] = self.robot.node
             info.extra["robot_backend"] = self.robot.backend
         info.metrics.update(self.metrics.as_metrics())
+        info.metrics.update(self.phases.as_metrics())
+        if self.phases.steps:
+            info.extra["phases"] = self.phases.order
         return info
 
     def close(self) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from bus.cli_options import HilCommand, endpoint_options, load_endpoints, spin_option
+from bus.affinity import pin
+from bus.cli_options import HilCommand, cpus_option, endpoint_options, load_endpoints, phases_option, spin_option
 from roarm.camera import CameraSpec, CameraSpecError, check_unique, parse_compact
 from sim_node.node import SimConfig, SimNode
 
@@ -54,10 +55,12 @@ def camera_specs(_ctx: click.Context, _param: click.Parameter, values: tuple[str
                    "(vectors as 0.6/0/0.4), w, h, fov (vertical, degrees), every (control periods), "
                    "enc (raw, jpeg, png). E.g. wrist:mount=link5,w=320,h=240,fov=60,every=5,enc=jpeg")
 @spin_option
+@phases_option
+@cpus_option
 @endpoint_options
 def sim(backend: str, mode: str, dt: float, physics_dt: float | None, deadline_ms: float, autostart: bool, seed: int,
         rt_priority: int, clock_every: int | None, name: str, cameras: tuple[CameraSpec, ...], spin_us: int,
-        run_dir: Path | None, endpoints_file: Path | None) -> None:
+        phases: bool, cpus: frozenset[int] | None, run_dir: Path | None, endpoints_file: Path | None) -> None:
     """Run the simulated RoArm-M3 as the run's robot node until Ctrl-C or shutdown.
 
     \b
@@ -67,6 +70,7 @@ def sim(backend: str, mode: str, dt: float, physics_dt: float | None, deadline_m
       hil node sim --camera wrist:mount=link5,w=320,h=240,fov=60,every=5,enc=jpeg --camera front
       ./python.sh -m sim_node --backend isaac --run-dir /tmp/run1   (inside Isaac Sim)
     """
+    pin(cpus)  # before the simulator starts its threads and ZMQ its I/O thread
     endpoints = load_endpoints(run_dir, endpoints_file)
     if physics_dt is not None and backend == "mock":
         raise click.UsageError("--physics-dt applies to the physics backends (mujoco, isaac), not mock")
@@ -74,7 +78,7 @@ def sim(backend: str, mode: str, dt: float, physics_dt: float | None, deadline_m
         config = SimConfig(backend=backend, mode=mode, dt=dt, deadline_s=deadline_ms / 1000, autostart=autostart,
                            seed=seed, rt_priority=rt_priority, name=name, cameras=cameras,
                            backend_options={} if physics_dt is None else {"physics_dt": physics_dt},
-                           clock_every=clock_every, spin_us=spin_us)
+                           clock_every=clock_every, spin_us=spin_us, phases=phases)
         node = SimNode(config, endpoints)
     except ValueError as exc:  # a configuration the backend cannot run (dt not whole physics steps, ...)
         raise click.UsageError(str(exc)) from None

@@ -55,6 +55,7 @@ from bus.endpoints import Endpoints
 from bus.frames import FramePublisher
 from bus.latency import LatencyStats
 from bus.node import Node
+from bus.phases import phase_clock
 from bus.service import Request
 from bus.topics import CLOCK, JOINT_COMMAND, JOINT_STATE, QueuePolicy
 from roarm.camera import CameraSpec
@@ -98,6 +99,8 @@ class SimConfig:
     # Lockstep: microseconds the loop looks for the answer without blocking before it blocks
     # (bus/waiting.py; 0 = never). Realtime ends each wait with its own busy wait (SPIN_S).
     spin_us: int = 0
+    # Measure the loop's CPU time per phase into info.metrics cpu_us.* (bus/phases.py).
+    phases: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -198,6 +201,7 @@ class SimNode:
         self._published_ns = 0
         self._last_tick = 0.0
         self._clock = messages_pb2.Clock()
+        self.phases = phase_clock(config.phases, ("wait", "receive", "check", "physics", "state", "publish"))
 
     # -- the loop -----------------------------------------------------------------
     def run(self) -> None:
@@ -206,6 +210,7 @@ class SimNode:
             if not self.lockstep or self.config.autostart:
                 self.reset(pose("home"), self.config.seed, None)
             gc.freeze()  # everything allocated at start-up: later collections skip it
+            self.phases.skip()
             if self.lockstep:
                 self._run_lockstep()
             else:
@@ -259,11 +264,13 @@ class SimNode:
             # blocking after that, so the time is never overslept.
             has_input = node.spin(IDLE_MS if remaining > IDLE_S else max(0, int(remaining * 1000 - WAKE_MARGIN_MS)),
                                   spin_us)
+            self.phases.mark("wait")
             if node.request is not None:
                 return node.request
             if has_input and self.commands.socket in node.ready:
                 # The poll said the socket is readable: take() reads without asking again.
                 envelope = self.commands.take()
+                self.phases.mark("receive")
                 if envelope is not None:
                     message = envelope.message
                     assert isinstance(message, messages_pb2.JointCommand)
@@ -284,8 +291,11 @@ class SimNode:
             self.keep(command)
             return
         self.accept(command)
+        self.phases.mark("check")
         self.advance()
+        self.phases.mark("physics")
         self.publish_state()
+        self.phases.step()
 
     def on_deadline(self) -> None:
         """No answer to state k in time: publish it again until the policy has
@@ -374,6 +384,7 @@ class SimNode:
         """
         lockstep_shots = self.render_due() if self.lockstep else []
         message = self.joint_state()
+        self.phases.mark("state")
         stamp_ns = message.stamp_ns
         self._published_ns = stamp_ns
         for shot in lockstep_shots:
@@ -390,6 +401,7 @@ class SimNode:
             self.node.publish(CLOCK, clock, stamp_ns)
         if self.lockstep:
             self.deadline = stamp_ns / 1e9 + self.config.deadline_s
+        self.phases.mark("publish")
         return message
 
     def render_due(self) -> list[Shot]:
@@ -525,4 +537,7 @@ class SimNode:
         else:
             info.metrics.update(self.period.total().as_dict("period_"))
             info.metrics.update(self.jitter.total().as_dict("jitter_"))
+        info.metrics.update(self.phases.as_metrics())
+        if self.phases.steps:
+            info.extra["phases"] = self.phases.order
         return info

@@ -26,6 +26,15 @@ def test_bench_sim_prints_rates_baselines_and_jitter() -> None:
     assert re.search(r"raw pyzmq PUB/SUB ping-pong.* [\d,]+ round trips/s", out)
     row = re.search(r"^mock\s+([\d,]+)\s+3,000", out, re.MULTILINE)
     assert row and int(row.group(1).replace(",", "")) > 0
+    # The same loop with both processes on one core, shown beside the default (not judged).
+    assert re.search(r"^mock \(CPU \d+\)\s+[\d,]+\s", out, re.MULTILINE), out
+    # Where the node's CPU per step goes: every phase of the loop, in its order, beside the process's total.
+    phases = re.search(r"^  mock\s*: wait (\d+) \+ receive (\d+) \+ check (\d+) \+ physics (\d+) \+ state (\d+) \+ "
+                       r"publish (\d+) = (\d+) us main thread, of (\d+) us/step", out, re.MULTILINE)
+    assert phases, out
+    parts = [int(v) for v in phases.groups()]
+    assert all(v > 0 for v in parts[:6]) and parts[7] > 0
+    assert abs(sum(parts[:6]) - parts[6]) <= 6  # the shown parts add up (each rounded)
     assert re.search(r"^normal\s+[\d.]+\s+[\d.]+\s+[\d.]+", out, re.MULTILINE)
     assert re.search(r"^SCHED_FIFO 10\s+[\d.]+", out, re.MULTILINE)
 
@@ -33,4 +42,4 @@ def test_bench_sim_prints_rates_baselines_and_jitter() -> None:
 def test_responder_entry_point_says_how_to_use_it() -> None:
     run = subprocess.run([sys.executable, "-m", "tools.bench.lockstep"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
-    assert "usage: python -m tools.bench.lockstep responder RUN_DIR" in run.stderr
+    assert "usage: python -m tools.bench.lockstep responder RUN_DIR [CPUS]" in run.stderr

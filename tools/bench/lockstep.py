@@ -8,13 +8,17 @@ answered with ``scripted_target(seq)``: the cheapest policy possible, so the
 loop measures the bus and the node); ``hil bench policy`` puts a real
 policy node there instead.
 
-Also ``python -m tools.bench.lockstep responder RUN_DIR``: the responder
-alone (tests use it as a scripted policy).
+``cpus``: both processes run on those CPUs (``--cpus``, bus/affinity.py),
+e.g. one core for the whole sequential loop.
+
+Also ``python -m tools.bench.lockstep responder RUN_DIR [CPUS]``: the
+responder alone (tests use it as a scripted policy).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import zmq
 
+from bus.affinity import parse_cpus, pin
 from bus.client import NodeClient
 from bus.endpoints import Endpoints
 from bus.node import Node
@@ -37,6 +42,11 @@ from schemas import messages_pb2
 READY_S = 60.0  # start-up (imports of MuJoCo, onnxruntime) on a loaded machine
 
 
+def one_core() -> str:
+    """The CPU a pinned loop runs on: this process's last (``--cpus``), leaving the others to the rest."""
+    return str(max(os.sched_getaffinity(0)))
+
+
 def scripted_target(seq: int) -> np.ndarray:
     """A smooth, deterministic trajectory around home: the same for the same seq."""
     phase = 2 * math.pi * seq / 200
@@ -45,8 +55,9 @@ def scripted_target(seq: int) -> np.ndarray:
     return pose("home") + offset
 
 
-def responder(run_dir: Path) -> None:
+def responder(run_dir: Path, cpus: frozenset[int] | None = None) -> None:
     """A reactive policy stand-in: every JointState answered with scripted_target(seq)."""
+    pin(cpus)
     node = Node("policy", "responder", Endpoints.for_run(run_dir))
     states = node.subscribe("robot", [JOINT_STATE], policy=QueuePolicy.QUEUE)
     node.install_signal_handlers()
@@ -79,7 +90,7 @@ class LockstepPair:
     """
 
     def __init__(self, workdir: Path, backend: str, mode: str, *sim_args: str,
-                 policy_args: Sequence[str] | None = None) -> None:
+                 policy_args: Sequence[str] | None = None, cpus: str | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{backend[:4]}-", dir=workdir))
         self.endpoints = Endpoints.for_run(self.dir)
         self.ctx = zmq.Context()
@@ -87,12 +98,13 @@ class LockstepPair:
         self.policy = NodeClient(self.ctx, self.endpoints["policy"].rep, "bench", timeout_s=5.0, retries=1)
         self.processes = Processes()
         python = sys.executable
-        policy_argv = ([python, "-m", "policy_node", *policy_args, "--run-dir", str(self.dir)] if policy_args
-                       else [python, "-m", "tools.bench.lockstep", "responder", str(self.dir)])
+        pinned = ["--cpus", cpus] if cpus else []
+        policy_argv = ([python, "-m", "policy_node", *policy_args, *pinned, "--run-dir", str(self.dir)] if policy_args
+                       else [python, "-m", "tools.bench.lockstep", "responder", str(self.dir), *([cpus] if cpus else [])])
         try:
             self.sim = self.processes.start(
                 "sim node", [python, "-m", "sim_node", "--backend", backend, "--mode", mode, "--dt", "0.01",
-                             "--deadline-ms", "1000", "--run-dir", str(self.dir), *sim_args],
+                             "--deadline-ms", "1000", "--run-dir", str(self.dir), *pinned, *sim_args],
                 role="robot", stdout=subprocess.DEVNULL)
             self.policy_process = self.processes.start("policy", policy_argv, role="policy",
                                                        stdout=subprocess.DEVNULL)
@@ -126,7 +138,7 @@ class LockstepPair:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "responder":
-        responder(Path(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "responder":
+        responder(Path(sys.argv[2]), parse_cpus(sys.argv[3]) if len(sys.argv) == 4 else None)
     else:
-        sys.exit("usage: python -m tools.bench.lockstep responder RUN_DIR")
+        sys.exit("usage: python -m tools.bench.lockstep responder RUN_DIR [CPUS]")

@@ -27,7 +27,7 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ from roarm.joints import NAMES, pose
 from roarm.kinematics import fk, sample_reachable_goal
 from schemas import messages_pb2
 from tools.bench.bus import raw_roundtrip
-from tools.bench.lockstep import LockstepPair
+from tools.bench.lockstep import LockstepPair, one_core
+from tools.bench.phases import phase_line, phases_of
 from tools.bench.targets import Targets, verdict
 from tools.training.rollout import cartesian_goal_message
 
@@ -71,6 +72,8 @@ class LoopResult:
     deadline_miss: int
     robot_cpu_us: float = math.nan  # CPU time (all threads) per step of each process
     policy_cpu_us: float = math.nan
+    robot_phases: dict[str, float] = field(default_factory=dict)  # --phases runs: main thread us/step per phase
+    policy_phases: dict[str, float] = field(default_factory=dict)
 
 
 def inference(samples: int, model: Path = REACH) -> tuple[Summary, Summary]:
@@ -174,15 +177,19 @@ def answer_cost(samples: int, workdir: Path, source: str = str(REACH)) -> Summar
     return summarize(times)
 
 
-def closed_loop(seconds: float, workdir: Path, source: str = str(REACH), dt: float = 0.01) -> LoopResult:
+def closed_loop(seconds: float, workdir: Path, source: str = str(REACH), dt: float = 0.01,
+                phases: bool = False, cpus: str | None = None) -> LoopResult:
     """Lockstep mock sim + a policy node chasing a new goal every second.
 
     The bench only publishes goals and reads the nodes' own figures at the
     end: a third process waking on every state would compete for the two
-    cores and inflate what it measures.
+    cores and inflate what it measures. ``phases``: both nodes measure their
+    CPU per phase (a run of its own: the marks cost a little); ``cpus``:
+    both nodes pinned there.
     """
-    loop = LockstepPair(workdir, "mock", "lockstep", "--dt", repr(dt),
-                        policy_args=[*_source_args(source), "--deadline-ms", "1000"])
+    flag = ["--phases"] if phases else []
+    loop = LockstepPair(workdir, "mock", "lockstep", "--dt", repr(dt), *flag,
+                        policy_args=[*_source_args(source), "--deadline-ms", "1000", *flag], cpus=cpus)
     try:
         runner = Publisher(loop.ctx, loop.endpoints["runner"].pub, "bench")
         rng = np.random.default_rng(7)
@@ -207,13 +214,16 @@ def closed_loop(seconds: float, workdir: Path, source: str = str(REACH), dt: flo
     return LoopResult(
         robot_cpu_us=robot_cpu,
         policy_cpu_us=policy_cpu,
-        source=source if source.startswith("scripted:") else Path(source).name or source,
+        source=(source if source.startswith("scripted:") else Path(source).name or source)
+        + (f" (CPU {cpus})" if cpus else ""),
         answer_p50_us=robot.metrics["answer_p50_us"],
         answer_p99_us=robot.metrics["answer_p99_us"],
         policy_p50_us=policy.metrics["recv_to_send.run.p50_us"],
         policy_p99_us=policy.metrics["recv_to_send.run.p99_us"],
         steps_per_s=(robot.metrics["steps"] - first.metrics["steps"]) / (t1 - t0),
         deadline_miss=int(policy.metrics.get("deadline_miss", 0.0) + robot.metrics.get("deadline_miss", 0.0)),
+        robot_phases=phases_of(robot),
+        policy_phases=phases_of(policy),
     )
 
 
@@ -288,6 +298,8 @@ def report(samples: int, seconds: float, targets: Targets, policy: str | None = 
         run, act = inference(samples)
         costs = [answer_cost(min(samples, 10_000), workdir, source) for source in (str(REACH), "scripted:hold")]
         loops = [closed_loop(seconds, workdir, str(REACH)), closed_loop(seconds, workdir, "scripted:hold")]
+        profiled = closed_loop(seconds, workdir, str(REACH), phases=True)
+        pinned = closed_loop(seconds, workdir, str(REACH), cpus=one_core())
         if policy is not None:
             period = _onnx(policy).description.period or 0.01
             brought = (adapter_cost(samples, policy), closed_loop(seconds, workdir, policy, period), period)
@@ -324,14 +336,14 @@ def report(samples: int, seconds: float, targets: Targets, policy: str | None = 
         loops.append(loop)
     lines += [
         "closed loop, mock sim lockstep + policy node (2 processes, ipc); state k sent -> command k received "
-        "by the robot:",
-        f"  {'policy':<14} {'p50 us':>8} {'x raw':>6} {'p99 us':>8} {'policy recv->send p50':>22} {'p99':>7} "
+        "by the robot (targets judged on the unpinned reach.onnx row, the default):",
+        f"  {'policy':<20} {'p50 us':>8} {'x raw':>6} {'p99 us':>8} {'policy recv->send p50':>22} {'p99':>7} "
         f"{'steps/s':>8} {'misses':>6} {'CPU/step: robot':>15} {'policy':>7}",
     ]
-    for loop in loops:
+    for loop in (*loops, pinned):
         ratio = loop.answer_p50_us / raw_p50
         lines.append(
-            f"  {loop.source:<14} {loop.answer_p50_us:>8.1f} {ratio:>6.2f} {loop.answer_p99_us:>8.1f} "
+            f"  {loop.source:<20} {loop.answer_p50_us:>8.1f} {ratio:>6.2f} {loop.answer_p99_us:>8.1f} "
             f"{loop.policy_p50_us:>22.1f} {loop.policy_p99_us:>7.1f} {loop.steps_per_s:>8,.0f} {loop.deadline_miss:>6}"
             f" {loop.robot_cpu_us:>15.0f} {loop.policy_cpu_us:>7.0f}")
     lines.append(
@@ -348,6 +360,11 @@ def report(samples: int, seconds: float, targets: Targets, policy: str | None = 
         lines.append(f"  {loop.source} (dt {period:g} s) vs reach.onnx: p50 {ratio:.2f}x "
                      f"(target within {LOOP_VS_REACH_TARGET - 1:.0%}: {verdict(within)})")
     lines += [
+        "",
+        "where each step's CPU goes, reach.onnx loop again with --phases (us per step, the thread's CPU "
+        "between marks; compare the in-process figures above, taken with warm caches):",
+        phase_line("policy node", profiled.policy_phases, profiled.policy_cpu_us),
+        phase_line("robot node ", profiled.robot_phases, profiled.robot_cpu_us),
         f"machine: {os.cpu_count()} cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
     ]
     return "\n".join(lines)

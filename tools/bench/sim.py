@@ -21,14 +21,15 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
 
 from bus.processes import cpu_seconds
 from tools.bench.bus import raw_roundtrip
-from tools.bench.lockstep import LockstepPair
+from tools.bench.lockstep import LockstepPair, one_core
+from tools.bench.phases import phase_line, phases_of
 from tools.bench.targets import Targets, verdict
 
 TARGETS = {"mock": 3000.0, "mujoco": 2000.0}  # steps/s, from issue 3
@@ -49,6 +50,7 @@ class LockstepResult:
     deadline_miss: int
     node_cpu_us: float  # CPU time (all threads) per step: load-independent, unlike wall time
     responder_cpu_us: float
+    phases: dict[str, float] = field(default_factory=dict)  # --phases runs: main thread us/step per phase
 
 
 @dataclass
@@ -61,8 +63,11 @@ class RealtimeResult:
     overrun: int
 
 
-def lockstep(backend: str, seconds: float, workdir: Path) -> LockstepResult:
-    run = LockstepPair(workdir, backend, "lockstep")
+def lockstep(backend: str, seconds: float, workdir: Path, phases: bool = False,
+             cpus: str | None = None) -> LockstepResult:
+    """The sim node against the reactive responder; ``phases``: the node measures its CPU per phase;
+    ``cpus``: both processes pinned there."""
+    run = LockstepPair(workdir, backend, "lockstep", *(["--phases"] if phases else []), cpus=cpus)
     try:
         run.robot.reset(seed=1)
         run.wait_running(backend)
@@ -78,9 +83,9 @@ def lockstep(backend: str, seconds: float, workdir: Path) -> LockstepResult:
     step_us = 1e6 / rate
     physics_us = last.metrics["physics_mean_us"]
     node_cpu, responder_cpu = ((b - a) / steps * 1e6 for a, b in zip(cpu0, cpu1))
-    return LockstepResult(backend, rate, step_us, physics_us, step_us - physics_us,
+    return LockstepResult(backend if cpus is None else f"{backend} (CPU {cpus})", rate, step_us, physics_us, step_us - physics_us,
                           last.metrics["answer_p50_us"], last.metrics["answer_p99_us"],
-                          int(last.metrics["deadline_miss"]), node_cpu, responder_cpu)
+                          int(last.metrics["deadline_miss"]), node_cpu, responder_cpu, phases_of(last))
 
 
 def realtime(backend: str, seconds: float, workdir: Path, rt_priority: int = 0) -> RealtimeResult:
@@ -199,8 +204,20 @@ def report(backends: list[str], seconds: float, targets: Targets) -> str:
                                           kind="min")
                 text += f"; >= {FLOOR_SHARE_TARGET:.0%} of the floor {verdict(share_met)}"
             verdicts.append(text)
+        pinned = [lockstep(name, seconds, workdir, cpus=one_core()) for name in backends]
+        for r in pinned:
+            lines.append(
+                f"{r.backend:<8} {r.steps_per_s:>9,.0f} {'':>7} {100 * r.steps_per_s / floor:>6.0f}% "
+                f"{r.steps_per_s * 0.01:>10.1f} {r.step_us:>8.1f} {r.physics_us:>8.1f} {r.bus_us:>8.1f} "
+                f"{r.answer_p50_us:>10.1f} {r.answer_p99_us:>8.1f} {r.deadline_miss:>6} {r.node_cpu_us:>14.0f} "
+                f"{r.responder_cpu_us:>9.0f}")
         lines += ["targets (physics = the node's own timing of backend.step; the floor blocks at once, "
-                  "as the nodes do):", *verdicts]
+                  "as the nodes do; judged on the unpinned rows, the default):", *verdicts]
+        lines += ["", "where the sim node's CPU per step goes, each backend again with --phases (us per step, the "
+                      "thread's CPU between marks):"]
+        for name in backends:
+            profiled = lockstep(name, seconds, workdir, phases=True)
+            lines.append(phase_line(f"{name:<7}", profiled.phases, profiled.node_cpu_us))
         lines += ["", f"realtime, 100 Hz, {backends[-1]} + responder: period jitter |period - 10 ms| "
                       f"(target p99 < {JITTER_TARGET_US:.0f} us)",
                   f"{'scheduling':<22} {'steps/s':>8} {'p50 us':>8} {'p99 us':>8} {'max us':>9} {'overruns':>8}"]
