@@ -17,6 +17,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from schemas import services_pb2
+
+PREFIX = "cpu_us."
+
 
 class PhaseClock:
     """Thread CPU nanoseconds per named phase, and the number of steps they cover."""
@@ -48,7 +52,7 @@ class PhaseClock:
         """``cpu_us.<phase>``: mean microseconds of the thread's CPU per step, in the loop's order."""
         if not self.steps:
             return {}
-        return {f"cpu_us.{phase}": ns / self.steps / 1e3 for phase, ns in self._ns.items()}
+        return {f"{PREFIX}{phase}": ns / self.steps / 1e3 for phase, ns in self._ns.items()}
 
 
 class _NoPhases(PhaseClock):
@@ -72,3 +76,15 @@ class _NoPhases(PhaseClock):
 def phase_clock(on: bool, order: Sequence[str] = ()) -> PhaseClock:
     """A clock that measures when ``on`` (phases named in ``order``), else one whose marks do nothing."""
     return PhaseClock(order) if on else _NoPhases()
+
+
+def phases_of(info: services_pb2.NodeInfo) -> dict[str, float]:
+    """A node's ``cpu_us.<phase>`` figures (us per step) by phase, in its loop's order (``extra["phases"]``)."""
+    order = [name for name in info.extra.get("phases", "").split(",") if name]
+    return {name: info.metrics[PREFIX + name] for name in order if PREFIX + name in info.metrics}
+
+
+def phases_text(phases: dict[str, float]) -> str:
+    """``wait 30 + receive 45 + ... = 222 us``: the phases and their sum (the thread's CPU per step)."""
+    parts = " + ".join(f"{name} {value:.0f}" for name, value in phases.items())
+    return f"{parts} = {sum(phases.values()):.0f} us"

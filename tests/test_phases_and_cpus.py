@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from bus.affinity import CpuSetError, parse_cpus
-from bus.phases import PhaseClock, phase_clock
+from bus.phases import PhaseClock, phase_clock, phases_of
 from tools.bench.lockstep import LockstepPair, one_core
-from tools.bench.phases import phases_of
 
 
 def test_a_mark_charges_the_cpu_since_the_previous_mark_to_its_phase() -> None:

@@ -13,6 +13,8 @@ import time
 import zmq
 
 from bus.endpoints import Endpoints
+from bus.phases import PREFIX as PHASE_PREFIX
+from bus.phases import phases_of, phases_text
 from bus.pubsub import Subscriber
 from bus.topics import HEARTBEAT, QueuePolicy
 from schemas import messages_pb2, services_pb2
@@ -55,12 +57,18 @@ def summary(info: services_pb2.NodeInfo, heartbeat: messages_pb2.Heartbeat | Non
         lines.append(f"  random    {info.randomization_hash[:16]}")
     lines.append("  health    " + _health(heartbeat))
     lines.extend(_joints(info))
+    phases = phases_of(info)
+    if phases:
+        lines.append(f"  cpu/step  {phases_text(phases)} (the loop's thread, --phases)")
     for key, value in sorted(info.extra.items()):
+        if key == "phases":
+            continue
         text = " ".join(value.split())
         if text:
             cut = text if len(text) <= FACT_WIDTH else text[:FACT_WIDTH - 3] + "..."
             lines.append(f"  {key:<9} {cut}" if len(key) <= 9 else f"  {key}: {cut}")
-    metrics = {k: float(v) for k, v in info.metrics.items() if v and not math.isnan(v)}
+    metrics = {k: float(v) for k, v in info.metrics.items()
+               if v and not math.isnan(v) and not k.startswith(PHASE_PREFIX)}
     timings = _timings(metrics)
     if timings:
         lines.append("  timing (count, mean, p50, p99, max):")

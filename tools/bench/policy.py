@@ -37,6 +37,7 @@ import zmq
 from bus.endpoints import Endpoints
 from bus.envelope import Encoder, decode
 from bus.latency import Summary, summarize
+from bus.phases import phases_of
 from bus.pubsub import Publisher
 from bus.topics import GOAL, JOINT_STATE
 from policy_node.node import PolicyNode, PolicyNodeConfig
@@ -48,7 +49,7 @@ from roarm.kinematics import fk, sample_reachable_goal
 from schemas import messages_pb2
 from tools.bench.bus import raw_roundtrip
 from tools.bench.lockstep import LockstepPair, one_core
-from tools.bench.phases import phase_line, phases_of
+from tools.bench.phases import phase_line
 from tools.bench.targets import Targets, verdict
 from tools.training.rollout import cartesian_goal_message
 

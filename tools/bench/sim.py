@@ -26,10 +26,11 @@ from pathlib import Path
 
 import zmq
 
+from bus.phases import phases_of
 from bus.processes import cpu_seconds
 from tools.bench.bus import raw_roundtrip
 from tools.bench.lockstep import LockstepPair, one_core
-from tools.bench.phases import phase_line, phases_of
+from tools.bench.phases import phase_line
 from tools.bench.targets import Targets, verdict
 
 TARGETS = {"mock": 3000.0, "mujoco": 2000.0}  # steps/s, from issue 3
