@@ -11,6 +11,7 @@ import pytest
 from bus.affinity import CpuSetError, parse_cpus
 from bus.phases import PhaseClock, phase_clock, phases_of
 from tools.bench.lockstep import LockstepPair, one_core
+from tools.info_summary import summary
 
 
 def test_a_mark_charges_the_cpu_since_the_previous_mark_to_its_phase() -> None:
@@ -76,3 +77,8 @@ def test_a_pinned_lockstep_loop_runs_every_thread_on_its_core_and_reports_its_ph
     assert list(robot_phases) == ["wait", "receive", "check", "physics", "state", "publish"]
     assert list(policy_phases) == ["wait", "receive", "observe", "act", "send", "bookkeeping"]
     assert all(value > 0 for value in (*robot_phases.values(), *policy_phases.values()))
+    # hil bus info policy: one line for the phases, in the loop's order, not a counter each
+    page = summary(policy, None)
+    line = next(text for text in page.splitlines() if text.startswith("  cpu/step"))
+    assert line.split()[1::3][:6] == ["wait", "receive", "observe", "act", "send", "bookkeeping"], line
+    assert "cpu_us." not in page

@@ -35,6 +35,7 @@ def test_bench_sim_prints_rates_baselines_and_jitter() -> None:
     parts = [int(v) for v in phases.groups()]
     assert all(v > 0 for v in parts[:6]) and parts[7] > 0
     assert abs(sum(parts[:6]) - parts[6]) <= 6  # the shown parts add up (each rounded)
+    assert re.search(r"check_command [\d.]+ us per call in a tight loop, [\d.]+ us right after reading 8 MB", out), out
     assert re.search(r"^normal\s+[\d.]+\s+[\d.]+\s+[\d.]+", out, re.MULTILINE)
     assert re.search(r"^SCHED_FIFO 10\s+[\d.]+", out, re.MULTILINE)
 

@@ -19,15 +19,20 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import zmq
 
 from bus.phases import phases_of
 from bus.processes import cpu_seconds
+from roarm.joints import pose
+from roarm.safety import check_command
+from schemas import messages_pb2
 from tools.bench.bus import raw_roundtrip
 from tools.bench.lockstep import LockstepPair, one_core
 from tools.bench.phases import phase_line
@@ -87,6 +92,31 @@ def lockstep(backend: str, seconds: float, workdir: Path, phases: bool = False,
     return LockstepResult(backend if cpus is None else f"{backend} (CPU {cpus})", rate, step_us, physics_us, step_us - physics_us,
                           last.metrics["answer_p50_us"], last.metrics["answer_p99_us"],
                           int(last.metrics["deadline_miss"]), node_cpu, responder_cpu, phases_of(last))
+
+
+EVICT_BYTES = 8 << 20  # read before each cold call: more than this machine's L2 (2 MB per core)
+
+
+def warm_and_cold_us(samples: int = 2000) -> tuple[float, float]:
+    """One piece of a robot node's step, ``check_command``, in thread CPU us per call (p50): in a tight loop
+    (warm caches, what an in-process micro-timing sees) and right after reading 8 MB (cold, as in a live
+    node after the other process ran)."""
+    command = messages_pb2.JointCommand(position=pose("home").tolist())
+    previous = pose("home")
+    evict = np.ones(EVICT_BYTES // 8)
+    clock = time.thread_time_ns
+
+    def one() -> int:
+        start = clock()
+        check_command(command.names, command.position, previous, 0.01)
+        return clock() - start
+
+    warm = [one() for _ in range(samples)]
+    cold = []
+    for _ in range(samples):
+        evict.sum()
+        cold.append(one())
+    return statistics.median(warm) / 1e3, statistics.median(cold) / 1e3
 
 
 def realtime(backend: str, seconds: float, workdir: Path, rt_priority: int = 0) -> RealtimeResult:
@@ -219,6 +249,9 @@ def report(backends: list[str], seconds: float, targets: Targets) -> str:
         for name in backends:
             profiled = lockstep(name, seconds, workdir, phases=True)
             lines.append(phase_line(f"{name:<7}", profiled.phases, profiled.node_cpu_us))
+        warm, cold = warm_and_cold_us()
+        lines.append(f"  the same code warm and cold: roarm.safety.check_command {warm:.1f} us per call in a tight loop, "
+                     f"{cold:.1f} us right after reading {EVICT_BYTES >> 20} MB (caches cold, as in a live node)")
         lines += ["", f"realtime, 100 Hz, {backends[-1]} + responder: period jitter |period - 10 ms| "
                       f"(target p99 < {JITTER_TARGET_US:.0f} us)",
                   f"{'scheduling':<22} {'steps/s':>8} {'p50 us':>8} {'p99 us':>8} {'max us':>9} {'overruns':>8}"]
