@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-HIL = str(Path(sys.executable).with_name("hil"))
+from tests.bench_run import run_bench
 
 
 @pytest.mark.slow
 def test_bench_policy_prints_loops_beside_baselines_and_the_phases_of_both_nodes() -> None:
-    run = subprocess.run([HIL, "bench", "policy", "--samples", "200", "--seconds", "0.5"], capture_output=True,
-                         text=True, timeout=300)
-    out = run.stdout
-    verdict = re.search(r"^targets: (\d+) met, (\d+) missed", out.splitlines()[-1] if out else "")
-    assert verdict, out + run.stderr
-    assert int(verdict.group(1)) + int(verdict.group(2)) == 4  # inference, loop p50, loop p99, policy CPU/step
-    assert run.returncode == (1 if int(verdict.group(2)) else 0), out + run.stderr
+    out, met, missed = run_bench("policy", "--samples", "200", "--seconds", "0.5", timeout=300)
+    assert met + missed == 4  # inference, loop p50, loop p99, policy CPU/step
     assert re.search(r"raw pyzmq REQ/REP round trip .* p50 [\d.]+ us", out)
     assert re.search(r"^  session.run\s+p50\s+[\d.]+ us", out, re.MULTILINE)
     for label in (r"reach\.onnx", r"scripted:hold", r"reach\.onnx \(CPU \d+\)"):
