@@ -108,7 +108,8 @@ def phases_option(func: F) -> F:
     """``--phases``: the node measures its loop's CPU time per phase (bus/phases.py) into ``info.metrics``."""
     return click.option("--phases", is_flag=True, default=False,
                         help="Measure the loop's CPU time per phase of a step (wait, receive, act, send, ...) "
-                             "into info metrics cpu_us.*; costs about 1 us per phase per step.")(func)
+                             "into info metrics cpu_us.* (hil bus info shows them; the sim node in lockstep); costs about "
+                             "1 us per phase per step.")(func)
 
 
 def _cpus(_ctx: click.Context, _param: click.Parameter, value: str | None) -> frozenset[int] | None:
@@ -121,9 +122,9 @@ def _cpus(_ctx: click.Context, _param: click.Parameter, value: str | None) -> fr
 
 
 def cpus_option(func: F) -> F:
-    """``--cpus LIST`` as ``cpus`` (bus/affinity.py): the CPUs the node and its ZMQ I/O thread run on."""
+    """``--cpus LIST`` as ``cpus`` (bus/affinity.py): the CPUs every thread of the node runs on."""
     return click.option("--cpus", default=None, callback=_cpus, metavar="LIST",
-                        help="Run the node and its ZMQ I/O thread only on these CPUs (e.g. 1, 0,2 or 0-3). "
+                        help="Run the node, every thread of it (ZMQ's I/O thread too), only on these CPUs (e.g. 1, 0,2, 0-3). "
                              "Both nodes of a lockstep loop on one core spend less CPU per step than "
                              "left to the scheduler (docs/benchmarks.md).")(func)
 

@@ -99,7 +99,7 @@ class SimConfig:
     # Lockstep: microseconds the loop looks for the answer without blocking before it blocks
     # (bus/waiting.py; 0 = never). Realtime ends each wait with its own busy wait (SPIN_S).
     spin_us: int = 0
-    # Measure the loop's CPU time per phase into info.metrics cpu_us.* (bus/phases.py).
+    # Lockstep: measure the loop's CPU time per phase into info.metrics cpu_us.* (bus/phases.py).
     phases: bool = False
 
     def __post_init__(self) -> None:

@@ -306,8 +306,9 @@ class OnnxPolicy:
 
         Without images every array the model reads is allocated once and
         refilled in place, so each step can skip converting the feed dict and
-        allocating the outputs: ``session.run`` cost about 50 us of CPU per
-        step in the live node, most of it in that conversion (docs/benchmarks.md).
+        allocating the outputs: in the live node ``session.run`` cost about
+        50 us of CPU per step, and binding cut the act phase by about a third
+        (docs/benchmarks.md).
         A frame of a new size reallocates its tensor, so image models keep
         ``session.run``. The outputs' shapes are the warm-up run's.
         """
