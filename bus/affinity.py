@@ -42,6 +42,20 @@ def parse_cpus(text: str) -> frozenset[int]:
     return frozenset(cpus)
 
 
+def cpu_list(cpus: frozenset[int] | set[int]) -> str:
+    """The compact form ``parse_cpus`` reads: ``1``, ``0-3``, ``0,2-3`` (what a node says in ``info.extra.cpus``)."""
+    parts: list[str] = []
+    run: list[int] = []
+    for cpu in sorted(cpus):
+        if run and cpu != run[-1] + 1:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(cpu)
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
 def pin(cpus: frozenset[int] | None) -> None:
     """Run every thread of this process, and every thread started later, on ``cpus`` (None: leave as is).
 

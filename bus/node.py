@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 import zmq
 from google.protobuf.message import Message
 
+from bus.affinity import cpu_list
 from bus.endpoints import Endpoints
 from bus.envelope import DEFAULT_MAX_FRAME, Reject
 from bus.events import EventLimiter
@@ -256,6 +257,7 @@ class Node:
         info.role = self.role
         info.schema_version = SCHEMA_VERSION
         info.pid = os.getpid()
+        info.extra["cpus"] = cpu_list(os.sched_getaffinity(0))  # where it runs: all, or what --cpus pinned
         for key, value in self.counters.items():
             info.metrics[key] = float(value)
         return info

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from bus.affinity import CpuSetError, parse_cpus
+from bus.affinity import CpuSetError, cpu_list, parse_cpus
 from bus.phases import PhaseClock, phase_clock, phases_of
 from tools.bench.lockstep import LockstepPair, one_core
 from tools.info_summary import summary
+from tests.conftest import HIL
 
 
 def test_a_mark_charges_the_cpu_since_the_previous_mark_to_its_phase() -> None:
@@ -41,6 +44,8 @@ def test_cpu_lists_parse_and_refuse_clearly() -> None:
     mine = sorted(os.sched_getaffinity(0))
     assert parse_cpus(str(mine[0])) == frozenset({mine[0]})
     assert parse_cpus(",".join(map(str, mine))) == frozenset(mine)
+    assert cpu_list({0, 1, 2, 5, 7, 8}) == "0-2,5,7-8" and cpu_list({3}) == "3"
+    assert parse_cpus(cpu_list(frozenset(mine))) == frozenset(mine)
     with pytest.raises(CpuSetError, match="is not available to this process"):
         parse_cpus("4096")
     with pytest.raises(CpuSetError, match="not a CPU list"):
@@ -82,3 +87,36 @@ def test_a_pinned_lockstep_loop_runs_every_thread_on_its_core_and_reports_its_ph
     line = next(text for text in page.splitlines() if text.startswith("  cpu/step"))
     assert line.split()[1::3][:6] == ["wait", "receive", "observe", "act", "send", "bookkeeping"], line
     assert "cpu_us." not in page
+
+
+SCENARIO = """\
+name: pinned
+robot:
+  target: mock
+  mode: lockstep
+  dt: 0.02
+  options: {mock: ["--cpus", "CORE", "--phases"]}
+policy:
+  scripted: ik
+  args: ["--cpus", "CORE", "--phases"]
+goals:
+  - id: left_low
+    tcp: [0.328, 0.179, 0.194]
+    tolerance_mm: 10
+    timeout_s: 4
+record: false
+"""
+
+
+def test_a_scenario_pins_its_nodes_and_the_report_keeps_where_they_ran_and_their_phases(tmp_path: Path) -> None:
+    core = one_core()
+    scenario = tmp_path / "pinned.yaml"
+    scenario.write_text(SCENARIO.replace("CORE", core))
+    out = tmp_path / "out"
+    run = subprocess.run([HIL, "run", str(scenario), "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(next(out.rglob("report.json")).read_text())
+    for role in ("robot", "policy"):
+        node = next(n for n in report["nodes"].values() if n["info"] and n["info"]["role"] == role)
+        assert node["info"]["extra"]["cpus"] == core, node["info"]["extra"]
+        assert node["info"]["metrics"]["cpu_us.wait"] > 0
