@@ -73,6 +73,7 @@ def test_a_model_that_disagrees_with_the_image_input_says_how(tmp_path: Path) ->
 def test_the_policy_reads_its_camera_frame(tmp_path: Path, layout: str) -> None:
     policy = load_policy(vision_folder(tmp_path, VISION_YAML.replace("NCHW", layout), layout))
     assert [(n.camera, n.max_age_s) for n in policy.requirements.cameras] == [("front", 0.025)]
+    assert policy._binding is None  # a frame of a new size reallocates its tensor: image models keep session.run
     obs = Observation(3, np.zeros(6), np.zeros(6))
     with pytest.raises(MissingFrame):
         policy.act(obs)
