@@ -2,10 +2,10 @@
 
 A lockstep loop is sequential: the robot waits for the policy, the policy
 for the robot. Left to the scheduler, the two processes (and the ZMQ I/O
-thread of each) wake each other across cores, and every such wake-up is an
+thread of each) wake each other across cores, and such a wake-up is usually an
 inter-processor interrupt (on a virtual machine, an exit to the hypervisor)
 on a core whose caches hold the other process's data. On the 2-vCPU
-machine of docs/benchmarks.md both nodes pinned to one core spent 30-45 %
+machine of docs/benchmarks.md both nodes pinned to one core spent 30-50 %
 less CPU per step and ran faster than unpinned. On a real bench the usual
 practice applies: the control loop on a core nothing else uses.
 """
