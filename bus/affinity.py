@@ -13,6 +13,7 @@ practice applies: the control loop on a core nothing else uses.
 from __future__ import annotations
 
 import os
+from itertools import groupby
 
 from bus.errors import HilError
 
@@ -44,15 +45,10 @@ def parse_cpus(text: str) -> frozenset[int]:
 
 def cpu_list(cpus: frozenset[int] | set[int]) -> str:
     """The compact form ``parse_cpus`` reads: ``1``, ``0-3``, ``0,2-3`` (what a node says in ``info.extra.cpus``)."""
-    parts: list[str] = []
-    run: list[int] = []
-    for cpu in sorted(cpus):
-        if run and cpu != run[-1] + 1:
-            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-            run = []
-        run.append(cpu)
-    if run:
-        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    parts = []
+    for _offset, group in groupby(enumerate(sorted(cpus)), key=lambda pair: pair[1] - pair[0]):
+        run = [cpu for _index, cpu in group]  # consecutive CPUs share cpu - index
+        parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
     return ",".join(parts)
 
 
@@ -70,9 +66,8 @@ def pin(cpus: frozenset[int] | None) -> None:
         threads = [int(tid) for tid in os.listdir("/proc/self/task")]
     except OSError:  # no /proc: the calling thread (and what it starts) only
         threads = [0]
-    for tid in threads:
+    for tid in threads:  # the calling thread among them: the threads it starts later inherit its set
         try:
             os.sched_setaffinity(tid, cpus)
         except ProcessLookupError:  # a thread that ended meanwhile
             continue
-    os.sched_setaffinity(0, cpus)

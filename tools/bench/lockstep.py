@@ -47,6 +47,11 @@ def one_core() -> str:
     return str(max(os.sched_getaffinity(0)))
 
 
+def labelled(name: str, cpus: str | None) -> str:
+    """A row's name in the bench tables: ``mock``, or ``mock (CPU 1)`` for the loop pinned there."""
+    return f"{name} (CPU {cpus})" if cpus else name
+
+
 def scripted_target(seq: int) -> np.ndarray:
     """A smooth, deterministic trajectory around home: the same for the same seq."""
     phase = 2 * math.pi * seq / 200

@@ -48,7 +48,7 @@ from roarm.joints import NAMES, pose
 from roarm.kinematics import fk, sample_reachable_goal
 from schemas import messages_pb2
 from tools.bench.bus import raw_roundtrip
-from tools.bench.lockstep import LockstepPair, one_core
+from tools.bench.lockstep import LockstepPair, labelled, one_core
 from tools.bench.phases import phase_line
 from tools.bench.targets import Targets, verdict
 from tools.training.rollout import cartesian_goal_message
@@ -215,8 +215,7 @@ def closed_loop(seconds: float, workdir: Path, source: str = str(REACH), dt: flo
     return LoopResult(
         robot_cpu_us=robot_cpu,
         policy_cpu_us=policy_cpu,
-        source=(source if source.startswith("scripted:") else Path(source).name or source)
-        + (f" (CPU {cpus})" if cpus else ""),
+        source=labelled(source if source.startswith("scripted:") else Path(source).name or source, cpus),
         answer_p50_us=robot.metrics["answer_p50_us"],
         answer_p99_us=robot.metrics["answer_p99_us"],
         policy_p50_us=policy.metrics["recv_to_send.run.p50_us"],

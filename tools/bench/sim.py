@@ -34,7 +34,7 @@ from roarm.joints import pose
 from roarm.safety import check_command
 from schemas import messages_pb2
 from tools.bench.bus import raw_roundtrip
-from tools.bench.lockstep import LockstepPair, one_core
+from tools.bench.lockstep import LockstepPair, labelled, one_core
 from tools.bench.phases import phase_line
 from tools.bench.targets import Targets, verdict
 
@@ -89,7 +89,7 @@ def lockstep(backend: str, seconds: float, workdir: Path, phases: bool = False,
     step_us = 1e6 / rate
     physics_us = last.metrics["physics_mean_us"]
     node_cpu, responder_cpu = ((b - a) / steps * 1e6 for a, b in zip(cpu0, cpu1))
-    return LockstepResult(backend if cpus is None else f"{backend} (CPU {cpus})", rate, step_us, physics_us, step_us - physics_us,
+    return LockstepResult(labelled(backend, cpus), rate, step_us, physics_us, step_us - physics_us,
                           last.metrics["answer_p50_us"], last.metrics["answer_p99_us"],
                           int(last.metrics["deadline_miss"]), node_cpu, responder_cpu, phases_of(last))
 
@@ -201,6 +201,14 @@ def raw_lockstep_rate(seconds: float, workdir: Path) -> tuple[float, float]:
     return rate, cpu_us
 
 
+def _row(r: LockstepResult, target: str, floor: float) -> str:
+    """One lockstep row of the table; ``target`` is blank for a row shown but not judged (pinned)."""
+    return (f"{r.backend:<14} {r.steps_per_s:>9,.0f} {target:>7} {100 * r.steps_per_s / floor:>6.0f}% "
+            f"{r.steps_per_s * 0.01:>10.1f} {r.step_us:>8.1f} {r.physics_us:>8.1f} {r.bus_us:>8.1f} "
+            f"{r.answer_p50_us:>10.1f} {r.answer_p99_us:>8.1f} {r.deadline_miss:>6} {r.node_cpu_us:>14.0f} "
+            f"{r.responder_cpu_us:>9.0f}")
+
+
 def report(backends: list[str], seconds: float, targets: Targets) -> str:
     with tempfile.TemporaryDirectory(prefix="hbs-", dir="/tmp") as tmp:
         workdir = Path(tmp)
@@ -213,18 +221,14 @@ def report(backends: list[str], seconds: float, targets: Targets) -> str:
             "both processes) = the lockstep loop's floor",
             "",
             "lockstep, dt 10 ms, sim node + reactive responder (2 processes):",
-            f"{'backend':<8} {'steps/s':>9} {'target':>7} {'% floor':>7} {'x realtime':>10} {'us/step':>8} "
+            f"{'backend':<14} {'steps/s':>9} {'target':>7} {'% floor':>7} {'x realtime':>10} {'us/step':>8} "
             f"{'physics':>8} {'bus+rest':>8} {'answer p50':>10} {'p99':>8} {'misses':>6} {'CPU/step: node':>14} "
             f"{'responder':>9}",
         ]
         verdicts = []
         for name in backends:
             r = lockstep(name, seconds, workdir)
-            lines.append(
-                f"{r.backend:<8} {r.steps_per_s:>9,.0f} {TARGETS.get(name, 0):>7,.0f} "
-                f"{100 * r.steps_per_s / floor:>6.0f}% {r.steps_per_s * 0.01:>10.1f} "
-                f"{r.step_us:>8.1f} {r.physics_us:>8.1f} {r.bus_us:>8.1f} {r.answer_p50_us:>10.1f} "
-                f"{r.answer_p99_us:>8.1f} {r.deadline_miss:>6} {r.node_cpu_us:>14.0f} {r.responder_cpu_us:>9.0f}")
+            lines.append(_row(r, f"{TARGETS.get(name, 0):,.0f}", floor))
             rate_met = targets.check(f"{name} steps/s", r.steps_per_s, TARGETS[name], kind="min")
             cpu_limit = NODE_CPU_TARGET_US + (r.physics_us if name != "mock" else 0.0)
             cpu_met = targets.check(f"{name} node CPU/step", r.node_cpu_us, cpu_limit)
@@ -235,13 +239,7 @@ def report(backends: list[str], seconds: float, targets: Targets) -> str:
                                           kind="min")
                 text += f"; >= {FLOOR_SHARE_TARGET:.0%} of the floor {verdict(share_met)}"
             verdicts.append(text)
-        pinned = [lockstep(name, seconds, workdir, cpus=one_core()) for name in backends]
-        for r in pinned:
-            lines.append(
-                f"{r.backend:<8} {r.steps_per_s:>9,.0f} {'':>7} {100 * r.steps_per_s / floor:>6.0f}% "
-                f"{r.steps_per_s * 0.01:>10.1f} {r.step_us:>8.1f} {r.physics_us:>8.1f} {r.bus_us:>8.1f} "
-                f"{r.answer_p50_us:>10.1f} {r.answer_p99_us:>8.1f} {r.deadline_miss:>6} {r.node_cpu_us:>14.0f} "
-                f"{r.responder_cpu_us:>9.0f}")
+        lines += [_row(lockstep(name, seconds, workdir, cpus=one_core()), "", floor) for name in backends]
         lines += ["targets (physics = the node's own timing of backend.step; the floor blocks at once, "
                   "as the nodes do; judged on the unpinned rows, the default):", *verdicts]
         lines += ["", "where the sim node's CPU per step goes, each backend again with --phases (us per step, the "
