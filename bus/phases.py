@@ -15,7 +15,7 @@ to a clock whose ``mark`` does nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from schemas import services_pb2
 
@@ -84,7 +84,7 @@ def phases_of(info: services_pb2.NodeInfo) -> dict[str, float]:
     return {name: info.metrics[PREFIX + name] for name in order if PREFIX + name in info.metrics}
 
 
-def phases_text(phases: dict[str, float]) -> str:
+def phases_text(phases: Mapping[str, float]) -> str:
     """``wait 30 + receive 45 + ... = 222 us``: the phases and their sum (the thread's CPU per step)."""
     parts = " + ".join(f"{name} {value:.0f}" for name, value in phases.items())
     return f"{parts} = {sum(phases.values()):.0f} us"

@@ -16,5 +16,5 @@ def phase_line(label: str, phases: Mapping[str, float], process_cpu_us: float) -
     if not phases:
         return f"  {label}: no phase figures (the node did not take a step with --phases)"
     main = sum(phases.values())
-    return (f"  {label}: {phases_text(dict(phases))} main thread, of {process_cpu_us:.0f} us/step for the process "
+    return (f"  {label}: {phases_text(phases)} main thread, of {process_cpu_us:.0f} us/step for the process "
             f"({process_cpu_us - main:.0f} us: ZMQ's I/O thread)")
